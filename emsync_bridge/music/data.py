@@ -1,0 +1,796 @@
+"""POP909 -> multi-instrument EMSYNC token cache (the training data of the shipped model).
+
+Run:  python -m emsync_bridge.music.data --pop909 ../shared/data/pop909 --out data_cache/ [--workers 2]
+      [--limit N] [--renditions 3] [--seed 0]
+
+Each POP909 song is rendered several times ("renditions") as a five-instrument arrangement:
+MELODY -> strings, BRIDGE -> guitar, PIANO -> piano (POP909's own playing), plus generated bass,
+drums and (at high energy) guitar comping, all on the song's annotated beats. At irregular phrase
+starts (every 2/4/8 bars, always on a chord change) a *phrase hit* is added: a strings pad, a piano
+block chord and a bass root held >= 2 beats plus a crash. Any other group of notes that the
+tokenizer would call a chord (>= 3 onsets within 60 ms, >= 2 held >= 2 beats) is shortened to
+1.8 beats, so CHORD tokens mean "phrase start" - what the model must learn to put on scene cuts.
+Per rendition: an energy level (low/mid/high, changing per 8-bar section), a tempo factor
+(0.85/1.0/1.2), a parallel-mode flip for about half the renditions (balances major/minor), and a
+transposition of -5..+6 semitones (not drums).
+
+Cache format (directory `--out`):
+  tokens.npy   np.uint16 1-D array: the EMSYNC tokens (vocab.py, 1011 tokens) of all renditions
+               concatenated. A rendition holds only BAR, CHORD, TIMESHIFT and note ON/OFF tokens
+               (no PAD/START/LESS/MORE_INSTRUMENTS: the trainer adds those). Time starts at 0 at
+               the first downbeat before the first note.
+  index.json   {"version": 1, "seed": int, "vocab_size": 1011, "tick_ms": 8, "renditions": [...]}
+               each rendition is a dict:
+                 offset, length    slice of tokens.npy (tokens[offset:offset+length])
+                 song              POP909 song id, "001".."909"
+                 split             "train" or "val" (val = int(song) % 20 == 0, split by song)
+                 valence           float in [-1, 1] = clip(0.6*mode_sign + 0.4*(maj_share-min_share))
+                 mode              "major" | "minor" (after the mode flip)
+                 mode_flipped      bool, parallel-mode transform applied
+                 maj_share, min_share   chord-duration shares of major / minor chords
+                 energy            "low" | "mid" | "high" (the rendition's base level)
+                 section_energy    list of 0/1/2 per 8-bar section (0 = low)
+                 tempo_factor      0.85 | 1.0 | 1.2; times are divided by it (BPM x factor)
+                 transpose         semitones
+                 bpm               median BPM after the tempo factor
+                 duration_s        seconds
+                 notes_per_s       note onsets per second (all instruments)
+                 n_chords          CHORD tokens in the rendition
+                 instrument_notes  {instrument: note count}
+  data_card.md sources, licences, recipe and statistics (copied to emsync_bridge/models/DATA_CARD.md)
+  READY        written by hand / by the pipeline owner once the cache is final (not by this module)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from emsync_bridge.music import vocab
+from emsync_bridge.music.midi import Note, Score, chord_onsets, read_midi, score_to_tokens
+
+TRACKS = {"MELODY": "strings", "BRIDGE": "guitar", "PIANO": "piano"}
+ENERGIES = ("low", "mid", "high")
+TEMPO_FACTORS = (0.85, 1.0, 1.2)
+BASS_LO, BASS_HI = 28, 55
+KICK, SNARE, CLOSED_HAT, OPEN_HAT, CRASH, RIDE = 36, 38, 42, 46, 49, 51
+GM_DRUM_KEYS = (KICK, SNARE, CLOSED_HAT, OPEN_HAT, CRASH, RIDE)
+PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
+# Scale degrees (semitones above the tonic) that differ between parallel major and minor.
+MAJOR_TO_MINOR = {4: 3, 9: 8, 11: 10}
+MINOR_TO_MAJOR = {v: k for k, v in MAJOR_TO_MINOR.items()}
+HIT_MIN_BEATS = 2.25  # phrase-hit notes are held at least this long (the CHORD rule needs 2 beats)
+TRIM_BEATS = 1.8  # off-phrase "chords" are shortened to this, safely under the 2-beat rule
+SECTION_BARS = 8
+DEFAULT_LIMITS = {"min_pitch": vocab.MIN_PITCH, "max_pitch": vocab.MAX_PITCH}
+
+
+# ------------------------------------------------------------------------------------ parsing
+
+
+@dataclass
+class Chord:
+    start: float
+    end: float
+    root: int  # pitch class
+    tones: list[int]  # pitch classes, root first
+
+    @property
+    def quality(self) -> str:
+        """'maj' / 'min' / 'other' from the third above the root."""
+        rel = {(t - self.root) % 12 for t in self.tones}
+        if 4 in rel and 3 not in rel:
+            return "maj"
+        if 3 in rel and 4 not in rel and 6 not in rel:
+            return "min"
+        if 3 in rel and 6 in rel:
+            return "other"  # diminished
+        return "other"
+
+
+@dataclass
+class Key:
+    start: float
+    end: float
+    tonic: int
+    minor: bool
+
+
+@dataclass
+class Song:
+    song_id: str
+    score: Score  # POP909 notes mapped to strings/guitar/piano; beats/downbeats from beat_midi.txt
+    chords: list[Chord]  # without N segments
+    keys: list[Key]
+
+
+def parse_pitch_class(name: str) -> int:
+    pc = PITCH_CLASSES[name[0].upper()]
+    for acc in name[1:]:
+        pc += 1 if acc == "#" else -1 if acc == "b" else 0
+    return pc % 12
+
+
+def chord_tones(label: str) -> tuple[int, list[int]] | None:
+    """Harte label (`C#:min7`, `B:maj/3`, `A:sus4(b7)`) -> (root pc, chord tone pcs); None for N/X."""
+    if label in ("N", "X") or ":" not in label:
+        return None
+    root_name, quality = label.split(":", 1)
+    root = parse_pitch_class(root_name)
+    quality = quality.split("/")[0]
+    base = quality.split("(")[0]
+    if base.startswith("hdim"):
+        rel = [0, 3, 6, 10]
+    elif base.startswith("dim"):
+        rel = [0, 3, 6, 9] if "7" in base else [0, 3, 6]
+    elif base.startswith("aug"):
+        rel = [0, 4, 8]
+    elif base.startswith("sus2"):
+        rel = [0, 2, 7]
+    elif base.startswith("sus4") or base.startswith("sus"):
+        rel = [0, 5, 7]
+    elif base.startswith("minmaj"):
+        rel = [0, 3, 7, 11]
+    elif base.startswith("min"):
+        rel = [0, 3, 7] + ([10] if any(d in base for d in "79") or "11" in base else [])
+        if base.startswith("min6"):
+            rel = [0, 3, 7, 9]
+    elif base.startswith("maj"):
+        rel = [0, 4, 7] + ([11] if any(d in base for d in "79") else [])
+        if base.startswith("maj6"):
+            rel = [0, 4, 7, 9]
+    elif base and base[0].isdigit():  # 7, 9, 11, 13: dominant
+        rel = [0, 4, 7, 10]
+    else:
+        rel = [0, 4, 7]
+    return root, [(root + r) % 12 for r in rel]
+
+
+def _downbeat_column(flags: np.ndarray) -> int:
+    """POP909's beat_midi.txt has two flag columns. Column 2 (0-based 1) marks every
+    `num_beats_per_measure` beats (2 in 4/4 songs, where it marks half bars; 3 in 3/4 songs) and
+    column 3 (0-based 2) marks 4/4 bar starts (every 4 beats; every 6 in 3/4 songs). Checked over
+    all 909 songs: col-2 spacing is 2 in 877 songs and 3 in 32 (the 3/4 songs of index.csv).
+    So: downbeats = column 3 in 2-beat (4/4) songs, column 2 in 3-beat songs."""
+    idx = np.flatnonzero(flags[:, 1] == 1)
+    step = int(np.median(np.diff(idx))) if len(idx) > 2 else 2
+    return 1 if step >= 3 else 2
+
+
+def load_song(song_dir: Path) -> Song:
+    song_id = song_dir.name
+    score = read_midi(song_dir / f"{song_id}.mid", track_instruments=TRACKS)
+    score.notes = [n for n in score.notes if n.instrument in TRACKS.values()]
+    beat_rows = np.loadtxt(song_dir / "beat_midi.txt", ndmin=2)
+    score.beats = [float(t) for t in beat_rows[:, 0]]
+    col = _downbeat_column(beat_rows)
+    score.downbeats = [float(t) for t in beat_rows[beat_rows[:, col] == 1, 0]]
+    chords = []
+    for line in (song_dir / "chord_midi.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        parsed = chord_tones(parts[2])
+        if parsed and float(parts[1]) > float(parts[0]):
+            chords.append(Chord(float(parts[0]), float(parts[1]), parsed[0], parsed[1]))
+    keys = []
+    for line in (song_dir / "key_audio.txt").read_text().splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and ":" in parts[2]:
+            tonic, mode = parts[2].split(":", 1)
+            keys.append(Key(float(parts[0]), float(parts[1]), parse_pitch_class(tonic), mode.startswith("min")))
+    if not keys:
+        keys = [Key(0.0, score.duration, 0, False)]
+    return Song(song_id, score, chords, keys)
+
+
+# ------------------------------------------------------------------------- mode and transpose
+
+
+def key_at(keys: list[Key], t: float) -> Key:
+    for k in keys:
+        if k.start <= t < k.end:
+            return k
+    # before the first / after the last annotated key: the nearest one
+    return min(keys, key=lambda k: min(abs(t - k.start), abs(t - k.end)))
+
+
+def flip_pc(pc: int, key: Key) -> int:
+    """Parallel-mode transform of one pitch class relative to the key's tonic."""
+    deg = (pc - key.tonic) % 12
+    table = MINOR_TO_MAJOR if key.minor else MAJOR_TO_MINOR
+    return (key.tonic + table.get(deg, deg)) % 12
+
+
+def _flip_delta(pc: int, key: Key) -> int:
+    deg = (pc - key.tonic) % 12
+    table = MINOR_TO_MAJOR if key.minor else MAJOR_TO_MINOR
+    return table.get(deg, deg) - deg  # -1, 0 or +1
+
+
+def fold_pitch(p: int, lo: int = vocab.MIN_PITCH, hi: int = vocab.MAX_PITCH) -> int:
+    while p < lo:
+        p += 12
+    while p > hi:
+        p -= 12
+    return p
+
+
+# ------------------------------------------------------------------------------- arrangement
+
+
+@dataclass
+class Rendition:
+    energy: int  # 0 low, 1 mid, 2 high (base level)
+    tempo_factor: float
+    flip: bool
+    transpose: int
+    seed: int
+
+
+@dataclass
+class Grid:
+    """Beats and bars of the song (seconds, before the tempo factor)."""
+
+    beats: list[float]
+    downbeats: list[float]
+    bars: list[list[float]] = field(default_factory=list)  # beat times of each bar
+
+    def __post_init__(self) -> None:
+        b = np.asarray(self.beats)
+        for i, d in enumerate(self.downbeats):
+            nxt = self.downbeats[i + 1] if i + 1 < len(self.downbeats) else d + 4 * self.beat_len(d) + 1e-3
+            self.bars.append([float(t) for t in b[(b >= d - 1e-6) & (b < nxt - 1e-6)]])
+
+    def beat_len(self, t: float) -> float:
+        b = self.beats
+        i = int(np.searchsorted(b, t, side="right"))
+        i = min(max(i, 1), len(b) - 1)
+        return b[i] - b[i - 1] if len(b) > 1 else 0.5
+
+    def bar_end(self, i: int) -> float:
+        if i + 1 < len(self.downbeats):
+            return self.downbeats[i + 1]
+        beats = self.bars[i]
+        return beats[-1] + self.beat_len(beats[-1])
+
+
+def chord_at(chords: list[Chord], t: float) -> Chord | None:
+    for c in chords:
+        if c.start - 1e-3 <= t < c.end - 1e-3:
+            return c
+    return None
+
+
+def pick_phrase_starts(grid: Grid, chords: list[Chord], rng: random.Random) -> list[int]:
+    """Bar indices of phrase starts: irregular steps of 2/4/8 bars (1 only in very slow songs),
+    preferring phrase lengths of 3.5-14 s, and each moved forward to a bar where a chord starts."""
+    chord_starts = np.array([c.start for c in chords]) if chords else np.zeros(0)
+
+    def chord_change(i: int) -> bool:
+        d = grid.downbeats[i]
+        tol = 0.25 * grid.beat_len(d)
+        return bool(len(chord_starts)) and bool(np.any(np.abs(chord_starts - d) <= tol))
+
+    starts = []
+    i = 0
+    n = len(grid.downbeats)
+    while i < n and not chord_change(i):
+        i += 1
+    while i < n:
+        starts.append(i)
+        bar_s = grid.bar_end(i) - grid.downbeats[i]
+        options = [s for s in (1, 2, 4, 8) if 3.5 <= s * bar_s <= 14 and (s > 1 or bar_s >= 3.5)]
+        if not options:
+            options = [min((2, 4, 8), key=lambda s: abs(s * bar_s - 8))]
+        weights = [{1: 1.0, 2: 1.0, 4: 1.0, 8: 0.6}[s] for s in options]
+        i += rng.choices(options, weights)[0]
+        while i < n and not chord_change(i):
+            i += 1
+    return starts
+
+
+def voice_near(pcs: list[int], center: int, lo: int, hi: int) -> list[int]:
+    """One pitch per pitch class, each the one closest to `center` within lo..hi, sorted."""
+    out = []
+    for pc in pcs:
+        cands = [p for p in range(lo, hi + 1) if p % 12 == pc]
+        if cands:
+            out.append(min(cands, key=lambda p: abs(p - center)))
+    return sorted(set(out))
+
+
+def bass_root(pc: int) -> int:
+    cands = [p for p in range(BASS_LO, BASS_HI + 1) if p % 12 == pc]
+    return min(cands, key=lambda p: abs(p - 40))  # around E2
+
+
+def bass_fifth(root: int) -> int:
+    return root + 7 if root + 7 <= BASS_HI else root - 5
+
+
+def arrange(song: Song, r: Rendition) -> tuple[Score, dict]:
+    """One rendition of a song (times in the song's own seconds; the tempo factor is applied later)."""
+    rng = random.Random(r.seed)
+    src = song.score
+    keys = song.keys
+
+    # 1. mode flip + transposition of POP909's notes and the chord labels
+    def move_pitch(p: int, t: float) -> int:
+        if r.flip:
+            p += _flip_delta(p % 12, key_at(keys, t))
+        return fold_pitch(p + r.transpose)
+
+    def move_pc(pc: int, t: float) -> int:
+        if r.flip:
+            pc = flip_pc(pc, key_at(keys, t))
+        return (pc + r.transpose) % 12
+
+    notes = [Note(n.instrument, move_pitch(n.pitch, n.start), n.start, n.end, n.velocity) for n in src.notes]
+    chords = []
+    for c in song.chords:
+        t = c.start + 1e-3
+        chords.append(Chord(c.start, c.end, move_pc(c.root, t), [move_pc(pc, t) for pc in c.tones]))
+    out_keys = [Key(k.start, k.end, (k.tonic + r.transpose) % 12, k.minor != r.flip) for k in keys]
+
+    grid = Grid(list(src.beats), list(src.downbeats))
+    if len(grid.downbeats) < 2 or len(grid.beats) < 4:
+        raise ValueError("song has too few beats")
+    n_bars = len(grid.downbeats)
+
+    # 2. energy per 8-bar section: mostly the base level, sometimes one step away
+    section_energy = []
+    for _ in range((n_bars + SECTION_BARS - 1) // SECTION_BARS):
+        e = r.energy
+        if rng.random() < 0.4:
+            e = min(2, max(0, e + rng.choice((-1, 1))))
+        section_energy.append(e)
+
+    def energy_at_bar(i: int) -> int:
+        return section_energy[min(i // SECTION_BARS, len(section_energy) - 1)]
+
+    bar_starts = np.asarray(grid.downbeats)
+
+    def bar_of(t: float) -> int:
+        return max(0, int(np.searchsorted(bar_starts, t + 1e-6, side="right")) - 1)
+
+    # 3. energy shapes POP909's own parts: low energy keeps only on-beat piano and bridge notes
+    #    (the bridge stays, thinned, so guitar is heard at every energy)
+    beats_arr = np.asarray(grid.beats)
+    kept = []
+    for n in notes:
+        e = energy_at_bar(bar_of(n.start))
+        if e == 0 and n.instrument in ("piano", "guitar"):
+            j = int(np.searchsorted(beats_arr, n.start))
+            near = min(abs(beats_arr[k] - n.start) for k in (j - 1, j) if 0 <= k < len(beats_arr))
+            if near > 0.07:
+                continue
+        kept.append(n)
+    notes = kept
+
+    # 4. phrase hits
+    phrase_bars = pick_phrase_starts(grid, chords, rng)
+    phrase_set = set(phrase_bars)
+    hit_times = []
+    gen: list[Note] = []
+    for k, i in enumerate(phrase_bars):
+        t = grid.downbeats[i]
+        c = chord_at(chords, t + 0.25 * grid.beat_len(t)) or chord_at(chords, t)
+        if c is None:
+            continue
+        beat = grid.beat_len(t)
+        nxt = grid.downbeats[phrase_bars[k + 1]] if k + 1 < len(phrase_bars) else grid.bar_end(min(i + 3, n_bars - 1))
+        pad_end = min(nxt, grid.bar_end(min(i + 3, n_bars - 1)))
+        pad_end = max(pad_end, t + HIT_MIN_BEATS * beat)
+        hold = max(c.end, t + HIT_MIN_BEATS * beat)
+        hold = min(max(hold, t + HIT_MIN_BEATS * beat), pad_end)
+        tones = c.tones[:4] if len(c.tones) >= 3 else (c.tones + [(c.root + 7) % 12])[:3]
+        for p in voice_near(tones, 58, 48, 70):  # strings pad under the melody
+            gen.append(Note("strings", p, t, pad_end - 0.02, 70))
+        for p in voice_near(tones, 64, 52, 76):  # piano block chord
+            gen.append(Note("piano", p, t, hold - 0.02, 100))
+        gen.append(Note("bass", bass_root(c.root), t, hold - 0.02, 100))
+        gen.append(Note("drums", CRASH, t, t + 0.3, 110))
+        gen.append(Note("drums", KICK, t, t + 0.1, 110))
+        hit_times.append(t)
+
+    # 5. bass, drums and guitar comping, bar by bar
+    for i, beats in enumerate(grid.bars):
+        if not beats:
+            continue
+        e = energy_at_bar(i)
+        end = grid.bar_end(i)
+        nb = len(beats)
+        beat_times = beats + [end]
+        is_hit = i in phrase_set
+        # subdivisions: 2 (8ths) or 4 (16ths) per beat
+        def sub(b: int, frac: float) -> float:
+            return beat_times[b] + frac * (beat_times[b + 1] - beat_times[b])
+
+        # bass: skip the downbeat of a phrase hit (the hit's held root covers it)
+        if e == 0:
+            steps = [(b, 0.0, 2.0 if nb >= 4 and b % 2 == 0 else nb) for b in range(0, nb, 2 if nb >= 4 else nb)]
+            if rng.random() < 0.5:
+                steps = [(0, 0.0, nb)]
+            legato = 0.95
+        elif e == 1:
+            steps = [(b, 0.0, 1.0) for b in range(nb)]
+            legato = 0.55
+        else:
+            steps = [(b, f, 0.5) for b in range(nb) for f in (0.0, 0.5)]
+            legato = 0.45
+        for j, (b, frac, length) in enumerate(steps):
+            t = sub(b, frac)
+            if is_hit and t < beat_times[0] + HIT_MIN_BEATS * grid.beat_len(t):
+                continue
+            c = chord_at(chords, t + 0.01)
+            if c is None:
+                continue
+            root = bass_root(c.root)
+            pitch = root
+            if e == 1 and b % 2 == 1 and rng.random() < 0.5:
+                pitch = bass_fifth(root)
+            elif e == 2 and frac > 0 and rng.random() < 0.3:
+                pitch = bass_fifth(root) if rng.random() < 0.6 else (root + 12 if root + 12 <= BASS_HI else root)
+            dur = length * grid.beat_len(t) * legato
+            # don't ring over a chord change
+            dur = min(dur, c.end - t - 0.02) if c.end - t > 0.1 else dur
+            gen.append(Note("bass", pitch, t, t + max(dur, 0.08), 90))
+
+        # drums
+        dn = []
+        if e == 0:
+            if rng.random() < 0.5 or i % 2 == 0:
+                dn.append((0, 0.0, KICK))
+                for b in range(nb):
+                    dn.append((b, 0.0, RIDE))
+        elif e == 1:
+            dn.append((0, 0.0, KICK))
+            if nb >= 4:
+                dn.append((2, 0.0, KICK))
+                if rng.random() < 0.3:
+                    dn.append((1, 0.5, KICK))
+                dn += [(1, 0.0, SNARE), (3, 0.0, SNARE)]
+            else:
+                dn += [(b, 0.0, SNARE) for b in range(1, nb)]
+            for b in range(nb):
+                dn += [(b, 0.0, CLOSED_HAT), (b, 0.5, CLOSED_HAT)]
+        else:
+            sixteenths = rng.random() < 0.5
+            dn.append((0, 0.0, KICK))
+            if nb >= 4:
+                dn += [(1, 0.5, KICK), (2, 0.0, KICK), (1, 0.0, SNARE), (3, 0.0, SNARE)]
+                if rng.random() < 0.5:
+                    dn.append((2, 0.5, KICK))
+                if rng.random() < 0.3:
+                    dn.append((3, 0.75, SNARE))
+            else:
+                dn += [(1, 0.5, KICK)] + [(b, 0.0, SNARE) for b in range(1, nb)]
+            fracs = (0.0, 0.25, 0.5, 0.75) if sixteenths else (0.0, 0.5)
+            for b in range(nb):
+                for f in fracs:
+                    last = b == nb - 1 and f == 0.5
+                    dn.append((b, f, OPEN_HAT if last else CLOSED_HAT))
+        for b, f, key in dn:
+            if b >= nb:
+                continue
+            t = sub(b, f)
+            if is_hit and b == 0 and f == 0.0 and key == KICK:
+                continue  # the hit has its own kick
+            gen.append(Note("drums", key, t, t + 0.08, 90))
+
+        # guitar comping at high energy: short off-beat stabs (never long: long chords = phrase hits)
+        if e == 2:
+            for b in range(nb):
+                t = sub(b, 0.5)
+                c = chord_at(chords, t + 0.01)
+                if c is None:
+                    continue
+                for p in voice_near(c.tones[:3], 62, 52, 72):
+                    gen.append(Note("guitar", p, t, t + 0.3 * grid.beat_len(t), 80))
+
+    notes = _clean(notes + gen)
+
+    # 6. long chords only at phrase hits: shorten any other group the CHORD rule would catch
+    notes = _trim_offphrase_chords(notes, grid, hit_times)
+
+    # 7. start at the first downbeat before the first note
+    t0 = 0.0
+    if notes:
+        first = min(n.start for n in notes)
+        before = [d for d in grid.downbeats if d <= first + 1e-6]
+        t0 = before[-1] if before else first
+    score = Score(
+        notes=[Note(n.instrument, n.pitch, n.start - t0, n.end - t0, n.velocity) for n in notes],
+        downbeats=[d - t0 for d in grid.downbeats if d - t0 >= 0],
+        beats=[b - t0 for b in grid.beats if b - t0 >= 0],
+    )
+    score.duration = max([n.end for n in score.notes] + [0.0])
+    # key / chord labels for valence
+    maj = sum(c.end - c.start for c in chords if c.quality == "maj")
+    mn = sum(c.end - c.start for c in chords if c.quality == "min")
+    total = sum(c.end - c.start for c in chords) or 1.0
+    minor_time = sum(k.end - k.start for k in out_keys if k.minor)
+    major_time = sum(k.end - k.start for k in out_keys if not k.minor)
+    mode = "minor" if minor_time > major_time else "major"
+    meta = {
+        "mode": mode,
+        "maj_share": round(maj / total, 4),
+        "min_share": round(mn / total, 4),
+        "section_energy": section_energy,
+        "phrase_times": [round(t - t0, 3) for t in hit_times],
+    }
+    return score, meta
+
+
+def _clean(notes: list[Note]) -> list[Note]:
+    """Pitches in range, and no overlapping notes on one (instrument, pitch): a new onset cuts
+    the sounding note (the tokens can't express two overlapping notes on one key)."""
+    by_key: dict[tuple[str, int], list[Note]] = {}
+    for n in notes:
+        if n.instrument != "drums":
+            n.pitch = fold_pitch(n.pitch)
+        by_key.setdefault((n.instrument, n.pitch), []).append(n)
+    out = []
+    for group in by_key.values():
+        group.sort(key=lambda n: (n.start, -n.end))
+        for a, b in zip(group, group[1:]):
+            if b.start < a.end:
+                a.end = b.start
+        out += [n for n in group if n.end - n.start >= 0.016]
+    out.sort(key=lambda n: (n.start, n.instrument, n.pitch))
+    return out
+
+
+def _trim_offphrase_chords(notes: list[Note], grid: Grid, hit_times: list[float]) -> list[Note]:
+    hits = np.asarray(sorted(hit_times)) if hit_times else np.zeros(1) - 1e9
+    onsets = chord_onsets(notes, lambda t: 2.0 * grid.beat_len(t))
+    bad = [t for t in onsets if np.min(np.abs(hits - t)) > 0.07]
+    if not bad:
+        return notes
+    bad_arr = np.asarray(bad)
+    for n in notes:
+        if n.instrument == "drums":
+            continue
+        j = int(np.searchsorted(bad_arr, n.start))
+        # the tokenizer's group starts at the onset and spans 60 ms
+        if any(0 <= k < len(bad_arr) and -1e-6 <= n.start - bad_arr[k] <= 0.065 for k in (j - 1, j)):
+            n.end = min(n.end, n.start + TRIM_BEATS * grid.beat_len(n.start))
+    return notes
+
+
+def stretch(score: Score, factor: float) -> Score:
+    """Tempo factor f: every time divided by f (f = 1.2 plays 20 % faster)."""
+    s = 1.0 / factor
+    return Score(
+        notes=[Note(n.instrument, n.pitch, n.start * s, n.end * s, n.velocity) for n in score.notes],
+        downbeats=[d * s for d in score.downbeats],
+        beats=[b * s for b in score.beats],
+        duration=score.duration * s,
+    )
+
+
+def render(song: Song, r: Rendition) -> tuple[list[int], dict, Score]:
+    score, meta = arrange(song, r)
+    score = stretch(score, r.tempo_factor)
+    tokens = score_to_tokens(score)
+    mode_sign = 1.0 if meta["mode"] == "major" else -1.0
+    valence = float(np.clip(0.6 * mode_sign + 0.4 * (meta["maj_share"] - meta["min_share"]), -1, 1))
+    bl = np.diff(score.beats)
+    bpm = float(60.0 / np.median(bl)) if len(bl) else 120.0
+    meta.update(
+        valence=round(valence, 4),
+        mode_flipped=r.flip,
+        energy=ENERGIES[r.energy],
+        tempo_factor=r.tempo_factor,
+        transpose=r.transpose,
+        bpm=round(bpm, 2),
+        duration_s=round(score.duration, 3),
+        notes_per_s=round(len(score.notes) / max(score.duration, 1e-3), 3),
+        n_chords=int(sum(1 for t in tokens if t == vocab.CHORD)),
+        instrument_notes=score.instruments(),
+    )
+    meta["phrase_times"] = [round(t / r.tempo_factor, 3) for t in meta["phrase_times"]]
+    return tokens, meta, score
+
+
+def plan_renditions(song_id: str, n: int, seed: int) -> list[Rendition]:
+    """Per song: energies and tempo factors spread over the renditions, about half mode-flipped."""
+    rng = random.Random(f"{seed}-{song_id}")
+    energies = [i % 3 for i in range(n)]
+    tempos = [TEMPO_FACTORS[i % 3] for i in range(n)]
+    rng.shuffle(energies)
+    rng.shuffle(tempos)
+    flips = [i % 2 == 0 for i in range(n)]
+    if n % 2 == 1 and rng.random() < 0.5:
+        flips[0] = False  # odd counts: flip n//2 or n//2+1 renditions
+    rng.shuffle(flips)
+    return [Rendition(energies[i], tempos[i], flips[i], rng.randint(-5, 6), rng.randrange(2**31)) for i in range(n)]
+
+
+def split_of(song_id: str) -> str:
+    return "val" if int(song_id) % 20 == 0 else "train"
+
+
+def _process(args: tuple[str, int, int]) -> tuple[str, list[tuple[np.ndarray, dict]], str]:
+    path, n, seed = args
+    song_dir = Path(path)
+    try:
+        song = load_song(song_dir)
+        out = []
+        for r in plan_renditions(song_dir.name, n, seed):
+            tokens, meta, _ = render(song, r)
+            out.append((np.asarray(tokens, dtype=np.uint16), meta))
+        return song_dir.name, out, ""
+    except Exception as exc:  # one broken song must not stop the build
+        return song_dir.name, [], f"{type(exc).__name__}: {exc}"
+
+
+def find_songs(pop909: Path) -> list[Path]:
+    root = pop909 / "POP909" if (pop909 / "POP909").is_dir() else pop909
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.isdigit() and (p / f"{p.name}.mid").is_file())
+
+
+def build_cache(pop909: Path, out: Path, workers: int = 2, limit: int | None = None, renditions: int = 3,
+                seed: int = 0, progress: bool = True) -> dict:
+    songs = find_songs(pop909)
+    if limit:
+        songs = songs[:limit]
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = [(str(s), renditions, seed) for s in songs]
+    t0 = time.time()
+    results = []
+    if workers > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            it = pool.imap(_process, jobs, chunksize=2)
+            results = list(_progress(it, len(jobs), progress))
+    else:
+        results = [_process(j) for j in _progress(iter(jobs), len(jobs), progress)]
+    arrays, entries, errors, offset = [], [], [], 0
+    for song_id, rends, err in results:
+        if err:
+            errors.append(f"{song_id}: {err}")
+        for tokens, meta in rends:
+            entry = {"offset": offset, "length": int(len(tokens)), "song": song_id, "split": split_of(song_id)}
+            entry.update(meta)
+            entries.append(entry)
+            arrays.append(tokens)
+            offset += len(tokens)
+    tokens_all = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint16)
+    np.save(out / "tokens.npy", tokens_all)
+    index = {"version": 1, "seed": seed, "vocab_size": vocab.VOCAB_SIZE, "tick_ms": vocab.TICK_MS,
+             "renditions_per_song": renditions, "build_seconds": round(time.time() - t0, 1),
+             "errors": errors, "renditions": entries}
+    (out / "index.json").write_text(json.dumps(index))
+    (out / "data_card.md").write_text(data_card(index, tokens_all))
+    return index
+
+
+def _progress(it, total: int, enabled: bool):
+    if not enabled:
+        return it
+    from tqdm import tqdm
+
+    return tqdm(it, total=total, desc="POP909 songs", unit="song")
+
+
+def load_cache(out: Path) -> tuple[np.ndarray, dict]:
+    return np.load(Path(out) / "tokens.npy", mmap_mode="r"), json.loads((Path(out) / "index.json").read_text())
+
+
+# ------------------------------------------------------------------------------------ data card
+
+
+def cache_stats(index: dict, tokens: np.ndarray) -> dict:
+    ents = index["renditions"]
+    split_tokens = {s: sum(e["length"] for e in ents if e["split"] == s) for s in ("train", "val")}
+    minutes = sum(e["duration_s"] for e in ents) / 60 or 1.0
+    chords = sum(e["n_chords"] for e in ents)
+    inst = {k: sum(e["instrument_notes"][k] for e in ents) for k in vocab.INSTRUMENTS}
+    total_notes = sum(inst.values()) or 1
+    by_energy = {}
+    for name in ENERGIES:
+        sel = [e for e in ents if e["energy"] == name]
+        if sel:
+            by_energy[name] = sum(e["notes_per_s"] * e["duration_s"] for e in sel) / sum(e["duration_s"] for e in sel)
+    nps = np.array([e["notes_per_s"] for e in ents]) if ents else np.zeros(1)
+    return {
+        "songs": len({e["song"] for e in ents}),
+        "songs_val": len({e["song"] for e in ents if e["split"] == "val"}),
+        "renditions": len(ents),
+        "tokens": int(len(tokens)),
+        "tokens_train": split_tokens["train"],
+        "tokens_val": split_tokens["val"],
+        "hours": minutes / 60,
+        "chords_per_min": chords / minutes,
+        "instrument_share": {k: v / total_notes for k, v in inst.items()},
+        "minor_share": sum(e["mode"] == "minor" for e in ents) / max(len(ents), 1),
+        "valence_mean_major": float(np.mean([e["valence"] for e in ents if e["mode"] == "major"] or [0])),
+        "valence_mean_minor": float(np.mean([e["valence"] for e in ents if e["mode"] == "minor"] or [0])),
+        "notes_per_s_by_energy": by_energy,
+        "notes_per_s_p10_p90": (float(np.percentile(nps, 10)), float(np.percentile(nps, 90))),
+        "errors": len(index.get("errors", [])),
+    }
+
+
+def data_card(index: dict, tokens: np.ndarray) -> str:
+    s = cache_stats(index, tokens)
+    shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in s["instrument_share"].items())
+    energy = ", ".join(f"{k} {v:.1f}" for k, v in s["notes_per_s_by_energy"].items())
+    return f"""# Data card: emsync-bridge training data (POP909 renditions)
+
+## Sources and licences
+- **POP909** (MIT licence): Ziyu Wang, Ke Chen, Junyan Jiang, Yiyi Zhang, Maoran Xu, Shuqi Dai,
+  Guxian Bin, Gus Xia, "POP909: A Pop-song Dataset for Music Arrangement Generation", ISMIR 2020
+  (arXiv:2008.07142). Commit d83e6edb of github.com/music-x-lab/POP909-Dataset. Used: `NNN.mid`
+  (MELODY, BRIDGE, PIANO tracks), `beat_midi.txt`, `chord_midi.txt`, `key_audio.txt`. The
+  arrangements are of copyrighted pop songs; they are used to train the model and are not shipped.
+- **Generated parts** (bass, drums, guitar comping, phrase hits): rule-based, written for this
+  project (`emsync_bridge/music/data.py`), same licence as the project.
+
+## Rendition recipe (`python -m emsync_bridge.music.data`, seed {index['seed']}, {index['renditions_per_song']} renditions per song)
+- MELODY -> strings (lead), BRIDGE -> guitar, PIANO -> piano; generated bass (MIDI 28-55, chord
+  roots/fifths; whole/half notes at low energy, staccato quarters mid, staccato 8ths high) and drums
+  (GM 36/38/42/46/49/51; sparse ride or none at low, backbeat + 8th hats mid, 8th/16th hats + extra
+  kicks high); at high energy short off-beat guitar chord stabs.
+- Beats from `beat_midi.txt` column 1; downbeats from its 3rd column in 2-beat (4/4) songs and its
+  2nd column in the 3/4 songs (column 2 marks every 2 beats in 877 songs, every 3 in 32).
+- **Phrase hits** at irregular phrase starts (steps of 2/4/8 bars drawn at random, phrase length
+  3.5-14 s preferred; always at a chord change): strings pad of 3-4 chord tones (MIDI 48-70) held
+  to the next phrase (max 4 bars, min 2.25 beats), piano block chord and bass root held >= 2.25
+  beats, crash + kick. Any other note group the CHORD rule would catch (>= 3 onsets within 60 ms,
+  >= 2 held >= 2 beats) has its notes shortened to 1.8 beats, so CHORD tokens mark phrase starts.
+- **Energy**: base level low/mid/high per rendition (each song gets all three), changed by one step
+  in 40 % of 8-bar sections. Low energy also keeps only the on-beat piano and bridge notes.
+- **Tempo factor** 0.85/1.0/1.2 (times divided by it), one each per song.
+- **Mode**: parallel-mode transform (major->minor moves scale degrees 4/9/11 semitones above the
+  tonic of `key_audio.txt` down one semitone; minor->major the reverse) for about half the
+  renditions, applied to POP909 notes and chord labels before the parts are generated.
+- **Transposition** -5..+6 semitones (not drums); notes folded by octaves into 21..108.
+- **Valence** = clip(0.6 * mode_sign + 0.4 * (major_chord_share - minor_chord_share), -1, 1)
+  (chord shares by duration). Arousal is computed by the trainer per window from note density.
+- Validation split by song: song id % 20 == 0.
+
+## Statistics
+- Songs {s['songs']} ({s['songs_val']} val), renditions {s['renditions']}, {s['hours']:.1f} hours of music.
+- Tokens: {s['tokens']:,} total; train {s['tokens_train']:,}; val {s['tokens_val']:,}.
+- CHORD tokens: {s['chords_per_min']:.2f} per minute (one every {60 / max(s['chords_per_min'], 1e-9):.1f} s).
+- Instrument note shares: {shares}.
+- Mode: {100 * (1 - s['minor_share']):.1f} % major / {100 * s['minor_share']:.1f} % minor renditions;
+  mean valence major {s['valence_mean_major']:+.2f}, minor {s['valence_mean_minor']:+.2f}.
+- Notes per second by base energy: {energy}; over renditions p10-p90
+  {s['notes_per_s_p10_p90'][0]:.1f}-{s['notes_per_s_p10_p90'][1]:.1f}.
+- Songs that failed to render: {s['errors']}.
+- Build time: {index['build_seconds']} s.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pop909", type=Path, required=True, help="POP909 folder (holding POP909/NNN/ or NNN/)")
+    ap.add_argument("--out", type=Path, default=Path("data_cache"))
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--limit", type=int, default=None, help="only the first N songs")
+    ap.add_argument("--renditions", type=int, default=3, help="renditions per song")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    t = time.time()
+    index = build_cache(args.pop909, args.out, args.workers, args.limit, args.renditions, args.seed)
+    s = cache_stats(index, np.load(args.out / "tokens.npy", mmap_mode="r"))
+    print(f"{s['renditions']} renditions of {s['songs']} songs, {s['tokens']:,} tokens "
+          f"(train {s['tokens_train']:,}, val {s['tokens_val']:,}), {s['chords_per_min']:.2f} CHORD/min, "
+          f"minor {100 * s['minor_share']:.0f} %, {len(index['errors'])} errors, {time.time() - t:.0f} s")
+    for e in index["errors"][:10]:
+        print("  error:", e)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,125 @@
+"""POP909 -> token cache: instruments, registers, drum keys, CHORD rate, mode flip, cache round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emsync_bridge.music import vocab
+from emsync_bridge.music.data import (
+    GM_DRUM_KEYS,
+    Rendition,
+    build_cache,
+    chord_tones,
+    load_cache,
+    load_song,
+    render,
+)
+
+POP909 = Path(__file__).resolve().parents[1].parent / "shared/data/pop909/POP909"
+needs_pop909 = pytest.mark.skipif(
+    not (POP909 / "001" / "001.mid").is_file(),
+    reason=f"POP909 not found at {POP909} (staged copy of the dataset; see shared/data/pop909/SOURCE.md)",
+)
+
+# Krumhansl-Kessler key profiles (Krumhansl 1990), C major / C minor.
+KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
+KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
+
+
+def kk_mode(score) -> str:
+    """Mode of the best-correlating KK key over duration-weighted pitch classes (no drums)."""
+    hist = np.zeros(12)
+    for n in score.notes:
+        if n.instrument != "drums":
+            hist[n.pitch % 12] += n.duration
+    best = max(
+        (np.corrcoef(hist, np.roll(prof, tonic))[0, 1], mode)
+        for mode, prof in (("major", KK_MAJOR), ("minor", KK_MINOR))
+        for tonic in range(12)
+    )
+    return best[1]
+
+
+def test_chord_labels_parse():
+    assert chord_tones("C:maj") == (0, [0, 4, 7])
+    assert chord_tones("C#:min7") == (1, [1, 4, 8, 11])
+    assert chord_tones("Bb:7/3")[1] == [10, 2, 5, 8]
+    assert chord_tones("N") is None
+
+
+@pytest.fixture(scope="module")
+def song():
+    if not (POP909 / "001" / "001.mid").is_file():
+        pytest.skip(f"POP909 not found at {POP909}")
+    return load_song(POP909 / "001")
+
+
+@needs_pop909
+@pytest.mark.parametrize("energy", [0, 1, 2])
+def test_rendition_has_five_instruments_in_role(song, energy):
+    tokens, meta, score = render(song, Rendition(energy, 1.0, False, 3, seed=7))
+    counts = score.instruments()
+    assert all(counts[k] > 0 for k in vocab.INSTRUMENTS), counts
+    bass = [n.pitch for n in score.notes if n.instrument == "bass"]
+    assert 28 <= min(bass) and max(bass) <= 55
+    drums = {n.pitch for n in score.notes if n.instrument == "drums"}
+    assert drums <= set(GM_DRUM_KEYS)
+    # CHORD tokens: one every 3-15 s, and almost all of them at the phrase hits
+    minutes = score.duration / 60
+    rate = meta["n_chords"] / minutes
+    assert 4 <= rate <= 20, rate
+    tick, chord_times = 0, []
+    for t in tokens:
+        tick += vocab.shift_ticks(t)
+        if t == vocab.CHORD:
+            chord_times.append(tick * vocab.TICK_S)
+    phrases = np.array(meta["phrase_times"])
+    at_phrase = [np.min(np.abs(phrases - c)) < 0.1 for c in chord_times]
+    assert np.mean(at_phrase) >= 0.9
+    assert all(0 <= t < vocab.VOCAB_SIZE for t in tokens)
+
+
+@needs_pop909
+def test_energy_changes_density(song):
+    dens = [render(song, Rendition(e, 1.0, False, 0, seed=3))[1]["notes_per_s"] for e in (0, 2)]
+    assert dens[1] > 1.5 * dens[0], dens
+
+
+@needs_pop909
+def test_mode_flip_turns_major_song_minor(song):
+    assert song.keys[0].minor is False  # 001 is in Gb major
+    _, meta_a, plain = render(song, Rendition(1, 1.0, False, 0, seed=5))
+    _, meta_b, flipped = render(song, Rendition(1, 1.0, True, 0, seed=5))
+    assert kk_mode(plain) == "major" and meta_a["mode"] == "major" and meta_a["valence"] > 0.3
+    assert kk_mode(flipped) == "minor" and meta_b["mode"] == "minor" and meta_b["valence"] < -0.3
+
+
+@needs_pop909
+def test_tempo_factor_scales_time(song):
+    _, m1, s1 = render(song, Rendition(1, 1.0, False, 0, seed=5))
+    _, m2, s2 = render(song, Rendition(1, 1.2, False, 0, seed=5))
+    assert s2.duration == pytest.approx(s1.duration / 1.2, rel=1e-3)
+    assert m2["bpm"] == pytest.approx(m1["bpm"] * 1.2, rel=1e-3)
+
+
+@needs_pop909
+def test_cache_round_trip(tmp_path):
+    index = build_cache(POP909.parent, tmp_path, workers=1, limit=2, renditions=2, seed=1, progress=False)
+    tokens, loaded = load_cache(tmp_path)
+    assert tokens.dtype == np.uint16 and loaded == index and not index["errors"]
+    ents = index["renditions"]
+    assert len(ents) == 4 and {e["song"] for e in ents} == {"001", "002"}
+    assert ents[-1]["offset"] + ents[-1]["length"] == len(tokens)
+    # the stored slice is exactly what render produces
+    song = load_song(POP909 / "001")
+    from emsync_bridge.music.data import plan_renditions
+
+    r = plan_renditions("001", 2, 1)[0]
+    expected, _, _ = render(song, r)
+    assert np.array_equal(tokens[ents[0]["offset"]: ents[0]["offset"] + ents[0]["length"]], expected)
+    assert (tmp_path / "data_card.md").read_text().startswith("# Data card")
+    assert dataclasses.is_dataclass(r)
