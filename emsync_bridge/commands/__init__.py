@@ -1,0 +1,6 @@
+"""Subcommand modules; importing this package registers every subcommand with the CLI.
+
+One module per area so that parallel work does not collide: add a module and import it here.
+"""
+
+from emsync_bridge.commands import music  # noqa: F401

@@ -1,0 +1,89 @@
+"""Music subcommands: generate, train, import-checkpoint."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+from emsync_bridge.cli import command
+from emsync_bridge.errors import EmsyncError
+
+
+def parse_times(text: str | None) -> list[float]:
+    if not text:
+        return []
+    try:
+        times = [float(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise EmsyncError(f"boundaries must be comma-separated seconds, got {text!r}") from None
+    for t in times:
+        if not (t >= 0 and math.isfinite(t)):
+            raise EmsyncError(f"boundary times must be non-negative seconds, got {t}")
+    return times
+
+
+def parse_unit(name: str, value: float | None) -> float | None:
+    if value is not None and not (-1.0 <= value <= 1.0):
+        raise EmsyncError(f"{name} must be within [-1, 1], got {value}")
+    return value
+
+
+UNTRAINED_BANNER = ("UNTRAINED MODEL: random weights, not the product's music "
+                    "(the shipped default model is missing from emsync_bridge/models/)")
+
+
+@command("generate", "generate emotion-conditioned MIDI whose long chords land on given boundaries")
+def generate_cmd(args) -> int:
+    from emsync_bridge.music.generate import Conditioning, SamplingConfig, generate
+    from emsync_bridge.music.metrics import summary
+    from emsync_bridge.music.midi import write_midi
+    from emsync_bridge.runtime import load_engine
+    from emsync_bridge.timeline.spool import write_json_atomic
+
+    if not (args.duration > 0 and math.isfinite(args.duration)):
+        raise EmsyncError(f"--duration must be a positive number of seconds, got {args.duration}")
+    boundaries = parse_times(args.boundaries)
+    cond = Conditioning.constant(parse_unit("valence", args.valence), parse_unit("arousal", args.arousal), boundaries)
+    engine, files = load_engine(args.model, backend=args.backend, seed=args.seed)
+    if not files.trained:
+        print(UNTRAINED_BANNER, file=sys.stderr)
+    gen = generate(engine, args.duration, cond, SamplingConfig(seed=args.seed, temperature=args.temperature,
+                                                               top_p=args.top_p))
+    score = gen.score()
+    out = Path(args.output)
+    write_midi(score, out)
+    report = {
+        "model": files.name, "trained": files.trained, "engine": gen.engine, "provider": gen.provider,
+        "seed": gen.seed, "duration": gen.duration, "valence": args.valence, "arousal": args.arousal,
+        "tokens": gen.tokens, "n_tokens": len(gen.tokens), "wall_time": gen.wall_time,
+        "music_seconds_per_wall_second": gen.duration / max(gen.wall_time, 1e-9),
+        "boundaries": [{"target": h.target, "hit_time": h.hit_time} for h in gen.hits],
+        "metrics": summary(score, boundaries), "truncated": gen.truncated,
+    }
+    if not files.trained:
+        report["warning"] = UNTRAINED_BANNER
+    json_path = out.with_suffix(".json")
+    write_json_atomic(json_path, report)
+    hit = sum(h.hit_time is not None for h in gen.hits)
+    print(f"wrote {out} and {json_path}: {gen.duration:.1f} s of music, {len(score.notes)} notes, "
+          f"{hit}/{len(gen.hits)} boundaries hit, {gen.wall_time:.2f} s wall "
+          f"({report['music_seconds_per_wall_second']:.1f}x real time, {gen.engine}/{gen.provider})")
+    return 0
+
+
+def _generate_args(p):
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of music")
+    p.add_argument("--valence", type=float, default=None, help="-1..1 (omit: model's own choice)")
+    p.add_argument("--arousal", type=float, default=None, help="-1..1 (omit: model's own choice)")
+    p.add_argument("--boundaries", default="", help="comma-separated seconds, e.g. 4,9.5,16")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.2)
+    p.add_argument("--top-p", type=float, default=0.7)
+    p.add_argument("--model", default=None, help="default | emsync-37m | path to .safetensors")
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    p.add_argument("-o", "--output", default="out.mid")
+
+
+generate_cmd.add_arguments = _generate_args

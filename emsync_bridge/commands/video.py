@@ -1,0 +1,80 @@
+"""Video subcommands: analyze (cuts, boundaries, per-scene emotion; JSON and PNG report).
+
+Kept import-light: the heavy modules (PyAV, OpenCV, PySceneDetect, matplotlib) load only when the
+command runs, and nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from emsync_bridge.cli import command
+
+
+@command("analyze", "analyse a video: scene cuts, boundaries and per-scene emotion (JSON/PNG)")
+def analyze(args) -> int:
+    from pathlib import Path
+
+    from emsync_bridge.video.analysis import analyze_video
+    from emsync_bridge.video.emotion import dominant_emotion
+
+    bar = None
+    progress = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        # disable=None: no bar when stderr is not a terminal (logs, CI, subprocess capture)
+        bar = tqdm(total=1.0, unit="s", desc="analyze", file=sys.stderr, disable=None,
+                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}]")
+
+        def progress(done: float, total: float) -> None:
+            bar.total = max(total, 1e-3)
+            bar.n = min(done, bar.total)
+            bar.refresh()
+
+    try:
+        a = analyze_video(
+            args.video,
+            min_scene_s=args.min_scene,
+            estimator=args.estimator,
+            detector=args.detector,
+            cache=not args.no_cache,
+            progress=progress,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+
+    if args.json == "-":
+        print(a.to_json())
+    elif args.json:
+        Path(args.json).write_text(a.to_json() + "\n")
+    if args.png:
+        from emsync_bridge.video.report import save_report_png
+
+        save_report_png(a, args.png)
+    if args.json != "-":
+        mood = dominant_emotion({e: sum(s.emotions[e] * (s.end - s.start) for s in a.scenes) for e in a.scenes[0].emotions})
+        print(
+            f"{Path(a.video).name}: {a.duration:.1f} s {a.width}x{a.height} {a.fps:.2f} fps"
+            f"{'' if a.has_audio else ' (no audio)'}; {len(a.cuts)} cuts, {len(a.scenes)} scenes; "
+            f"valence {a.valence:+.2f} arousal {a.arousal:+.2f} (mostly {mood})"
+        )
+    return 0
+
+
+def _add_analyze_arguments(p) -> None:
+    p.add_argument("video", help="video file (anything FFmpeg reads)")
+    p.add_argument("--json", metavar="PATH", help="write the analysis JSON here ('-' for stdout)")
+    p.add_argument("--png", metavar="PATH", help="write a timeline report PNG here")
+    p.add_argument("--min-scene", metavar="S", type=float, default=4.0,
+                   help="minimum spacing of scene boundaries in seconds (EMSYNC: 4)")
+    p.add_argument("--estimator", metavar="SPEC", default=None,
+                   help="emotion estimator: heuristic (default), onnx:PATH or module:Name")
+    p.add_argument("--detector", choices=("content", "adaptive"), default="content",
+                   help="PySceneDetect hard-cut detector")
+    p.add_argument("--no-cache", action="store_true", help="ignore and do not write the analysis cache")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+analyze.add_arguments = _add_analyze_arguments

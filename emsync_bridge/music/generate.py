@@ -1,0 +1,264 @@
+"""EMSYNC generation: sample tokens until the time cursor reaches the requested duration, with
+boundary offsets recomputed after every token so long chords land on the targets.
+
+Bookkeeping follows EMSYNC's released loop (emsync-colab generate.py):
+- b = seconds from the time cursor to the nearest target still ahead and unused, clamped to
+  [0, 8]; 8 when none is ahead (a target the cursor has passed is dropped silently);
+- a CHORD token within 1 s of a target marks that target hit (and used up);
+- the sequence is [V, A, <MORE_INSTRUMENTS>, tokens...]; sampling excludes PAD, START and the
+  instrument-count tokens; temperature, inclusive top-p that keeps the top token, and the
+  repeat penalty that heats up when the nucleus collapses.
+Valence/arousal may change over time (one value per scene): the prefix is then re-primed.
+
+Two decoders share this loop: `reference` recomputes the whole window for every token (EMSYNC's
+way, kept as the correctness and speed baseline); `cached` keeps a KV cache and, when the window
+is full, drops the oldest chunk and re-primes once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.music import vocab
+from emsync_bridge.music.midi import Score, tokens_to_score
+from emsync_bridge.music.model_config import MAX_SECONDS_TO_CHORD, N_PREFIX
+
+log = logging.getLogger(__name__)
+
+CHORD_SENSITIVITY_S = 1.0
+
+
+@dataclass(frozen=True)
+class EmotionSegment:
+    start: float  # seconds; the segment lasts until the next one starts
+    valence: float | None
+    arousal: float | None
+
+
+@dataclass
+class Conditioning:
+    """What the music should follow: emotion over time and the boundary targets (seconds)."""
+
+    emotion: list[EmotionSegment] = field(default_factory=lambda: [EmotionSegment(0.0, 0.0, 0.0)])
+    boundaries: list[float] = field(default_factory=list)
+
+    @classmethod
+    def constant(cls, valence: float | None, arousal: float | None, boundaries=()) -> "Conditioning":
+        return cls([EmotionSegment(0.0, valence, arousal)], sorted(boundaries))
+
+    def emotion_at(self, t: float) -> tuple[float | None, float | None]:
+        current = self.emotion[0]
+        for seg in self.emotion:
+            if seg.start <= t + 1e-9:
+                current = seg
+            else:
+                break
+        return current.valence, current.arousal
+
+    def validate(self, duration: float) -> None:
+        if not (duration > 0 and math.isfinite(duration)):
+            raise EmsyncError(f"duration must be a positive number of seconds, got {duration}")
+        for seg in self.emotion:
+            for name, value in (("valence", seg.valence), ("arousal", seg.arousal)):
+                if value is not None and not (-1.0 <= value <= 1.0):
+                    raise EmsyncError(f"{name} must be within [-1, 1], got {value}")
+        for t in self.boundaries:
+            if not (t >= 0 and math.isfinite(t)):
+                raise EmsyncError(f"boundary times must be non-negative seconds, got {t}")
+
+
+@dataclass
+class SamplingConfig:
+    temperature: float = 1.2
+    top_p: float = 0.7
+    repeat_penalty: float = 0.4
+    seed: int = 0
+    instruments: tuple[str, ...] = vocab.INSTRUMENTS  # others are masked out at sampling
+
+
+@dataclass
+class BoundaryHit:
+    target: float
+    hit_time: float | None  # time cursor at the CHORD token that used it up
+
+
+@dataclass
+class Generation:
+    tokens: list[int]
+    duration: float
+    hits: list[BoundaryHit]
+    wall_time: float
+    decoder: str
+    engine: str
+    provider: str
+    seed: int
+    truncated: bool = False  # stopped by the token cap before reaching the duration
+
+    def score(self) -> Score:
+        s = tokens_to_score(self.tokens, end_time=self.duration)
+        # Notes may run past the film: cut them at the end (nothing sounds after it).
+        s.notes = [n for n in s.notes if n.start < self.duration - 1e-6]
+        for n in s.notes:
+            n.end = min(n.end, self.duration)
+        s.duration = self.duration
+        return s
+
+
+class BoundaryTracker:
+    """Targets, the time cursor and EMSYNC's hit bookkeeping; testable on hand-made tokens."""
+
+    def __init__(self, targets):
+        self.targets = sorted(float(t) for t in targets)
+        self.hit_time: list[float | None] = [None] * len(self.targets)
+        self.cursor = 0.0
+
+    def b(self) -> float:
+        ahead = [t - self.cursor for t, h in zip(self.targets, self.hit_time)
+                 if h is None and t - self.cursor >= 0]
+        return min(min(ahead, default=MAX_SECONDS_TO_CHORD), MAX_SECONDS_TO_CHORD)
+
+    def advance(self, token: int) -> float:
+        """Apply a token; returns the b value for the next position."""
+        if token == vocab.CHORD:
+            for i, t in enumerate(self.targets):
+                if self.hit_time[i] is None and abs(self.cursor - t) < CHORD_SENSITIVITY_S:
+                    self.hit_time[i] = self.cursor
+        self.cursor += vocab.shift_ticks(token) * vocab.TICK_S
+        return self.b()
+
+    def hits(self) -> list[BoundaryHit]:
+        return [BoundaryHit(t, h) for t, h in zip(self.targets, self.hit_time)]
+
+
+class Sampler:
+    """EMSYNC's sampling step, in numpy, seeded: the same seed gives the same notes."""
+
+    def __init__(self, cfg: SamplingConfig):
+        self.cfg = cfg
+        self.rng = np.random.default_rng(cfg.seed)
+        self.collapse_count = 0
+        excluded = set(vocab.EXCLUDED_AT_SAMPLING)
+        for inst in vocab.INSTRUMENTS:
+            if inst not in cfg.instruments:
+                excluded.update(vocab.note_on(inst, p) for p in range(vocab.MIN_PITCH, vocab.MAX_PITCH + 1))
+        self.mask = np.zeros(vocab.VOCAB_SIZE, dtype=bool)
+        self.mask[list(excluded)] = True
+
+    def __call__(self, logits: np.ndarray) -> int:
+        logits = np.nan_to_num(logits.astype(np.float64), nan=0.0)
+        logits[self.mask] = -np.inf
+        logp = logits - _logsumexp(logits)
+        temp = self.cfg.temperature * (
+            1 + self.cfg.repeat_penalty * max(0.0, math.log((self.collapse_count + 1) / 4)))
+        logp = logp / temp
+        probs = np.exp(logp - _logsumexp(logp))
+        order = np.argsort(-probs, kind="stable")
+        cum = np.cumsum(probs[order])
+        keep = cum <= self.cfg.top_p  # inclusive cumsum, as EMSYNC: the crossing token is cut ...
+        keep[0] = True  # ... but the top token always stays
+        kept = order[keep]
+        self.collapse_count = self.collapse_count + 1 if len(kept) <= 2 else self.collapse_count // 2
+        p = probs[kept] / probs[kept].sum()
+        return int(kept[self.rng.choice(len(kept), p=p)])
+
+
+def _logsumexp(x):
+    m = np.max(x)
+    return m + np.log(np.sum(np.exp(x - m)))
+
+
+class _ReferenceDecoder:
+    """Full recompute of the whole window for every token (EMSYNC's loop)."""
+
+    name = "reference"
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def next_logits(self, seq, bs, valence, arousal, emotion_changed):
+        tokens, b = _window(seq, bs, self.engine.context_len - N_PREFIX)
+        return self.engine.prefill(tokens, b, valence, arousal)
+
+
+class _CachedDecoder:
+    """KV cache; re-primes once when the window is full (dropping the oldest chunk) or when the
+    emotion prefix changes."""
+
+    name = "cached"
+
+    def __init__(self, engine, drop_fraction: float = 0.25):
+        self.engine = engine
+        self.drop = max(1, int(engine.context_len * drop_fraction))
+        self.fed = 0  # how many of seq the cache holds
+
+    def next_logits(self, seq, bs, valence, arousal, emotion_changed):
+        ctx = self.engine.context_len
+        if self.fed == 0 or emotion_changed or len(seq) - self.fed > 1 or self.engine.cached_len >= ctx:
+            keep = ctx - N_PREFIX - (self.drop if self.engine.cached_len >= ctx else 0)
+            self.fed = len(seq)
+            tokens, b = _window(seq, bs, keep)
+            return self.engine.prefill(tokens, b, valence, arousal)
+        self.fed = len(seq)
+        return self.engine.step(seq[-1], bs[-1])
+
+
+def _window(seq, bs, n):
+    """The last `n` positions the model sees: the instrument-count token (always first, its b
+    "same"-padded from the first music token) followed by the newest music tokens."""
+    if len(seq) <= n:
+        return np.asarray(seq), np.asarray(bs, dtype=np.float32)
+    tokens = [seq[0]] + seq[len(seq) - n + 1:]
+    b = bs[len(bs) - n + 1:]
+    return np.asarray(tokens), np.asarray([b[0]] + b, dtype=np.float32)
+
+
+def generate(engine, duration: float, conditioning: Conditioning | None = None,
+             sampling: SamplingConfig | None = None, decoder: str = "cached",
+             primer: list[int] | None = None, max_tokens: int | None = None,
+             progress=None) -> Generation:
+    """Generate `duration` seconds of music with `engine` (any `Engine`)."""
+    conditioning = conditioning or Conditioning()
+    sampling = sampling or SamplingConfig()
+    conditioning.validate(duration)
+    dec = {"reference": _ReferenceDecoder, "cached": _CachedDecoder}[decoder](engine)
+    sampler = Sampler(sampling)
+    tracker = BoundaryTracker(conditioning.boundaries)
+    primer = list(primer) if primer is not None else [vocab.BAR]
+    # The sequence the model sees after its V/A prefix: the instrument-count token, then music.
+    seq = [vocab.MORE_INSTRUMENTS]
+    bs = [tracker.b()]
+    for tok in primer:
+        seq.append(tok)
+        bs.append(tracker.advance(tok))
+    bs[0] = bs[1] if len(bs) > 1 else bs[0]  # EMSYNC "same"-pads the instrument slot's b
+    max_tokens = max_tokens or int(duration * 200) + 2000
+    emotion = conditioning.emotion_at(tracker.cursor)
+    start = time.perf_counter()
+    truncated = False
+    changed = True
+    last_progress = 0.0
+    while tracker.cursor < duration:
+        if len(seq) - 1 >= max_tokens:
+            truncated = True
+            log.warning("generation stopped at the token cap (%d) at %.1f s", max_tokens, tracker.cursor)
+            break
+        logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
+        token = sampler(logits)
+        seq.append(token)
+        bs.append(tracker.advance(token))
+        new_emotion = conditioning.emotion_at(tracker.cursor)
+        changed = new_emotion != emotion
+        emotion = new_emotion
+        if progress is not None and tracker.cursor - last_progress >= 1.0:
+            progress(min(tracker.cursor, duration), duration)
+            last_progress = tracker.cursor
+    wall = time.perf_counter() - start
+    return Generation(tokens=seq[1:], duration=duration, hits=tracker.hits(), wall_time=wall,
+                      decoder=dec.name, engine=engine.name, provider=engine.provider,
+                      seed=sampling.seed, truncated=truncated)

@@ -1,0 +1,43 @@
+"""Model shapes, kept apart from model.py so that finding and describing a model never imports
+torch (running an exported model must not)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from emsync_bridge.music.vocab import VOCAB_SIZE
+
+MAX_SECONDS_TO_CHORD = 8.0
+N_PREFIX = 2  # the valence and arousal slots
+
+
+@dataclass
+class ModelConfig:
+    n_layer: int = 11
+    n_head: int = 8
+    d_model: int = 512
+    d_inner: int = 2048
+    context_len: int = 1216  # prefix slots + tokens
+    vocab_size: int = VOCAB_SIZE
+    dropout: float = 0.1
+    cond_hidden: int = 256
+    boundary_hidden: int = 128
+
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_head
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
+
+
+CONFIGS = {
+    # The official EMSYNC generator: 37,178,355 parameters.
+    "emsync-37m": ModelConfig(),
+    # Our default, sized for CPU training and fast CPU inference.
+    "emsync-small": ModelConfig(n_layer=4, n_head=4, d_model=192, d_inner=768, context_len=512),
+}

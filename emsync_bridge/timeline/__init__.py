@@ -1,0 +1,45 @@
+"""Video time <-> project time <-> beats; REAPER project state from the Lua spool; the protocol.
+
+The daemon imports from here; docs/protocol.md is the spec of what these functions read and write.
+"""
+
+from emsync_bridge.timeline.spool import (
+    Manifest,
+    ManifestItem,
+    Request,
+    ensure_spool,
+    load_manifest,
+    load_project_state,
+    load_request,
+    parse_project_state,
+    poll_requests,
+    resolve_spool_dir,
+    spool_path,
+    write_json_atomic,
+    write_manifest,
+)
+from emsync_bridge.timeline.state import (
+    Marker,
+    ProjectState,
+    Region,
+    TargetTrack,
+    TempoPoint,
+    TimeRange,
+    VideoItem,
+)
+from emsync_bridge.timeline.tempo import TempoMap
+from emsync_bridge.timeline.timeline import (
+    EMOTION_VA,
+    Emotion,
+    EmotionOverride,
+    Timeline,
+    parse_emotion,
+)
+
+__all__ = [
+    "EMOTION_VA", "Emotion", "EmotionOverride", "Manifest", "ManifestItem", "Marker", "ProjectState",
+    "Region", "Request", "TargetTrack", "TempoMap", "TempoPoint", "TimeRange", "Timeline", "VideoItem",
+    "ensure_spool", "load_manifest", "load_project_state", "load_request", "parse_emotion",
+    "parse_project_state", "poll_requests", "resolve_spool_dir", "spool_path", "write_json_atomic",
+    "write_manifest",
+]

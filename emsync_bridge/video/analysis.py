@@ -1,0 +1,205 @@
+"""`analyze_video`: decode once, detect cuts, measure features, estimate emotion per scene; cached.
+
+Pipeline (one pass over the frames, then cheap array work):
+    decode.decode_frames ──► cuts.HardCutDetector (PySceneDetect, every frame)
+                        └──► features.FrameFeatures (motion every frame; colour + thumbnails ~10 Hz)
+    cuts.FadeDetector on the thumbnails → merge with hard cuts → `cuts`
+    cuts.thin_cuts(min_scene_s) → `boundaries` → scenes → estimator → SceneEmotion per scene
+    decode.load_audio → features.audio_features (loudness, onsets) feed the scene features.
+
+Cache: one JSON (+ an .npz of report thumbnails) per (file content hash, parameters) in the user
+cache dir; written atomically (temp file + rename); an unreadable entry is ignored and rebuilt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.video import decode
+from emsync_bridge.video.cuts import FadeDetector, HardCutDetector, merge_cuts, thin_cuts
+from emsync_bridge.video.estimators import EmotionEstimator, get_estimator
+from emsync_bridge.video.features import FrameFeatures, audio_features, scene_features
+from emsync_bridge.video.schema import VideoAnalysis
+
+log = logging.getLogger(__name__)
+
+ANALYSIS_VERSION = 1  # bump when results change for the same inputs (invalidates caches)
+Progress = Callable[[float, float], None]  # (seconds analysed, total seconds)
+
+
+def default_cache_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("emsync-bridge")) / "video-analysis"
+
+
+def file_hash(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _load_cached(base: Path, video: str) -> VideoAnalysis | None:
+    try:
+        d = json.loads(base.with_suffix(".json").read_text())
+        if d.get("_version") != ANALYSIS_VERSION:
+            return None
+        a = VideoAnalysis.from_dict(d)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # corrupt/partial entry: rebuild rather than fail
+        log.debug("ignoring bad cache entry %s: %s", base, exc)
+        return None
+    a.video = video
+    try:
+        with np.load(base.with_suffix(".npz")) as z:
+            a.thumbnails = [(float(t), img) for t, img in zip(z["t"], z["img"])]
+    except Exception:  # thumbnails are optional; the report re-grabs frames if missing
+        a.thumbnails = []
+    return a
+
+
+def _store_cached(base: Path, a: VideoAnalysis) -> None:
+    try:
+        d = a.to_dict(include_features=True)
+        d["_version"] = ANALYSIS_VERSION
+        if a.thumbnails:
+            import io
+
+            buf = io.BytesIO()
+            np.savez_compressed(
+                buf, t=np.asarray([t for t, _ in a.thumbnails]), img=np.stack([img for _, img in a.thumbnails])
+            )
+            _atomic_write(base.with_suffix(".npz"), buf.getvalue())
+        # JSON last: its presence marks a complete entry.
+        _atomic_write(base.with_suffix(".json"), json.dumps(d).encode())
+    except OSError as exc:  # a read-only cache must not break analysis
+        log.warning("could not write analysis cache %s: %s", base, exc)
+
+
+def analyze_video(
+    path: str | Path,
+    min_scene_s: float = 4.0,
+    *,
+    estimator: str | EmotionEstimator | None = None,
+    detector: str = "content",
+    threshold: float | None = None,
+    fades: bool = True,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
+    timeout_s: float | None = None,
+    progress: Progress | None = None,
+) -> VideoAnalysis:
+    """Analyse one video file; see the module docstring and docs/video-analysis.md.
+
+    min_scene_s: minimum spacing of `boundaries` (EMSYNC: 4 s); `cuts` keeps every cut.
+    estimator: emotion estimator spec or instance (estimators.get_estimator).
+    detector/threshold: PySceneDetect hard-cut detector ("content" or "adaptive") and its threshold.
+    fades: also detect crossfades and fades. cache: reuse/store results keyed by content + params.
+    timeout_s: wall-clock limit for decoding (default 60 s + 2 × duration).
+    progress: called as progress(seconds_done, seconds_total) while decoding.
+    Raises EmsyncError (one line) for any input that cannot be analysed.
+    """
+    if not (isinstance(min_scene_s, (int, float)) and math.isfinite(min_scene_s) and min_scene_s >= 0):
+        raise EmsyncError(f"--min-scene must be a number of seconds >= 0, got {min_scene_s!r}")
+    est = get_estimator(estimator)
+    p = Path(path)
+    decode.probe(p)  # fail fast with the precise message before hashing or decoding
+
+    base = None
+    cache_id = getattr(est, "cache_id", None)
+    if cache and cache_id:
+        params = dict(
+            v=ANALYSIS_VERSION, min_scene_s=float(min_scene_s), est=cache_id, det=detector,
+            thr=threshold, fades=fades,
+        )
+        key = hashlib.sha256((file_hash(p) + json.dumps(params, sort_keys=True)).encode()).hexdigest()[:32]
+        base = Path(cache_dir) if cache_dir else default_cache_dir()
+        base = base / key
+        hit = _load_cached(base, str(path))
+        if hit is not None:
+            if progress:
+                progress(hit.duration, hit.duration)
+            return hit
+
+    state: dict = {}
+
+    def on_open(info: decode.VideoInfo) -> None:
+        state["info"] = info
+        state["hard"] = HardCutDetector(info.fps or 25.0, kind=detector, threshold=threshold)
+        state["feats"] = FrameFeatures(expected_duration=info.duration)
+
+    last_report = 0.0
+    for i, (t, bgr) in enumerate(decode.decode_frames(p, timeout_s=timeout_s, on_open=on_open)):
+        state["hard"].push(i, bgr)
+        state["feats"].push(t, bgr)
+        if progress and t - last_report >= 1.0:
+            progress(t, state["info"].duration or t)
+            last_report = t
+    info: decode.VideoInfo = state["info"]
+    feats: FrameFeatures = state["feats"]
+    arrays = feats.arrays()
+    duration = info.duration
+
+    frame_t = arrays["t"]
+    hard = [float(frame_t[i]) for i in state["hard"].finish() if 0 < i < len(frame_t)]
+    gradual = FadeDetector().detect(arrays["ts"], arrays["thumbs"], duration) if fades else []
+    cuts = merge_cuts(hard, gradual)
+    boundaries = thin_cuts(cuts, min_scene_s)
+
+    audio = None
+    if info.has_audio:
+        samples = decode.load_audio(p)
+        if samples is not None and len(samples) > 0:
+            audio = audio_features(samples, decode.AUDIO_RATE)
+    scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report)
+    scenes = est.estimate(scenes_in)
+    if len(scenes) != len(scenes_in):
+        raise EmsyncError(f"emotion estimator {est.name!r} returned {len(scenes)} scenes for {len(scenes_in)}")
+    total = sum(s.end - s.start for s in scenes) or 1.0
+    result = VideoAnalysis(
+        video=str(path),
+        duration=duration,
+        fps=info.fps,
+        width=info.width,
+        height=info.height,
+        has_audio=audio is not None,
+        cuts=cuts,
+        boundaries=boundaries,
+        scenes=scenes,
+        valence=sum(s.valence * (s.end - s.start) for s in scenes) / total,
+        arousal=sum(s.arousal * (s.end - s.start) for s in scenes) / total,
+        thumbnails=feats.report,
+    )
+    if progress:
+        progress(duration, duration)
+    if base is not None:
+        _store_cached(base, result)
+    return result

@@ -1,0 +1,181 @@
+"""Scene cuts: PySceneDetect for hard cuts, a blend test for crossfades/fades, EMSYNC thinning.
+
+Hard cuts: PySceneDetect's `ContentDetector` (or `AdaptiveDetector`) fed the small frames that
+`decode.py` already produced, so the file is decoded once. Its mean-pixel-distance score is
+nearly scale invariant, so at ~160×90 it finds the same cuts as `scenedetect.detect` (which works
+at 320×180 for 640×360 input). Its default `min_scene_len` of 15 *frames* is 1.5 s at 10 fps and
+was measured to swallow a real cut there, so we give it a length in seconds (0.25 s by default).
+
+Gradual transitions: frame-to-frame differences inside a 1 s crossfade stay far below any
+hard-cut threshold (PySceneDetect's defaults miss it). `FadeDetector` instead asks, on tiny
+thumbnails sampled at ~10 Hz, whether the frame at t is the *average* of the frames at t−k and
+t+k while those two differ a lot and the picture is stable just outside [t−k, t+k]:
+
+    score(t) = D − 2·E − S,   D = |f(t+k) − f(t−k)|,  E = |f(t) − (f(t−k) + f(t+k))/2|,
+                              S = max(|f(t−k) − f(t−2k)|, |f(t+2k) − f(t+k)|)
+
+(mean absolute differences in 0–255 RGB). A linear blend gives E ≈ 0 and S ≈ 0, so score ≈ D; a
+hard cut anywhere in the window makes f(t) equal one end, E = D/2, score ≤ 0; steady motion
+(pans, zooms) makes S ≈ D, score ≤ 0. Fades to/from black are blends with black and are found the
+same way. This is the "dissolve = linear mix" model used in the shot-boundary literature (e.g.
+Lienhart 1999, "Comparison of automatic shot boundary detection algorithms", SPIE 3656).
+
+`thin_cuts` is EMSYNC's boundary rule (emsync-colab `utils.py`): keep the first cut, then each
+later cut only if it is at least `min_gap` seconds after the last kept one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+
+import numpy as np
+
+HARD_CUT_MIN_SCENE_S = 0.25  # PySceneDetect min_scene_len, in seconds (see module docstring)
+FADE_HALF_WINDOWS_S = (0.5, 1.0)  # k in seconds: finds transitions of about 0.3–2.5 s
+FADE_MIN_DIFF = 20.0  # D: the two sides must differ like two different shots (0–255 scale)
+FADE_MIN_RATIO = 0.6  # score/D: the blend model must explain most of the change
+FADE_MERGE_S = 1.6  # fade-out + fade-in through black, or two k's on one dissolve: one transition
+FADE_NEAR_CUT_S = 1.0  # a gradual candidate this close to a hard cut is the same event
+EDGE_S = 1.0  # fades from/to black at the very start or end of a video are not scene changes
+
+
+class HardCutDetector:
+    """Streams small BGR frames into a PySceneDetect detector; `finish()` gives cut frame indices."""
+
+    def __init__(
+        self,
+        fps: float,
+        kind: str = "content",
+        threshold: float | None = None,
+        min_scene_s: float = HARD_CUT_MIN_SCENE_S,
+    ):
+        from scenedetect.detectors import AdaptiveDetector, ContentDetector
+
+        self.rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
+        min_len = max(1, int(round(min_scene_s * float(self.rate))))  # frames, compared exactly
+        if kind == "content":
+            self.detector = ContentDetector(threshold=threshold or 27.0, min_scene_len=min_len)
+        elif kind == "adaptive":
+            self.detector = AdaptiveDetector(adaptive_threshold=threshold or 3.0, min_scene_len=min_len)
+        else:
+            raise ValueError(f"unknown cut detector {kind!r} (content, adaptive)")
+        self.cuts: list[int] = []
+        self._last = 0
+
+    def push(self, index: int, frame_bgr: np.ndarray) -> None:
+        from scenedetect import FrameTimecode
+
+        self._last = index
+        for tc in self.detector.process_frame(FrameTimecode(index, self.rate), frame_bgr):
+            self.cuts.append(tc.frame_num)
+
+    def finish(self) -> list[int]:
+        from scenedetect import FrameTimecode
+
+        post = getattr(self.detector, "post_process", None)
+        if post is not None:
+            for tc in post(FrameTimecode(self._last, self.rate)) or []:
+                self.cuts.append(tc.frame_num)
+        return sorted(set(self.cuts))
+
+
+def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Row-wise mean absolute difference of flattened thumbnails."""
+    return np.abs(a - b).mean(axis=1)
+
+
+def fade_scores(times: np.ndarray, thumbs: np.ndarray, half_window_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """(score, D) per sample for one half window k; NaN where the window leaves the video."""
+    n = len(times)
+    score = np.full(n, np.nan, dtype=np.float32)
+    big = np.full(n, np.nan, dtype=np.float32)
+    if n < 3:
+        return score, big
+    rate = (n - 1) / max(times[-1] - times[0], 1e-6)
+    k = max(1, int(round(half_window_s * rate)))
+    if n <= 2 * k:
+        return score, big
+    f = thumbs.reshape(n, -1).astype(np.float32)
+    a, m, b = f[: n - 2 * k], f[k : n - k], f[2 * k :]
+    d = _diff(b, a)
+    e = np.abs(m - 0.5 * (a + b)).mean(axis=1)
+    step = _diff(f[k:], f[:-k])  # step[i] = |f(i+k) − f(i)|
+    idx = np.arange(k, n - k)
+    pre = np.where(idx - 2 * k >= 0, step[np.clip(idx - 2 * k, 0, len(step) - 1)], np.nan)
+    post = np.where(idx + k < len(step), step[np.clip(idx + k, 0, len(step) - 1)], np.nan)
+    s = np.fmax(pre, post)  # fmax ignores a NaN side (window touching the start/end)
+    s = np.where(np.isnan(s), 0.0, s)
+    score[k : n - k] = d - 2.0 * e - s
+    big[k : n - k] = d
+    return score, big
+
+
+class FadeDetector:
+    """Finds crossfades and fades on ~10 Hz thumbnails (see module docstring)."""
+
+    def __init__(
+        self,
+        half_windows_s: Sequence[float] = FADE_HALF_WINDOWS_S,
+        min_diff: float = FADE_MIN_DIFF,
+        min_ratio: float = FADE_MIN_RATIO,
+    ):
+        self.half_windows_s = tuple(half_windows_s)
+        self.min_diff = min_diff
+        self.min_ratio = min_ratio
+
+    def detect(self, times: np.ndarray, thumbs: np.ndarray, duration: float) -> list[float]:
+        """Times (s) of gradual transitions, at the middle of each transition."""
+        best = np.full(len(times), -np.inf, dtype=np.float32)
+        for hw in self.half_windows_s:
+            score, d = fade_scores(times, thumbs, hw)
+            ok = (d >= self.min_diff) & (score >= self.min_ratio * d)
+            best = np.where(ok & (score > best), score, best)
+        cand = [
+            (float(best[i]), float(times[i]))
+            for i in range(len(times))
+            if np.isfinite(best[i]) and EDGE_S <= times[i] <= duration - EDGE_S
+        ]
+        # Greedy non-maximum suppression; then merge what is left within FADE_MERGE_S.
+        cand.sort(reverse=True)
+        kept: list[float] = []
+        for _, t in cand:
+            if all(abs(t - u) >= FADE_MERGE_S for u in kept):
+                kept.append(t)
+        return sorted(kept)
+
+
+def merge_cuts(hard: Sequence[float], gradual: Sequence[float], near_s: float = FADE_NEAR_CUT_S) -> list[float]:
+    """Hard cuts plus gradual transitions that are not within `near_s` of a hard cut."""
+    out = list(hard)
+    for t in gradual:
+        if all(abs(t - h) >= near_s for h in hard):
+            out.append(t)
+    return sorted(out)
+
+
+def thin_cuts(cuts: Sequence[float], min_gap: float = 4.0) -> list[float]:
+    """EMSYNC: keep the first cut, then each later cut ≥ `min_gap` s after the last kept one."""
+    kept: list[float] = []
+    for t in sorted(cuts):
+        if not kept or t - kept[-1] >= min_gap - 1e-9:
+            kept.append(t)
+    return kept
+
+
+def match_cuts(found: Sequence[float], truth: Sequence[float], tol: float) -> tuple[int, int, int]:
+    """(true positives, false positives, false negatives), one-to-one within `tol` seconds.
+
+    Used by the tests and the bench to score detectors against known cut times.
+    """
+    used = [False] * len(found)
+    tp = 0
+    for t in truth:
+        best, bi = None, -1
+        for i, f in enumerate(found):
+            if not used[i] and abs(f - t) <= tol and (best is None or abs(f - t) < best):
+                best, bi = abs(f - t), i
+        if bi >= 0:
+            used[bi] = True
+            tp += 1
+    return tp, len(found) - tp, len(truth) - tp

@@ -1,0 +1,15 @@
+-- @noindex
+-- EmSync: Panic
+-- All notes off now: REAPER's all-notes-off action plus a panic request to the daemon.
+-- Part of emsync-bridge (REAPER >= 6, Lua 5.4); shared code lives in emsync_lib.lua next to this file.
+
+local script_dir = debug.getinfo(1, "S").source:match("^@?(.*[/\\])") or ""
+package.path = script_dir .. "?.lua;" .. package.path
+local loaded, M = pcall(require, "emsync_lib")
+if not loaded then
+  reaper.ShowConsoleMsg("EmSync: cannot load emsync_lib.lua from " .. script_dir .. ": " .. tostring(M) .. "\n")
+  return
+end
+M.script_dir = script_dir
+
+M.run("Panic", M.panic)

@@ -1,0 +1,16 @@
+-- @noindex
+-- EmSync: Regenerate from marker
+-- Asks the daemon to regenerate from the nearest marker left of the edit cursor (sends the
+-- project first so the daemon sees the current markers and tempo map).
+-- Part of emsync-bridge (REAPER >= 6, Lua 5.4); shared code lives in emsync_lib.lua next to this file.
+
+local script_dir = debug.getinfo(1, "S").source:match("^@?(.*[/\\])") or ""
+package.path = script_dir .. "?.lua;" .. package.path
+local loaded, M = pcall(require, "emsync_lib")
+if not loaded then
+  reaper.ShowConsoleMsg("EmSync: cannot load emsync_lib.lua from " .. script_dir .. ": " .. tostring(M) .. "\n")
+  return
+end
+M.script_dir = script_dir
+
+M.run("Regenerate from marker", M.regenerate_from_marker)

@@ -1,0 +1,315 @@
+"""Music core: vocabulary, MIDI <-> tokens, the transformer, generation bookkeeping, metrics."""
+
+import math
+import subprocess
+import sys
+
+import mido
+import numpy as np
+import pytest
+import torch
+
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.music import metrics, vocab
+from emsync_bridge.music.generate import (BoundaryTracker, Conditioning, EmotionSegment,
+                                          SamplingConfig, generate)
+from emsync_bridge.music.midi import Note, Score, read_midi, score_to_tokens, tokens_to_score, write_midi
+from emsync_bridge.music.model import CONFIGS, build_model
+from emsync_bridge.runtime.torch_engine import TorchEngine
+
+POP909_TRACKS = {"MELODY": "strings", "BRIDGE": "guitar", "PIANO": "piano"}
+
+
+# ------------------------------------------------------------------------------------ vocabulary
+
+def test_vocabulary_indices_match_emsync():
+    assert vocab.VOCAB_SIZE == 1011
+    assert (vocab.PAD, vocab.START, vocab.BAR, vocab.CHORD) == (0, 1, 2, 3)
+    assert vocab.timeshift(1) == 4 and vocab.timeshift(125) == 128
+    assert vocab.note_off("bass", 21) == 129 and vocab.note_on("bass", 21) == 217
+    assert vocab.note_off("drums", 21) == 305 and vocab.note_on("drums", 108) == 480
+    assert vocab.note_off("guitar", 21) == 481 and vocab.note_on("guitar", 21) == 569
+    assert vocab.note_off("piano", 21) == 657 and vocab.note_on("piano", 21) == 745
+    assert vocab.note_off("strings", 21) == 833 and vocab.note_on("strings", 108) == 1008
+    assert (vocab.LESS_INSTRUMENTS, vocab.MORE_INSTRUMENTS) == (1009, 1010)
+    for tok in range(vocab.VOCAB_SIZE):
+        ev = vocab.decode_token(tok)
+        if ev.kind in ("on", "off"):
+            assert getattr(vocab, f"note_{ev.kind}")(ev.instrument, ev.pitch) == tok
+    with pytest.raises(ValueError):
+        vocab.decode_token(1011)
+
+
+def test_long_gaps_become_repeated_shifts():
+    assert vocab.timeshift_tokens(300) == [128, 128, vocab.timeshift(50)]
+
+
+# ----------------------------------------------------------------------------- MIDI <-> tokens
+
+def _match_notes(orig, decoded, tol=vocab.TICK_S):
+    by_key = {}
+    for n in decoded:
+        by_key.setdefault((n.instrument, n.pitch), []).append(n)
+    worst = 0.0
+    for n in orig:
+        cands = [m for m in by_key.get((n.instrument, n.pitch), []) if abs(m.start - n.start) <= tol]
+        assert cands, f"note lost in round trip: {n}"
+        worst = max(worst, min(max(abs(m.start - n.start), abs(m.end - n.end)) for m in cands))
+    return worst
+
+
+def test_round_trip_pop909_within_8ms(pop909_dir, tmp_path):
+    files = sorted(pop909_dir.glob("*/[0-9][0-9][0-9].mid"))[:20]
+    assert len(files) == 20
+    worst = 0.0
+    for f in files:
+        score = read_midi(f, POP909_TRACKS)
+        assert score.downbeats, "POP909 files carry tempo and meter: BAR tokens expected"
+        tokens = score_to_tokens(score)
+        assert tokens.count(vocab.BAR) == len(score.downbeats)
+        back = tokens_to_score(tokens)
+        assert len(back.notes) == len(score.notes)
+        worst = max(worst, _match_notes(score.notes, back.notes))
+        # and through a real file on disk
+        write_midi(back, tmp_path / "rt.mid")
+        reread = read_midi(tmp_path / "rt.mid")
+        assert all(vocab.MIN_PITCH <= n.pitch <= vocab.MAX_PITCH for n in reread.notes)
+        assert len(reread.notes) == len(back.notes)
+    assert worst <= vocab.TICK_S + 1e-9
+
+
+def test_written_midi_has_named_tracks_programs_and_drum_channel(tmp_path):
+    notes = [Note("bass", 40, 0.0, 1.0), Note("drums", 36, 0.0, 0.1), Note("piano", 60, 0.5, 1.0),
+             Note("guitar", 64, 0.5, 1.0), Note("strings", 72, 0.0, 2.0)]
+    write_midi(Score(notes=notes, duration=2.0), tmp_path / "x.mid")
+    mid = mido.MidiFile(tmp_path / "x.mid")
+    assert mid.type == 1
+    names = [m.name for t in mid.tracks for m in t if m.type == "track_name"]
+    assert names == [f"EmSync {i}" for i in vocab.INSTRUMENTS]
+    drum_ons = [m for t in mid.tracks for m in t if m.type == "note_on" and m.note == 36]
+    assert drum_ons and all(m.channel == 9 for m in drum_ons)
+    programs = {m.channel: m.program for t in mid.tracks for m in t if m.type == "program_change"}
+    assert programs[0] == 32 and programs[1] == 25 and programs[3] == 48
+    assert abs(mid.length - 2.0) < 0.01
+
+
+def test_chord_tokens_before_long_chords_only():
+    beat = 0.5
+    long_chord = [Note("piano", p, 1.0, 1.0 + 2 * beat) for p in (60, 64, 67)]
+    short_chord = [Note("piano", p, 3.0, 3.0 + beat) for p in (60, 64, 67)]
+    tokens = score_to_tokens(Score(notes=long_chord + short_chord, duration=4.0), with_bars=False)
+    assert tokens.count(vocab.CHORD) == 1
+    i = tokens.index(vocab.CHORD)
+    t = sum(vocab.shift_ticks(x) for x in tokens[:i]) * vocab.TICK_S
+    assert abs(t - 1.0) < 1e-9
+    assert vocab.decode_token(tokens[i + 1]).kind == "on"
+
+
+def test_decoder_never_leaves_notes_open_and_accents_chords():
+    on, off = vocab.note_on, vocab.note_off
+    tokens = [vocab.CHORD, on("piano", 60), on("bass", 40), vocab.timeshift(50), off("piano", 60),
+              off("guitar", 50),  # stray OFF: ignored
+              on("piano", 62), vocab.timeshift(10), on("piano", 62)]  # retrigger, then left open
+    score = tokens_to_score(tokens, end_time=1.0)
+    assert {(n.instrument, n.pitch) for n in score.notes} == {("piano", 60), ("bass", 40), ("piano", 62)}
+    assert all(n.end <= 1.0 + 1e-9 and n.end > n.start for n in score.notes)
+    first = [n for n in score.notes if n.pitch == 60][0]
+    assert first.velocity == 120
+    assert [n for n in score.notes if n.pitch == 40][0].velocity == 80  # bass is not accented
+    assert len([n for n in score.notes if n.pitch == 62]) == 2
+
+
+@pytest.mark.parametrize("content", [b"", b"not a midi file at all", b"MThd\x00\x00\x00\x06\x00"])
+def test_malformed_midi_is_a_clear_error(tmp_path, content):
+    p = tmp_path / "bad.mid"
+    p.write_bytes(content)
+    with pytest.raises(EmsyncError, match="MIDI"):
+        read_midi(p)
+    with pytest.raises(EmsyncError, match="not found"):
+        read_midi(tmp_path / "missing.mid")
+
+
+# ----------------------------------------------------------------------------------------- model
+
+def test_official_config_parameter_count_and_names():
+    model = build_model("emsync-37m")
+    assert model.num_parameters() == 37_178_355
+    sd = model.state_dict()
+    expected = {
+        "positional_encoding": (1, 1216, 256), "embedding.weight": (1011, 512),
+        "fc_conditions.0.0.weight": (256, 1), "fc_conditions.1.2.weight": (512, 256),
+        "null_conditions.0": (1, 512), "null_conditions.1": (1, 512),
+        "ff_times_to_chord.0.weight": (128, 1), "ff_times_to_chord.2.weight": (256, 128),
+        "fc.weight": (1011, 512), "fc.bias": (1011,),
+        "enc_layers.10.rga.E": (1216, 64), "enc_layers.0.rga.Wq.weight": (512, 512),
+        "enc_layers.3.FFN_pre.weight": (2048, 512), "enc_layers.3.FFN_suf.weight": (512, 2048),
+        "enc_layers.7.layernorm2.bias": (512,),
+    }
+    for key, shape in expected.items():
+        assert tuple(sd[key].shape) == shape, key
+    assert len(sd) == 18 + 11 * 17  # top-level keys + per-layer keys (E, 4 linears, 2 FFN, 2 LN)
+
+
+def test_kv_cache_gives_the_full_pass_logits():
+    torch.manual_seed(0)
+    model = build_model("emsync-small").eval()
+    T = 200
+    tokens = torch.randint(4, 1011, (1, T))
+    b = torch.rand(1, T) * 8
+    v, a = torch.tensor([0.3]), torch.tensor([math.nan])  # a missing arousal uses the null vector
+    with torch.no_grad():
+        full, _ = model(tokens, b, v, a)
+        logits, past = model(tokens[:, :50], b[:, :50], v, a)
+        steps = [logits]
+        for t in range(50, T):
+            out, past = model(tokens[:, t:t + 1], b[:, t:t + 1], past=past)
+            steps.append(out)
+    assert (full - torch.cat(steps, 1)).abs().max().item() <= 1e-4
+
+
+def test_conditioning_changes_the_output():
+    torch.manual_seed(0)
+    model = build_model("emsync-small").eval()
+    tokens = torch.randint(4, 1011, (1, 20))
+    with torch.no_grad():
+        hi, _ = model(tokens, torch.full((1, 20), 8.0), torch.tensor([0.8]), torch.tensor([0.8]))
+        lo, _ = model(tokens, torch.full((1, 20), 8.0), torch.tensor([-0.8]), torch.tensor([-0.8]))
+        near, _ = model(tokens, torch.full((1, 20), 0.0), torch.tensor([0.8]), torch.tensor([0.8]))
+    assert (hi - lo).abs().max() > 1e-3 and (hi - near).abs().max() > 1e-3
+
+
+# ------------------------------------------------------------------------------------ generation
+
+def test_boundary_bookkeeping_on_hand_made_tokens():
+    tr = BoundaryTracker([2.0, 5.0, 20.0])
+    assert tr.b() == 2.0
+    assert tr.advance(vocab.timeshift(125)) == pytest.approx(1.0)  # cursor 1.0
+    tr.advance(vocab.CHORD)  # 1.0 s before the 2.0 target: not within (strictly) 1 s
+    assert tr.hits()[0].hit_time is None
+    tr.advance(vocab.timeshift(75))  # cursor 1.6
+    assert tr.b() == pytest.approx(0.4)
+    tr.advance(vocab.CHORD)
+    assert tr.hits()[0].hit_time == pytest.approx(1.6)
+    assert tr.b() == pytest.approx(3.4)  # the used target no longer counts
+    for _ in range(4):
+        tr.advance(vocab.timeshift(125))  # cursor 5.6: target 5.0 passed without a chord
+    assert tr.hits()[1].hit_time is None
+    assert tr.b() == 8.0  # next target 14.4 s away: clamped
+    tr.advance(vocab.CHORD)  # 0.6 s after 5.0: still within 1 s, so it counts late
+    assert tr.hits()[1].hit_time == pytest.approx(5.6)
+    for _ in range(20):
+        tr.advance(vocab.timeshift(125))
+    assert tr.b() == 8.0  # nothing ahead
+
+
+def test_emotion_curve_lookup():
+    cond = Conditioning([EmotionSegment(0, 0.5, 0.1), EmotionSegment(4.0, -0.5, None)])
+    assert cond.emotion_at(3.9) == (0.5, 0.1) and cond.emotion_at(4.0) == (-0.5, None)
+    with pytest.raises(EmsyncError):
+        Conditioning.constant(1.5, 0).validate(10)
+    with pytest.raises(EmsyncError):
+        Conditioning.constant(0, 0, [-1.0]).validate(10)
+
+
+@pytest.fixture(scope="module")
+def small_engine():
+    torch.manual_seed(0)
+    return TorchEngine(build_model("emsync-small"))
+
+
+def test_same_seed_same_notes(small_engine):
+    cond = Conditioning.constant(0.2, -0.3, [1.0])
+    a = generate(small_engine, 2.0, cond, SamplingConfig(seed=7))
+    b = generate(small_engine, 2.0, cond, SamplingConfig(seed=7))
+    c = generate(small_engine, 2.0, cond, SamplingConfig(seed=8))
+    assert a.tokens == b.tokens
+    assert a.tokens != c.tokens
+    assert a.tokens[0] == vocab.BAR
+
+
+def test_reference_and_cached_decoders_agree_before_the_window_slides(small_engine):
+    cond = Conditioning.constant(0.5, 0.5, [0.5, 1.5])
+    a = generate(small_engine, 1.5, cond, SamplingConfig(seed=3), decoder="reference")
+    b = generate(small_engine, 1.5, cond, SamplingConfig(seed=3), decoder="cached")
+    assert a.tokens == b.tokens
+
+
+def test_cached_decoder_slides_its_window():
+    torch.manual_seed(0)
+    cfg = CONFIGS["emsync-small"]
+    from emsync_bridge.music.model_config import ModelConfig
+    tiny = build_model(ModelConfig(**{**cfg.to_dict(), "context_len": 40}))
+    engine = TorchEngine(tiny)
+    gen = generate(engine, 1e9, Conditioning.constant(0, 0), SamplingConfig(seed=1), max_tokens=150)
+    assert len(gen.tokens) == 150 and gen.truncated
+    assert engine.cached_len <= 40
+
+
+def test_excluded_instruments_are_never_played(small_engine):
+    gen = generate(small_engine, 3.0, Conditioning.constant(0, 0), SamplingConfig(seed=2, instruments=("piano",)))
+    played = {n.instrument for n in gen.score().notes}
+    assert played <= {"piano"}
+
+
+# --------------------------------------------------------------------------------------- metrics
+
+def _chord(t, held=1.0, pitches=(60, 64, 67)):
+    return [Note("piano", p, t, t + held) for p in pitches]
+
+
+def test_long_chord_hit_rate_with_known_answers():
+    notes = _chord(2.0) + _chord(6.3) + _chord(9.0, held=0.3)  # the last is too short
+    notes += [Note("drums", 36, t, t + 0.1) for t in np.arange(0, 12, 0.5)]
+    score = Score(notes=notes, duration=12.0)
+    assert metrics.long_chords(score.notes) == [2.0, 6.3]
+    rep = metrics.boundary_report(score, [2.0, 6.0, 9.0, 11.0])
+    assert rep.hit_rate[0.25] == 0.25 and rep.hit_rate[0.5] == 0.5 and rep.hit_rate[1.0] == 0.5
+    assert rep.mean_offset == pytest.approx(0.15)
+    assert 0 < rep.random_rate[1.0] < 0.6
+
+
+def test_notes_per_second_mode_and_entropy():
+    c_major = [Note("piano", p, i * 0.5, i * 0.5 + 0.5) for i, p in enumerate([60, 62, 64, 65, 67, 69, 71, 72, 67, 64, 60])]
+    a_minor = [Note("piano", p, i * 0.5, i * 0.5 + 0.5) for i, p in enumerate([57, 59, 60, 62, 64, 65, 68, 69, 64, 60, 57])]
+    assert metrics.estimate_key(c_major)[:2] == ("C", "major")
+    assert metrics.estimate_key(a_minor)[:2] == ("A", "minor")
+    score = Score(notes=c_major + [Note("drums", 42, 0, 0.1)], duration=5.5)
+    assert metrics.notes_per_second(score) == pytest.approx(12 / 5.5)
+    assert metrics.notes_per_second(score, "drums") == pytest.approx(1 / 5.5)
+    one_pc = [Note("piano", 60, 0, 1), Note("piano", 72, 1, 2)]
+    assert metrics.pitch_class_entropy(one_pc) == 0.0
+    assert metrics.pitch_class_entropy(c_major) > 2.0
+
+
+# ------------------------------------------------------------------------------------------- CLI
+
+def _cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "emsync_bridge.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, timeout=300)
+
+
+def test_cli_generate_writes_midi_and_json(tmp_path):
+    out = tmp_path / "g.mid"
+    r = _cli("generate", "--duration", "4", "--valence", "0.5", "--arousal", "-0.2",
+             "--boundaries", "1.5,3", "--seed", "1", "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    import json
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["duration"] == 4.0 and len(report["boundaries"]) == 2
+    assert report["tokens"][0] == vocab.BAR and report["wall_time"] > 0
+    mid = mido.MidiFile(out)
+    assert abs(mid.length - 4.0) < 1.0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--valence", "2"], "valence"),
+    (["--boundaries", "3,-1"], "non-negative"),
+    (["--boundaries", "a,b"], "comma-separated"),
+    (["--duration", "-5"], "duration"),
+    (["--model", "no-such-model"], "unknown model"),
+])
+def test_cli_generate_bad_values_one_line(tmp_path, args, needle):
+    r = _cli("generate", "--duration", "2", *args, "-o", str(tmp_path / "x.mid"))
+    assert r.returncode == 2
+    assert needle in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
