@@ -155,7 +155,7 @@ local function decode_string(s, pos)
   local out, i = {}, pos + 1
   while true do
     local j = s:find('["\\\0-\31]', i)
-    if not j then decode_error(pos, "unterminated string") end
+    if not j then decode_error(pos, "unterminated string (half-written?)") end
     out[#out + 1] = s:sub(i, j - 1)
     local c = s:sub(j, j)
     if c == '"' then return table.concat(out), j + 1 end
@@ -279,7 +279,7 @@ function json.decode(s)
     if pos <= #s then decode_error(pos, "trailing characters") end
     return v, pos
   end)
-  if ok then return v end
+  if ok then return v, nil end
   if type(v) == "table" and v.json_error then return nil, v.json_error end
   return nil, tostring(v)
 end
@@ -365,8 +365,8 @@ function M.spool_dir(getenv, osname)
       return nil, "EMSYNC_SPOOL must be an absolute path, got '" .. explicit .. "'"
     end
     local stripped = family == "windows" and explicit:gsub("[/\\]+$", "") or explicit:gsub("/+$", "")
-    if stripped == "" or stripped:sub(-1) == ":" then return explicit end
-    return stripped
+    if stripped == "" or stripped:sub(-1) == ":" then return explicit, nil end
+    return stripped, nil
   end
   if family == "windows" then
     local base = env("LOCALAPPDATA")
@@ -375,12 +375,12 @@ function M.spool_dir(getenv, osname)
       if profile == "" then return nil, "cannot find the spool folder: set EMSYNC_SPOOL (no LOCALAPPDATA or USERPROFILE)" end
       base = profile .. "\\AppData\\Local"
     end
-    return base .. "\\emsync-bridge\\spool"
+    return base .. "\\emsync-bridge\\spool", nil
   end
   local home = env("HOME")
   if family == "macos" then
     if home == "" then return nil, "cannot find the spool folder: set EMSYNC_SPOOL (no HOME)" end
-    return home .. "/Library/Application Support/emsync-bridge/spool"
+    return home .. "/Library/Application Support/emsync-bridge/spool", nil
   end
   local xdg = env("XDG_DATA_HOME")
   local base
@@ -391,7 +391,7 @@ function M.spool_dir(getenv, osname)
   else
     return nil, "cannot find the spool folder: set EMSYNC_SPOOL (no HOME)"
   end
-  return base .. "/emsync-bridge/spool"
+  return base .. "/emsync-bridge/spool", nil
 end
 
 -- The spool folder, created with its subfolders; raises with a clear message if impossible.

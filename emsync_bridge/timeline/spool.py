@@ -83,7 +83,7 @@ def spool_dir_string(env: Mapping[str, str], platform: str) -> str:
     explicit = env.get(SPOOL_ENV, "")
     if explicit:
         if not _is_abs(explicit, family):
-            raise EmsyncError(f"{SPOOL_ENV} must be an absolute path, got {explicit!r}")
+            raise EmsyncError(f"{SPOOL_ENV} must be an absolute path, got '{explicit}'")
         stripped = explicit.rstrip("/\\") if family == "windows" else explicit.rstrip("/")
         # Keep a bare root ("/" or "C:\") intact.
         if not stripped or stripped.endswith(":"):
