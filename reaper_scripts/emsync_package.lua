@@ -1,0 +1,26 @@
+-- @description EmSync bridge: score video in REAPER with emsync-bridge
+-- @author emsync-bridge
+-- @version 0.1.0
+-- @changelog First release: send project, import generated MIDI, live mode, regenerate from marker, panic, set emotion, OSC setup.
+-- @metapackage
+-- @provides
+--   [main] EmSync - Import generated MIDI.lua
+--   [main] EmSync - Live mode on-off.lua
+--   [main] EmSync - Panic.lua
+--   [main] EmSync - Regenerate from marker.lua
+--   [main] EmSync - Send project.lua
+--   [main] EmSync - Set emotion at cursor.lua
+--   [main] EmSync - Setup (install OSC pattern file).lua
+--   [nomain] emsync_lib.lua
+--   [nomain] emsync.ReaperOSC
+-- @about
+--   # EmSync bridge
+--
+--   REAPER actions for emsync-bridge, a local daemon that scores video with an
+--   emotion-conditioned MIDI transformer. The actions send the project (video items, markers,
+--   tempo map) to the daemon through a spool folder and import the MIDI it generates onto
+--   "EmSync <Instrument>" tracks. Setup: docs/reaper-setup.md in the emsync-bridge repository.
+
+-- ReaPack metapackage: this file only carries the package metadata read by reapack-index;
+-- it is not installed. The hand-written index.xml next to it lists the same files.
+return nil
