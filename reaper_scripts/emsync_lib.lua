@@ -979,6 +979,7 @@ function M.import_manifest(man, spool)
       reaper.SetMediaItemTake_Source(take, src)
       reaper.SetMediaItemInfo_Value(item, "D_POSITION", it.position)
       reaper.SetMediaItemInfo_Value(item, "D_LENGTH", it.length)
+      reaper.SetMediaItemInfo_Value(item, "B_LOOPSRC", 0) -- never repeat the file past its end
       reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", "EmSync " .. it.instrument, true)
       reaper.GetSetMediaItemInfo_String(item, M.ITEM_TAG, man.generation_id, true)
     end
@@ -1023,6 +1024,11 @@ end
 -- "EmSync: Import generated MIDI": a deferred watcher that imports each new manifest.
 function M.start_importer()
   local st = { spool = M.spool(), next_check = 0 }
+  -- Fail now, visibly, rather than watch a folder that can never receive anything.
+  local probe = M.join(st.spool, "out", ".emsync-probe")
+  local ok, err = M.write_file_atomic(probe, "")
+  if not ok then error(err, 0) end
+  os.remove(probe)
   set_toggle(true)
   reaper.atexit(function() set_toggle(false) end)
   M.msg("watching " .. M.join(st.spool, "out", "manifest.json") .. " for generated MIDI")

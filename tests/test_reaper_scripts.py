@@ -131,6 +131,27 @@ def test_spool_error_is_a_message_not_a_lua_error(tmp_path):
     assert "EMSYNC_SPOOL must be an absolute path" in s.console()
 
 
+def test_unwritable_spool_is_a_message(tmp_path):
+    s = ReaperSim(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    s.S.env = s.lua.table_from({"EMSYNC_SPOOL": str(blocker / "spool")})
+    for script in ("EmSync - Send project.lua", "EmSync - Panic.lua", "EmSync - Import generated MIDI.lua"):
+        s.run_script(script)  # never raises
+    assert s.console().count("cannot write") == 3 and "Import generated MIDI failed" in s.console()
+    assert s.S.deferred[1] is None  # the importer did not start
+
+
+def test_setup_installs_the_osc_pattern_file(tmp_path):
+    s = ReaperSim(tmp_path)
+    s.run_script("EmSync - Setup (install OSC pattern file).lua")
+    installed = Path(s.S.resource) / "OSC" / "emsync.ReaperOSC"
+    assert installed.read_bytes() == (SCRIPTS / "emsync.ReaperOSC").read_bytes()
+    assert "device port 9137, local listen port 9138" in s.console()
+    s.run_script("EmSync - Setup (install OSC pattern file).lua")
+    assert "already installed" in s.console()
+
+
 # -- Requests -------------------------------------------------------------------------------------
 
 

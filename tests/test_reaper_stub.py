@@ -228,6 +228,14 @@ end })
 """
 
 
+def _makedirs(path: str) -> None:
+    # Like REAPER's RecursiveCreateDirectory: failure is a return value, not an error.
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError:
+        pass
+
+
 class ReaperSim:
     """One Lua 5.4 state with the stub `reaper` and our scripts folder on package.path."""
 
@@ -235,7 +243,7 @@ class ReaperSim:
         self.lua = LuaRuntime(unpack_returned_tuples=True)
         self.tmp = Path(tmp_path)
         g = self.lua.globals()
-        g.py_makedirs = lambda p: os.makedirs(p, exist_ok=True)
+        g.py_makedirs = _makedirs
         self.lua.execute(STUB)
         self.S = g.S
         self.S.os = os_name

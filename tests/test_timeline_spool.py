@@ -191,3 +191,18 @@ def test_poll_requests(tmp_path):
     assert sorted(os.listdir(req)) == [".0005-tmp.json.x.tmp", "rejected"]
     assert sorted(os.listdir(req / "rejected")) == ["0003-bad.json", "0004-half.json"]
     assert poll_requests(spool) == []
+
+
+def test_project_state_watcher_keeps_last_good_state(tmp_path):
+    from emsync_bridge.timeline import ProjectStateWatcher
+
+    path = tmp_path / "project.json"
+    w = ProjectStateWatcher(path)
+    assert w.poll() is None and w.state is None  # no file yet
+    write_json_atomic(path, project(tmp_path))
+    first = w.poll()
+    assert first is not None and w.poll() is None  # unchanged
+    path.write_text('{"version": 1, "video_it')  # half-written (a non-atomic writer)
+    assert w.poll() is None and w.state is first and "half-written" in w.error
+    write_json_atomic(path, project(tmp_path, cursor=3.0))
+    assert w.poll().cursor == 3.0 and w.error is None

@@ -6,6 +6,7 @@ The daemon imports from here; docs/protocol.md is the spec of what these functio
 from emsync_bridge.timeline.spool import (
     Manifest,
     ManifestItem,
+    ProjectStateWatcher,
     Request,
     ensure_spool,
     load_manifest,
@@ -38,7 +39,7 @@ from emsync_bridge.timeline.timeline import (
 
 __all__ = [
     "EMOTION_VA", "Emotion", "EmotionOverride", "Manifest", "ManifestItem", "Marker", "ProjectState",
-    "Region", "Request", "TargetTrack", "TempoMap", "TempoPoint", "TimeRange", "Timeline", "VideoItem",
+    "ProjectStateWatcher",    "Region", "Request", "TargetTrack", "TempoMap", "TempoPoint", "TimeRange", "Timeline", "VideoItem",
     "ensure_spool", "load_manifest", "load_project_state", "load_request", "parse_emotion",
     "parse_project_state", "poll_requests", "resolve_spool_dir", "spool_path", "write_json_atomic",
     "write_manifest",

@@ -656,3 +656,37 @@ def write_manifest(spool: Path, manifest: Manifest) -> Path:
 
 def load_manifest(spool: Path) -> Manifest:
     return parse_manifest(read_json_file(spool_path(spool, protocol.MANIFEST_FILE), "manifest.json"))
+
+
+class ProjectStateWatcher:
+    """Re-reads project.json when it changes, for a daemon's poll loop.
+
+    `poll()` returns a new `ProjectState` when the file changed and is valid, else None. A bad
+    file is logged once (per change) and the last good state stays in `state`; `error` holds the
+    last problem (None after a good read).
+    """
+
+    def __init__(self, path: Path | str, *, check_media: bool = True):
+        self.path = Path(path)
+        self.check_media = check_media
+        self.state: ProjectState | None = None
+        self.error: str | None = None
+        self._seen: tuple | None = None
+
+    def poll(self) -> ProjectState | None:
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            return None
+        key = (st.st_mtime_ns, st.st_size, st.st_ino)
+        if key == self._seen:
+            return None
+        self._seen = key
+        try:
+            state = load_project_state(self.path, check_media=self.check_media)
+        except EmsyncError as exc:
+            self.error = str(exc)
+            log.warning("%s (keeping the previous project state)", exc)
+            return None
+        self.state, self.error = state, None
+        return state
