@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from urllib.parse import unquote
 
 from emsync_bridge.timeline import protocol
-from test_reaper_stub import SCRIPTS
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared stub, whatever pytest's import mode
+from test_reaper_stub import SCRIPTS  # noqa: E402
 
 PATTERN_FILE = SCRIPTS / "emsync.ReaperOSC"
 FLAGS = set("nfbtrsi")

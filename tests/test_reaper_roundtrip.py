@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from emsync_bridge.timeline import Timeline, load_project_state
-from test_reaper_stub import sim  # noqa: F401
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared stub, whatever pytest's import mode
+from test_reaper_stub import sim  # noqa: E402, F401
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,9 @@ from lupa.lua54 import LuaRuntime
 from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.spool import load_request, poll_requests, spool_dir_string
 from emsync_bridge.timeline.timeline import EMOTION_VA, parse_emotion
-from test_reaper_stub import SCRIPTS, TEMPO, VIDEO_A, VIDEO_B, ReaperSim, sim  # noqa: F401
+
+sys.path.insert(0, str(Path(__file__).parent))  # the shared stub, whatever pytest's import mode
+from test_reaper_stub import SCRIPTS, VIDEO_A, VIDEO_B, ReaperSim, sim  # noqa: E402, F401
 
 LUA_FILES = sorted(SCRIPTS.glob("*.lua"))
 ACTION_FILES = [p for p in LUA_FILES if p.name.startswith("EmSync - ")]

@@ -109,3 +109,11 @@ def test_boundaries_policies_and_spacing():
 def test_edits_between_items_are_cuts():
     tl = Timeline([A, B])
     assert tl.cut_times() == [30.0, 35.0]  # A's end and B's start; not the film's first/last edge
+
+
+def test_a_plain_split_is_not_a_cut():
+    left = VideoItem("/v/film.mp4", position=10.0, length=5.0, take_offset=3.0)
+    right = VideoItem("/v/film.mp4", position=15.0, length=5.0, take_offset=8.0)  # continues the shot
+    faster = VideoItem("/v/film.mp4", position=20.0, length=5.0, take_offset=13.0, playrate=2.0)
+    assert Timeline([left, right]).cut_times() == []
+    assert Timeline([left, right, faster]).cut_times() == [20.0]  # the speed change is visible

@@ -78,6 +78,16 @@ def parse_emotion(name: str) -> Emotion | None:
 BOUNDARY_POLICIES = ("cuts", "markers", "both")
 
 
+def _continues(a: VideoItem, b: VideoItem) -> bool:
+    """b picks up exactly where a stops: same file, same speed, no gap in time or picture."""
+    return (
+        a.file == b.file
+        and abs(a.end - b.position) < 1e-6
+        and abs(a.playrate - b.playrate) < 1e-9
+        and abs(a.project_to_video(a.end) - b.take_offset) < 1e-3
+    )
+
+
 class Timeline:
     """The project's time axes. Build with `Timeline.from_state(load_project_state(path))`."""
 
@@ -184,10 +194,16 @@ class Timeline:
         times = set()
         for c in cuts_video_s:
             times.update(self.video_to_project_all(float(c), file))
-        for it in self.video_items:
-            # An item's start or end inside the film is an edit the viewer sees as a cut.
-            times.add(it.position)
+        items = self.video_items
+        for i, it in enumerate(items):
+            # An item's start or end inside the film is an edit the viewer sees as a cut, unless
+            # the next item simply continues the same shot (a plain split).
+            nxt = items[i + 1] if i + 1 < len(items) else None
+            if nxt is not None and _continues(it, nxt):
+                continue
             times.add(it.end)
+            if nxt is not None:
+                times.add(nxt.position)
         if self.video_items:
             times.discard(self.video_items[0].position)
             times.discard(max(it.end for it in self.video_items))
