@@ -306,6 +306,12 @@ function M.now_iso()
   return os.date("!%Y-%m-%dT%H:%M:%SZ")
 end
 
+-- Lua 5.4 seeds math.random itself; REAPER before 6.83 runs Lua 5.3, which does not, and
+-- project ids and request ids must differ between runs.
+if _VERSION ~= "Lua 5.4" and reaper and reaper.time_precise then
+  math.randomseed(math.floor(reaper.time_precise() * 1e6) ~ os.time())
+end
+
 local id_counter = 0
 -- Ids sort by creation time (ms), then a per-run counter and a random tail for uniqueness.
 function M.new_id()

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from lupa.lua54 import LuaRuntime
+from lupa import lua53, lua54
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = ROOT / "reaper_scripts"
@@ -239,8 +239,11 @@ def _makedirs(path: str) -> None:
 class ReaperSim:
     """One Lua 5.4 state with the stub `reaper` and our scripts folder on package.path."""
 
-    def __init__(self, tmp_path: Path, os_name: str = "linux-x86_64"):
-        self.lua = LuaRuntime(unpack_returned_tuples=True)
+    def __init__(self, tmp_path: Path, os_name: str = "linux-x86_64", lua_version: str = "5.4"):
+        # REAPER >= 6.83 embeds Lua 5.4; 6.0-6.82 embed Lua 5.3, so the scripts must run on both.
+        runtime = {"5.4": lua54, "5.3": lua53}[lua_version]
+        self.lua = runtime.LuaRuntime(unpack_returned_tuples=True)
+        assert self.lua.eval("_VERSION") == "Lua " + lua_version
         self.tmp = Path(tmp_path)
         g = self.lua.globals()
         g.py_makedirs = _makedirs
@@ -352,9 +355,9 @@ def small_project(sim: ReaperSim) -> dict:
     return {"film": str(film), "broll": str(broll)}
 
 
-@pytest.fixture
-def sim(tmp_path):
-    s = ReaperSim(tmp_path)
+@pytest.fixture(params=["5.4"])
+def sim(request, tmp_path):
+    s = ReaperSim(tmp_path, lua_version=request.param)
     s.media = small_project(s)
     return s
 
