@@ -955,10 +955,11 @@ function M.ensure_track(name, program)
 end
 
 -- Place every file of a parsed manifest. Checks and copies everything before touching the
--- project, then edits inside one undo block. Returns the number of items or nil, message.
+-- project, then edits inside one undo block. Returns the number of items, or nil, message,
+-- retry (true when the same manifest may import later: it belongs to another project tab).
 function M.import_manifest(man, spool)
   if man.project_id and man.project_id ~= M.project_id() then
-    return nil, "it was generated for another project (run 'EmSync: Send project' in this one)"
+    return nil, "it was generated for another project (run 'EmSync: Send project' in this one)", true
   end
   local media_dir = M.join(reaper.GetProjectPath(""), "EmSync")
   reaper.RecursiveCreateDirectory(media_dir, 0)
@@ -998,31 +999,34 @@ function M.import_manifest(man, spool)
   return #man.items
 end
 
--- One importer poll. `st` keeps what was seen, so a bad manifest is reported once, not twice a
--- second. Returns "absent", "unchanged", "bad", "done" (already imported) or "imported".
+-- One importer poll. `st` remembers the manifest text it settled (imported, or failed for good)
+-- so nothing is retried or reported twice a second; a changed file is looked at afresh.
+-- Returns "absent", "unchanged", "bad", "done" (already imported) or "imported".
 function M.importer_tick(st)
   local path = M.join(st.spool, "out", "manifest.json")
   local text = M.read_file(path)
   if not text then return "absent" end
-  if text == st.last_ok then return "unchanged" end
+  if text == st.settled then return "unchanged" end
   local man, err = M.parse_manifest(text)
+  local retry = false
   if man then
     local _, done = reaper.GetProjExtState(0, M.EXT, "imported_generation")
     if done == man.generation_id then
-      st.last_ok = text
+      st.settled = text
       return "done"
     end
     local n
-    n, err = M.import_manifest(man, st.spool)
+    n, err, retry = M.import_manifest(man, st.spool)
     if n then
-      st.last_ok, st.last_bad = text, nil
+      st.settled, st.last_bad = text, nil
       M.msg(string.format("imported %d MIDI item(s) of generation %s", n, man.generation_id))
       return "imported"
     end
   end
+  if not retry then st.settled = text end
   if st.last_bad ~= text then
     st.last_bad = text
-    M.msg("ignoring " .. path .. ": " .. tostring(err) .. " (will retry when it changes)")
+    M.msg("ignoring " .. path .. ": " .. tostring(err) .. " (waiting for a new one)")
   end
   return "bad"
 end

@@ -328,9 +328,21 @@ def test_importer_ignores_malformed_manifests_with_a_message(sim, bad, why):
         sim.S.step(1.0)  # never raises
     assert sim.calls("AddMediaItemToTrack") == [] and sim.calls("DeleteTrackMediaItem") == []
     assert why in sim.console() and sim.console().count("ignoring") == 1  # reported once
+    assert sim.calls("Undo_BeginBlock2") == []  # nothing retried into the undo history
     write_generation(sim, "gen-ok", {"piano": (2.0, 10.0)})  # a good one later is imported
     sim.S.step(1.0)
     assert emsync_items(sim)["EmSync Piano"][-1] == (2.0, 10.0, "gen-ok")
+
+
+def test_importer_error_mid_import_closes_the_undo_block_once(sim):
+    start_importer(sim)
+    sim.S.fail_source = True
+    write_generation(sim, "gen-1", {"piano": (2.0, 58.0)})
+    for _ in range(4):
+        sim.S.step(1.0)
+    assert len(sim.calls("Undo_BeginBlock2")) == len(sim.calls("Undo_EndBlock2")) == 1
+    assert sim.calls("PreventUIRefresh") == [("PreventUIRefresh", 1), ("PreventUIRefresh", -1)]
+    assert sim.console().count("cannot create source") == 1
 
 
 def test_importer_refuses_another_projects_manifest(sim):
@@ -339,7 +351,10 @@ def test_importer_refuses_another_projects_manifest(sim):
     write_generation(sim, "gen-x", {"piano": (0.0, 5.0)}, project_id="someoneelse")
     sim.S.step(1.0)
     assert sim.calls("AddMediaItemToTrack") == [] and "another project" in sim.console()
-    write_generation(sim, "gen-y", {"piano": (0.0, 5.0)}, project_id=read_project(sim)["project"]["id"])
+    sim.S.step(1.0)
+    assert sim.console().count("another project") == 1  # reported once
+    # Switching to the project tab it belongs to imports the same manifest.
+    sim.S.projext["EmSync/project_id"] = "someoneelse"
     sim.S.step(1.0)
     assert len(sim.calls("AddMediaItemToTrack")) == 1
 

@@ -171,7 +171,10 @@ function impl.AddTakeToMediaItem(item)
   return take
 end
 function impl.SetMediaItemTake_Source(take, src) take.source = src; return true end
-function impl.PCM_Source_CreateFromFileEx(file, forcenoimport) return { type = "MIDI", file = file, length = 0.0 } end
+function impl.PCM_Source_CreateFromFileEx(file, forcenoimport)
+  if S.fail_source then error("stub: cannot create source") end
+  return { type = "MIDI", file = file, length = 0.0 }
+end
 function impl.DeleteTrackMediaItem(tr, item)
   for i, it in ipairs(tr.items) do
     if it == item then table.remove(tr.items, i); return true end
