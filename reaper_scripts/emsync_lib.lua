@@ -1004,8 +1004,13 @@ end
 -- Returns "absent", "unchanged", "bad", "done" (already imported) or "imported".
 function M.importer_tick(st)
   local path = M.join(st.spool, "out", "manifest.json")
-  local text = M.read_file(path)
-  if not text then return "absent" end
+  local text, read_err = M.read_file(path)
+  if not text then
+    if not M.file_exists(path) then return "absent" end
+    if st.last_bad ~= read_err then M.msg("ignoring " .. path .. ": " .. tostring(read_err)) end
+    st.last_bad = read_err
+    return "bad"
+  end
   if text == st.settled then return "unchanged" end
   local man, err = M.parse_manifest(text)
   local retry = false

@@ -334,6 +334,14 @@ def test_importer_ignores_malformed_manifests_with_a_message(sim, bad, why):
     assert emsync_items(sim)["EmSync Piano"][-1] == (2.0, 10.0, "gen-ok")
 
 
+def test_importer_reports_an_oversized_manifest_once(sim):
+    start_importer(sim)
+    (sim.spool / "out" / "manifest.json").write_bytes(b" " * (protocol.MAX_JSON_BYTES + 1))
+    for _ in range(3):
+        sim.S.step(1.0)
+    assert sim.console().count("too large") == 1 and sim.calls("AddMediaItemToTrack") == []
+
+
 def test_importer_error_mid_import_closes_the_undo_block_once(sim):
     start_importer(sim)
     sim.S.fail_source = True
