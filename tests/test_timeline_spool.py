@@ -206,3 +206,24 @@ def test_project_state_watcher_keeps_last_good_state(tmp_path):
     assert w.poll() is None and w.state is first and "half-written" in w.error
     write_json_atomic(path, project(tmp_path, cursor=3.0))
     assert w.poll().cursor == 3.0 and w.error is None
+
+
+def test_prune_generations_keeps_current_and_newest(tmp_path):
+    from emsync_bridge.timeline import prune_generations
+
+    spool = ensure_spool(tmp_path / "spool")
+    for i, gen in enumerate(["g1", "g2", "g3", "g4"]):
+        d = spool / "out" / gen
+        d.mkdir()
+        (d / "piano.mid").write_bytes(b"MThd")
+        os.utime(d, ns=(i * 10**9, i * 10**9))
+    write_manifest(spool, Manifest("g1", (ManifestItem("piano", "out/g1/piano.mid", "EmSync Piano", 0.0, 1.0),)))
+    outside = tmp_path / "precious"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("x")
+    (spool / "out" / "link").symlink_to(outside)
+    os.utime(spool / "out" / "link", ns=(0, 0), follow_symlinks=False)
+    removed = prune_generations(spool, keep=2)
+    assert sorted(removed) == ["g2", "link"]
+    assert sorted(os.listdir(spool / "out")) == ["g1", "g3", "g4", "manifest.json"]
+    assert (outside / "keep.txt").exists()  # the link was removed, not followed

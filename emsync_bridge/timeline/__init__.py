@@ -14,6 +14,7 @@ from emsync_bridge.timeline.spool import (
     load_request,
     parse_project_state,
     poll_requests,
+    prune_generations,
     resolve_spool_dir,
     spool_path,
     write_json_atomic,
@@ -38,9 +39,9 @@ from emsync_bridge.timeline.timeline import (
 )
 
 __all__ = [
-    "EMOTION_VA", "Emotion", "EmotionOverride", "Manifest", "ManifestItem", "Marker", "ProjectState",
-    "ProjectStateWatcher",    "Region", "Request", "TargetTrack", "TempoMap", "TempoPoint", "TimeRange", "Timeline", "VideoItem",
-    "ensure_spool", "load_manifest", "load_project_state", "load_request", "parse_emotion",
-    "parse_project_state", "poll_requests", "resolve_spool_dir", "spool_path", "write_json_atomic",
-    "write_manifest",
+    "EMOTION_VA", "Emotion", "EmotionOverride", "Manifest", "ManifestItem", "Marker",
+    "ProjectState", "ProjectStateWatcher", "Region", "Request", "TargetTrack", "TempoMap",
+    "TempoPoint", "TimeRange", "Timeline", "VideoItem", "ensure_spool", "load_manifest",
+    "load_project_state", "load_request", "parse_emotion", "parse_project_state", "poll_requests",
+    "prune_generations", "resolve_spool_dir", "spool_path", "write_json_atomic", "write_manifest",
 ]

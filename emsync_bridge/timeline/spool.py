@@ -15,6 +15,7 @@ import math
 import ntpath
 import os
 import posixpath
+import shutil
 import stat
 import sys
 import tempfile
@@ -690,3 +691,34 @@ class ProjectStateWatcher:
             return None
         self.state, self.error = state, None
         return state
+
+
+def prune_generations(spool: Path, keep: int = 3) -> list[str]:
+    """Delete old out/<generation_id>/ folders, keeping the manifest's and the `keep` newest.
+
+    The importer copies MIDI into the project's media folder, so old generations are safe to
+    drop. Only folders named like generation ids are touched; a symlink is unlinked, never
+    followed. Returns the removed generation ids.
+    """
+    out = Path(spool) / protocol.OUT_DIR
+    current = None
+    try:
+        current = load_manifest(spool).generation_id
+    except EmsyncError:
+        pass
+    try:
+        entries = [e for e in os.scandir(out) if set(e.name) <= _ID_CHARS and not e.name.startswith(".")]
+    except FileNotFoundError:
+        return []
+    dirs = [e for e in entries if e.is_dir(follow_symlinks=False) or e.is_symlink()]
+    dirs.sort(key=lambda e: e.stat(follow_symlinks=False).st_mtime_ns, reverse=True)
+    removed = []
+    for e in dirs[max(keep, 0):]:
+        if e.name == current:
+            continue
+        if e.is_symlink():
+            os.unlink(e.path)
+        else:
+            shutil.rmtree(e.path, ignore_errors=True)
+        removed.append(e.name)
+    return removed
