@@ -291,6 +291,13 @@ function M.msg(text)
   reaper.ShowConsoleMsg("EmSync: " .. tostring(text) .. "\n")
 end
 
+-- Success news; silenced with ExtState EmSync/quiet = "1" (problems always print), since every
+-- console line brings REAPER's console window to the front.
+function M.info(text)
+  if reaper.GetExtState(M.EXT, "quiet") == "1" then return end
+  M.msg(text)
+end
+
 -- Run an action body; any Lua error becomes one console line instead of REAPER's error box.
 function M.run(name, fn, ...)
   local args = table.pack(...)
@@ -705,7 +712,7 @@ function M.send_project(quiet)
   local ok, err = M.write_json_atomic(path, state)
   if not ok then error(err, 0) end
   if not quiet then
-    M.msg(string.format("project sent (%d video items, %d markers, %d regions, %d tempo points) to %s",
+    M.info(string.format("project sent (%d video items, %d markers, %d regions, %d tempo points) to %s",
       #state.video_items, #state.markers, #state.regions, #state.tempo_map, path))
   end
   return path, state
@@ -743,9 +750,9 @@ function M.regenerate_from_marker()
   local fields = { time = m and m.position or 0.0, marker_index = m and m.index or json.null }
   local path = M.write_request("regenerate", fields)
   if m then
-    M.msg(string.format("regenerate from marker %d '%s' at %.3f s requested", m.index, m.name, m.position))
+    M.info(string.format("regenerate from marker %d '%s' at %.3f s requested", m.index, m.name, m.position))
   else
-    M.msg("no marker left of the edit cursor: regenerate from the start requested")
+    M.info("no marker left of the edit cursor: regenerate from the start requested")
   end
   return path
 end
@@ -753,7 +760,7 @@ end
 function M.panic()
   reaper.Main_OnCommand(M.ACTION_ALL_NOTES_OFF, 0)
   local path = M.write_request("panic", {})
-  M.msg("panic: all notes off")
+  M.info("panic: all notes off")
   return path
 end
 
@@ -779,7 +786,7 @@ function M.set_emotion_at_cursor(input)
   M.send_project(true)
   local path = M.write_request("set_emotion", { time = cursor, valence = e.valence, arousal = e.arousal,
                                                 label = e.label, marker_index = index })
-  M.msg(string.format("emotion '%s' set at %.3f s", name, cursor))
+  M.info(string.format("emotion '%s' set at %.3f s", name, cursor))
   return path
 end
 
@@ -818,7 +825,7 @@ function M.toggle_live()
     reaper.Main_OnCommand(M.ACTION_ALL_NOTES_OFF, 0)
     M.write_request("set_mode", { mode = "commit" })
     set_toggle(false)
-    M.msg("live mode off")
+    M.info("live mode off")
     return false
   end
   local dev, dev_name = M.find_midi_input(M.LIVE_PORT)
@@ -848,7 +855,7 @@ function M.toggle_live()
   M.send_project(true)
   M.write_request("set_mode", { mode = "live" })
   set_toggle(true)
-  M.msg("live mode on: track '" .. M.LIVE_TRACK .. "' listens to '" .. dev_name .. "' (all channels)")
+  M.info("live mode on: track '" .. M.LIVE_TRACK .. "' listens to '" .. dev_name .. "' (all channels)")
   return true
 end
 
@@ -1024,7 +1031,7 @@ function M.importer_tick(st)
     n, err, retry = M.import_manifest(man, st.spool)
     if n then
       st.settled, st.last_bad = text, nil
-      M.msg(string.format("imported %d MIDI item(s) of generation %s", n, man.generation_id))
+      M.info(string.format("imported %d MIDI item(s) of generation %s", n, man.generation_id))
       return "imported"
     end
   end
@@ -1046,7 +1053,7 @@ function M.start_importer()
   os.remove(probe)
   set_toggle(true)
   reaper.atexit(function() set_toggle(false) end)
-  M.msg("watching " .. M.join(st.spool, "out", "manifest.json") .. " for generated MIDI")
+  M.info("watching " .. M.join(st.spool, "out", "manifest.json") .. " for generated MIDI")
   local function loop()
     local now = reaper.time_precise()
     if now >= st.next_check then
@@ -1078,7 +1085,7 @@ function M.install_osc_pattern()
   reaper.RecursiveCreateDirectory(dir, 0)
   local dst = M.join(dir, "emsync.ReaperOSC")
   if M.read_file(dst, 1024 * 1024) == data then
-    M.msg("OSC pattern file already installed: " .. dst)
+    M.info("OSC pattern file already installed: " .. dst)
     return dst
   end
   local ok, werr = M.write_file_atomic(dst, data)
@@ -1086,7 +1093,7 @@ function M.install_osc_pattern()
     M.msg(werr)
     return nil
   end
-  M.msg("installed " .. dst .. ". Now: Preferences > Control/OSC/web > Add > OSC; pattern config 'emsync'; "
+  M.info("installed " .. dst .. ". Now: Preferences > Control/OSC/web > Add > OSC; pattern config 'emsync'; "
     .. "device IP 127.0.0.1, device port 9137, local listen port 9138 (docs/reaper-setup.md).")
   return dst
 end

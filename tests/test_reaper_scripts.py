@@ -176,6 +176,15 @@ def test_regenerate_from_marker_left_of_cursor(sim):
     assert requests(sim) == []
 
 
+def test_quiet_setting_silences_success_messages_only(sim):
+    sim.S.ext["EmSync/quiet"] = "1"
+    sim.run_script("EmSync - Send project.lua")
+    sim.run_script("EmSync - Panic.lua")
+    sim.S.user_input = "nonsense"
+    sim.run_script("EmSync - Set emotion at cursor.lua")
+    assert sim.console() == "EmSync: 'nonsense' is not an emotion: use joy, sadness, anger, fear, disgust, surprise or v=0.5 a=-0.2 (each in -1..1)\n"
+
+
 def test_panic(sim):
     sim.run_script("EmSync - Panic.lua")
     (path,) = requests(sim)
