@@ -493,18 +493,3 @@ def test_lua_json_sanitizes_invalid_utf8(tmp_path):
     encoded = s.lua.eval("function(j) return j.encode({name = 'caf\\xe9 \\xff ok'}) end")(j)
     assert json.loads(encoded) == {"name": "caf\ufffd \ufffd ok"}
 
-
-def test_actions_also_run_on_lua53_for_reaper_before_6_83(tmp_path):
-    from test_reaper_stub import small_project
-
-    s = ReaperSim(tmp_path, lua_version="5.3")
-    s.media = small_project(s)
-    s.run_script("EmSync - Send project.lua")
-    assert strip_volatile(read_project(s)) == expected_project(s)
-    s.run_script("EmSync - Regenerate from marker.lua")
-    assert load_request(requests(s)[0]).marker_index == 5
-    start_importer(s)
-    write_generation(s, "gen-1", {"piano": (2.0, 58.0)})
-    s.S.step(1.0)
-    assert emsync_items(s)["EmSync Piano"] == [(10.0, 4.0, None), (2.0, 58.0, "gen-1")]
-    assert "failed" not in s.console()

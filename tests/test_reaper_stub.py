@@ -358,7 +358,7 @@ def small_project(sim: ReaperSim) -> dict:
     return {"film": str(film), "broll": str(broll)}
 
 
-@pytest.fixture(params=["5.4"])
+@pytest.fixture(params=["5.4", "5.3"])  # REAPER >= 6.83 / REAPER 6.0-6.82
 def sim(request, tmp_path):
     s = ReaperSim(tmp_path, lua_version=request.param)
     s.media = small_project(s)
