@@ -39,5 +39,5 @@ CONFIGS = {
     # The official EMSYNC generator: 37,178,355 parameters.
     "emsync-37m": ModelConfig(),
     # Our default, sized for CPU training and fast CPU inference.
-    "emsync-small": ModelConfig(n_layer=4, n_head=4, d_model=192, d_inner=768, context_len=512),
+    "emsync-small": ModelConfig(n_layer=4, n_head=2, d_model=128, d_inner=512, context_len=512),
 }

@@ -1,0 +1,333 @@
+"""Score a video: analysis -> conditioning -> generation -> MIDI, report, audio and video preview.
+
+`score_video` is the library function behind `emsync-bridge score` and `demo` (and the panel).
+Outputs are built in a hidden staging folder inside the output folder and moved into place one
+by one with `os.replace`, so a reader never sees a half-written file and Ctrl-C leaves nothing
+partial behind; a re-run replaces every output, and removes previews it did not make this time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.music import vocab
+from emsync_bridge.music.generate import Conditioning, EmotionSegment, Generation, SamplingConfig, generate
+from emsync_bridge.music.metrics import boundary_report, summary
+from emsync_bridge.music.midi import Score, write_midi
+
+log = logging.getLogger(__name__)
+
+OUTPUTS = ("score.mid", "analysis.json", "generation.json", "report.png", "preview.wav", "preview.mp4")
+FADE_OUT_S = 3.0
+SOUNDFONT_CANDIDATES = (
+    "/usr/share/sounds/sf2/TimGM6mb.sf2",  # Debian timgm6mb-soundfont, 6 MB (installed by our setup)
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/soundfonts/default.sf2",
+)
+# How far a scene's emotion leans toward its neighbours, and over how long the change is spread
+# after a cut: music should turn with the picture, but not lurch on every shot.
+NEIGHBOUR_WEIGHT = 0.2
+RAMP_S, RAMP_STEPS = 1.0, 2
+
+Progress = Callable[[str, float, float], None]  # (stage, done, total)
+
+
+@dataclass
+class ScoreOptions:
+    valence: float | None = None  # fix the emotion for the whole film (else per scene)
+    arousal: float | None = None
+    emotion: str | None = None  # one of the Ekman-6 classes, fixes V/A from EMSYNC's table
+    seed: int = 0
+    instruments: tuple[str, ...] = vocab.INSTRUMENTS
+    tempo_grid: float | None = None  # BPM: snap onsets to 16th notes of this tempo
+    render: bool = True
+    model: str | None = None
+    backend: str = "auto"
+    temperature: float = 1.2
+    top_p: float = 0.7
+    min_scene_s: float = 4.0
+
+
+@dataclass
+class ScoreResult:
+    out_dir: Path
+    paths: dict[str, Path]
+    generation: Generation
+    score: Score
+    timings: dict[str, float] = field(default_factory=dict)
+    report: dict = field(default_factory=dict)
+
+
+def check_options(opts: ScoreOptions) -> None:
+    for name in ("valence", "arousal"):
+        v = getattr(opts, name)
+        if v is not None and not (-1.0 <= v <= 1.0):
+            raise EmsyncError(f"{name} must be within [-1, 1], got {v}")
+    unknown = [i for i in opts.instruments if i not in vocab.INSTRUMENTS]
+    if unknown or not opts.instruments:
+        raise EmsyncError(f"unknown instrument(s) {', '.join(unknown) or '(none given)'}: "
+                          f"choose from {','.join(vocab.INSTRUMENTS)}")
+    if opts.tempo_grid is not None and not (20 <= opts.tempo_grid <= 400):
+        raise EmsyncError(f"tempo grid must be 20..400 BPM, got {opts.tempo_grid}")
+    if opts.emotion is not None:
+        from emsync_bridge.video.emotion import EMOTIONS
+        if opts.emotion not in EMOTIONS:
+            raise EmsyncError(f"unknown emotion {opts.emotion!r}: choose from {', '.join(EMOTIONS)}")
+
+
+def conditioning_for(analysis, opts: ScoreOptions) -> Conditioning:
+    """Per-scene valence/arousal as a curve (smoothed across cuts), unless the user fixed it."""
+    if opts.emotion is not None:
+        from emsync_bridge.video.emotion import va_for_emotion
+        v, a = va_for_emotion(opts.emotion)
+        return Conditioning.constant(opts.valence if opts.valence is not None else v,
+                                     opts.arousal if opts.arousal is not None else a, analysis.boundaries)
+    scenes = analysis.scenes
+    if not scenes:
+        return Conditioning.constant(opts.valence if opts.valence is not None else analysis.valence,
+                                     opts.arousal if opts.arousal is not None else analysis.arousal,
+                                     analysis.boundaries)
+    smoothed = []
+    for i, s in enumerate(scenes):
+        nb = [scenes[j] for j in (i - 1, i + 1) if 0 <= j < len(scenes)]
+        w = NEIGHBOUR_WEIGHT if nb else 0.0
+        smoothed.append(tuple(
+            (1 - w) * getattr(s, k) + w * float(np.mean([getattr(n, k) for n in nb])) if nb else getattr(s, k)
+            for k in ("valence", "arousal")))
+    segments: list[EmotionSegment] = []
+    prev = None
+    for s, (v, a) in zip(scenes, smoothed):
+        v = opts.valence if opts.valence is not None else v
+        a = opts.arousal if opts.arousal is not None else a
+        if prev is None:
+            segments.append(EmotionSegment(0.0, round(v, 3), round(a, 3)))
+        else:
+            # spread the change over RAMP_S after the cut
+            for k in range(1, RAMP_STEPS + 1):
+                f = k / RAMP_STEPS
+                segments.append(EmotionSegment(s.start + (k - 1) * RAMP_S / RAMP_STEPS,
+                                               round(prev[0] + f * (v - prev[0]), 3),
+                                               round(prev[1] + f * (a - prev[1]), 3)))
+        prev = (v, a)
+    return Conditioning(segments, list(analysis.boundaries))
+
+
+def quantize_to_grid(score: Score, bpm: float) -> Score:
+    """Snap note onsets to 16th notes at `bpm`, keeping each note's length."""
+    step = 60.0 / bpm / 4
+    for n in score.notes:
+        d = n.duration
+        n.start = round(n.start / step) * step
+        n.end = min(n.start + d, score.duration)
+    score.notes = [n for n in score.notes if n.start < score.duration and n.end > n.start]
+    return score
+
+
+def find_soundfont() -> Path:
+    env = os.environ.get("EMSYNC_SOUNDFONT")
+    for c in ([env] if env else []) + list(SOUNDFONT_CANDIDATES):
+        if c and Path(c).is_file():
+            return Path(c)
+    raise EmsyncError("no General MIDI SoundFont found: run scripts/install_system_deps.sh "
+                      "(installs timgm6mb-soundfont) or set EMSYNC_SOUNDFONT, or use --no-render")
+
+
+def render_wav(midi_path: Path, wav_path: Path, duration: float, sample_rate: int = 44100) -> None:
+    """FluidSynth CLI -> WAV, trimmed to the film and faded out over its last seconds."""
+    if shutil.which("fluidsynth") is None:
+        raise EmsyncError("fluidsynth not found: run scripts/install_system_deps.sh or use --no-render")
+    raw = wav_path.with_name(wav_path.stem + ".raw.wav")
+    cmd = ["fluidsynth", "-ni", "-q", "-F", str(raw), "-r", str(sample_rate), "-g", "0.6",
+           str(find_soundfont()), str(midi_path)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if res.returncode != 0 or not raw.is_file():
+        raise EmsyncError(f"fluidsynth failed: {(res.stderr or res.stdout).strip()[-200:]}")
+    with wave.open(str(raw), "rb") as w:
+        channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+        audio = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).reshape(-1, channels)
+    raw.unlink()
+    n = int(round(duration * rate))
+    if len(audio) < n:
+        audio = np.vstack([audio, np.zeros((n - len(audio), channels), dtype=np.int16)])
+    audio = audio[:n].astype(np.float32)
+    fade = min(int(FADE_OUT_S * rate), n)
+    if fade:
+        audio[n - fade:] *= np.linspace(1.0, 0.0, fade, dtype=np.float32)[:, None]
+    with wave.open(str(wav_path), "wb") as w:
+        w.setnchannels(channels)
+        w.setsampwidth(width)
+        w.setframerate(rate)
+        w.writeframes(np.clip(audio, -32768, 32767).astype(np.int16).tobytes())
+
+
+def mux_preview(video: Path, wav: Path, out: Path) -> None:
+    """The original video stream (copied, not re-encoded) with the preview as its audio."""
+    if shutil.which("ffmpeg") is None:
+        raise EmsyncError("ffmpeg not found: run scripts/install_system_deps.sh or use --no-render")
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(video), "-i", str(wav),
+           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "160k",
+           "-shortest", "-f", "mp4", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    if res.returncode != 0:
+        raise EmsyncError(f"ffmpeg could not mux the preview: {res.stderr.strip()[-200:]}")
+
+
+def save_report(analysis, score: Score, gen: Generation, path: Path) -> None:
+    """Analysis timeline (thumbnails, cuts, V/A, emotions) over a piano roll with the boundaries."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from emsync_bridge.video.report import draw_timeline
+
+    fig = plt.figure(figsize=(14, 9))
+    gs = fig.add_gridspec(2, 1, height_ratios=[1.0, 1.0], hspace=0.25)
+    axes = draw_timeline(analysis, fig, gs[0])
+    ax = fig.add_subplot(gs[1], sharex=axes["curves"])
+    colours = {"bass": "#1f77b4", "drums": "#7f7f7f", "guitar": "#2ca02c", "piano": "#d62728", "strings": "#9467bd"}
+    for inst, colour in colours.items():
+        ns = [n for n in score.notes if n.instrument == inst]
+        if ns:
+            ax.broken_barh([(n.start, n.duration) for n in ns], (0, 0), color=colour)  # legend proxy
+            for n in ns:
+                ax.plot([n.start, n.end], [n.pitch, n.pitch], color=colour, lw=2.0, solid_capstyle="butt")
+            ax.plot([], [], color=colour, lw=4, label=f"{inst} ({len(ns)})")
+    for h in gen.hits:
+        hit = h.hit_time is not None
+        ax.axvline(h.target, color="black", lw=1.4)
+        if hit:
+            ax.plot([h.hit_time], [vocab.MAX_PITCH - 2], marker="v", color="#2a9d8f", ms=9)
+        else:
+            ax.plot([h.target], [vocab.MAX_PITCH - 2], marker="x", color="#e63946", ms=9)
+    ax.set_ylim(vocab.MIN_PITCH, vocab.MAX_PITCH)
+    ax.set_ylabel("pitch")
+    ax.set_xlabel("time (s) — black lines: boundaries; ▼ long-chord CHORD hit, ✕ missed")
+    hit_n = sum(h.hit_time is not None for h in gen.hits)
+    ax.set_title(f"score: {len(score.notes)} notes, {hit_n}/{len(gen.hits)} boundaries hit "
+                 f"(model {gen.engine}/{gen.provider}, seed {gen.seed})", fontsize=10, loc="left")
+    ax.legend(loc="upper right", fontsize=8, ncols=5, frameon=False)
+    ax.set_xlim(0, max(score.duration, 1e-3))
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+
+
+def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: ScoreOptions | None = None,
+                progress: Progress | None = None) -> ScoreResult:
+    """Analyze `video`, generate its score and write every output into `out_dir`."""
+    from emsync_bridge.runtime import load_engine
+    from emsync_bridge.timeline.spool import write_json_atomic
+    from emsync_bridge.video import analyze_video
+
+    opts = opts or ScoreOptions()
+    check_options(opts)
+    video = Path(video)
+    out_dir = Path(out_dir)
+    t_start = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def tick(stage, done, total):
+        if progress:
+            progress(stage, done, total)
+
+    analysis = analyze_video(video, opts.min_scene_s, progress=lambda d, t: tick("analyze", d, t))
+    timings["analyze_s"] = time.perf_counter() - t_start
+    if analysis.duration <= 0:
+        raise EmsyncError(f"video has no duration: {video}")
+
+    t = time.perf_counter()
+    engine, files = load_engine(opts.model, backend=opts.backend, seed=opts.seed)
+    timings["load_model_s"] = time.perf_counter() - t
+    cond = conditioning_for(analysis, opts)
+    sampling = SamplingConfig(temperature=opts.temperature, top_p=opts.top_p, seed=opts.seed,
+                              instruments=tuple(opts.instruments))
+    t = time.perf_counter()
+    gen = generate(engine, analysis.duration, cond, sampling,
+                   progress=lambda d, tot: tick("generate", d, tot))
+    timings["generate_s"] = time.perf_counter() - t
+    score = gen.score()
+    if opts.tempo_grid:
+        score = quantize_to_grid(score, opts.tempo_grid)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
+    try:
+        paths = {}
+        write_midi(score, staging / "score.mid", instruments=tuple(opts.instruments))
+        write_json_atomic(staging / "analysis.json", analysis.to_dict())
+        t = time.perf_counter()
+        save_report(analysis, score, gen, staging / "report.png")
+        timings["report_s"] = time.perf_counter() - t
+        if opts.render:
+            t = time.perf_counter()
+            tick("render", 0, 2)
+            render_wav(staging / "score.mid", staging / "preview.wav", analysis.duration)
+            tick("render", 1, 2)
+            if analysis.width > 0:
+                mux_preview(video, staging / "preview.wav", staging / "preview.mp4")
+            tick("render", 2, 2)
+            timings["render_s"] = time.perf_counter() - t
+        timings["total_s"] = time.perf_counter() - t_start
+        report = generation_report(analysis, cond, gen, score, files, opts, timings)
+        write_json_atomic(staging / "generation.json", report)
+        for name in OUTPUTS:
+            src = staging / name
+            if src.exists():
+                os.replace(src, out_dir / name)
+                paths[name] = out_dir / name
+            else:
+                (out_dir / name).unlink(missing_ok=True)  # no stale preview from an earlier run
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return ScoreResult(out_dir, paths, gen, score, timings, report)
+
+
+def generation_report(analysis, cond: Conditioning, gen: Generation, score: Score, files, opts, timings) -> dict:
+    # Per-boundary: the target and the long chord (metrics definition) that landed on it, if any.
+    rep = boundary_report(score, [h.target for h in gen.hits]) if gen.hits else None
+    return {
+        "model": files.name, "trained": files.trained, "engine": gen.engine, "provider": gen.provider,
+        "seed": gen.seed, "decoder": gen.decoder, "duration": gen.duration,
+        "temperature": opts.temperature, "top_p": opts.top_p, "instruments": list(opts.instruments),
+        "tempo_grid": opts.tempo_grid,
+        "emotion_curve": [{"start": s.start, "valence": s.valence, "arousal": s.arousal} for s in cond.emotion],
+        "scenes": [{"start": s.start, "end": s.end, "valence_used": cond.emotion_at(s.start)[0],
+                    "arousal_used": cond.emotion_at(s.start)[1]} for s in analysis.scenes],
+        "boundaries": [{"target": h.target, "chord_onset": h.hit_time} for h in gen.hits],
+        "long_chord_hit_rate": rep.hit_rate if rep else None,
+        "metrics": summary(score, [h.target for h in gen.hits]),
+        "n_tokens": len(gen.tokens), "truncated": gen.truncated,
+        "wall_time": gen.wall_time,
+        "music_seconds_per_wall_second": gen.duration / max(gen.wall_time, 1e-9),
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+    }
+
+
+def make_demo_video(path: str | os.PathLike) -> Path:
+    """The built-in example: five shots in three moods, hard cuts, with a short audio bed.
+
+    A dark, nearly still opening; a busier middle; a bright, colourful, fast ending."""
+    from emsync_bridge.video.synth import Segment, make_video
+
+    segments = [
+        Segment("color=c=0x141c2c", 7.0),
+        Segment("gradients=speed=0.005:c0=0x10203a:c1=0x2a1a30", 6.0),
+        Segment("testsrc2", 7.0),
+        Segment("mandelbrot", 6.0),
+        Segment("rgbtestsrc", 6.0),
+    ]
+    return make_video(path, segments, size=(640, 360), fps=25.0,
+                      audio="sine=frequency=110:beep_factor=6,volume=0.3")
+
