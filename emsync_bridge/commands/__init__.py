@@ -6,3 +6,4 @@ One module per area so that parallel work does not collide: add a module and imp
 from emsync_bridge.commands import music  # noqa: F401
 from emsync_bridge.commands import video  # noqa: F401
 from emsync_bridge.commands import score  # noqa: F401
+from emsync_bridge.commands import bridge  # noqa: F401

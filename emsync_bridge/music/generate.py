@@ -221,14 +221,21 @@ def _window(seq, bs, n):
 def generate(engine, duration: float, conditioning: Conditioning | None = None,
              sampling: SamplingConfig | None = None, decoder: str = "cached",
              primer: list[int] | None = None, max_tokens: int | None = None,
-             progress=None) -> Generation:
-    """Generate `duration` seconds of music with `engine` (any `Engine`)."""
+             progress=None, start_time: float = 0.0, on_token=None) -> Generation:
+    """Generate `duration` seconds of music with `engine` (any `Engine`).
+
+    Regenerating from a boundary (the bridge): `primer` holds the tokens before it and
+    `start_time` is the clock time where the primer begins, so a primer cut to its last few hundred
+    tokens still puts the cursor on the boundary (boundaries and emotions stay absolute).
+    `on_token(token, cursor)` is called after each sampled token; returning True stops early.
+    """
     conditioning = conditioning or Conditioning()
     sampling = sampling or SamplingConfig()
     conditioning.validate(duration)
     dec = {"reference": _ReferenceDecoder, "cached": _CachedDecoder}[decoder](engine)
     sampler = Sampler(sampling)
     tracker = BoundaryTracker(conditioning.boundaries)
+    tracker.cursor = float(start_time)
     primer = list(primer) if primer is not None else [vocab.BAR]
     # The sequence the model sees after its V/A prefix: the instrument-count token, then music.
     seq = [vocab.MORE_INSTRUMENTS]
@@ -255,6 +262,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
         new_emotion = conditioning.emotion_at(tracker.cursor)
         changed = new_emotion != emotion
         emotion = new_emotion
+        if on_token is not None and on_token(token, tracker.cursor):
+            break
         if progress is not None and tracker.cursor - last_progress >= 1.0:
             progress(min(tracker.cursor, duration), duration)
             last_progress = tracker.cursor

@@ -1,0 +1,220 @@
+"""Small typed messages between the generator, the scheduler and the MIDI sinks.
+
+- `MidiMsg`: a mido-like channel message (note_on / note_off / control_change) that knows its bytes.
+- `NoteEvent`: one note-on or note-off at a project time, as the scheduler plays it.
+- `TokenStream`: EMSYNC tokens -> `NoteEvent`s as they are generated, with exactly the decoding
+  rules of `music.midi.tokens_to_score` (a test keeps the two equal), so live playback and the
+  committed MIDI file contain the same notes.
+- `primer_until`: the tokens before a boundary, closed there, to prime a regeneration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from emsync_bridge.music import vocab
+from emsync_bridge.music.midi import CHANNELS, CHORD_VELOCITY, DEFAULT_VELOCITY
+from emsync_bridge.music.vocab import TICK_S
+
+CC_ALL_SOUND_OFF = 120
+CC_ALL_NOTES_OFF = 123
+DRUM_CHANNEL = CHANNELS["drums"]  # 9, i.e. MIDI channel 10
+
+
+@dataclass(frozen=True, slots=True)
+class MidiMsg:
+    """A MIDI channel message; `channel` is 0-based (drums: 9)."""
+
+    type: str  # "note_on" | "note_off" | "control_change"
+    channel: int
+    note: int = 0
+    velocity: int = 0
+    control: int = 0
+    value: int = 0
+
+    def bytes(self) -> list[int]:
+        if self.type == "note_on":
+            return [0x90 | self.channel, self.note, self.velocity]
+        if self.type == "note_off":
+            return [0x80 | self.channel, self.note, self.velocity]
+        if self.type == "control_change":
+            return [0xB0 | self.channel, self.control, self.value]
+        raise ValueError(f"unsupported MIDI message type {self.type!r}")
+
+    @classmethod
+    def from_bytes(cls, data) -> "MidiMsg":
+        status, a, b = int(data[0]), int(data[1]), int(data[2])
+        kind, ch = status & 0xF0, status & 0x0F
+        if kind == 0x90 and b > 0:
+            return cls("note_on", ch, note=a, velocity=b)
+        if kind in (0x80, 0x90):
+            return cls("note_off", ch, note=a, velocity=0)
+        if kind == 0xB0:
+            return cls("control_change", ch, control=a, value=b)
+        raise ValueError(f"unsupported MIDI status byte {status:#x}")
+
+
+def note_on(channel: int, note: int, velocity: int) -> MidiMsg:
+    return MidiMsg("note_on", channel, note=note, velocity=velocity)
+
+
+def note_off(channel: int, note: int) -> MidiMsg:
+    return MidiMsg("note_off", channel, note=note)
+
+
+def all_notes_off(channel: int) -> MidiMsg:
+    return MidiMsg("control_change", channel, control=CC_ALL_NOTES_OFF, value=0)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteEvent:
+    """A note-on (`on`) or note-off at `time` project seconds."""
+
+    time: float
+    on: bool
+    instrument: str
+    pitch: int
+    velocity: int = 0
+
+    @property
+    def channel(self) -> int:
+        return CHANNELS[self.instrument]
+
+    def msg(self) -> MidiMsg:
+        if self.on:
+            return note_on(self.channel, self.pitch, self.velocity)
+        return note_off(self.channel, self.pitch)
+
+
+@dataclass
+class TokenStream:
+    """Incremental `tokens_to_score`: feed tokens, get note events in time order.
+
+    Events at one tick are held until the clock moves past it (the next TIMESHIFT or `finish`),
+    because within a tick a later token can cancel an earlier one: an ON closed at the same tick
+    makes no note in `tokens_to_score`, so it must not sound live either. At each released tick
+    note-offs come before note-ons, so a re-struck key is released first.
+    `origin` is the project time of tick 0.
+    """
+
+    origin: float = 0.0
+    tick: int = 0
+    open: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # key -> (tick, vel)
+    _offs: list[tuple[str, int]] = field(default_factory=list)
+    _ons: dict[tuple[str, int], int] = field(default_factory=dict)  # key -> velocity, this tick
+    _chord_accent: bool = False
+
+    def time_of(self, tick: int) -> float:
+        return self.origin + tick * TICK_S
+
+    def feed(self, token: int) -> list[NoteEvent]:
+        ev = vocab.decode_token(int(token))
+        if ev.kind == "shift":
+            out = self._release()
+            self.tick += ev.ticks
+            self._chord_accent = False
+            return out
+        if ev.kind == "chord":
+            self._chord_accent = True
+        elif ev.kind == "on":
+            key = (ev.instrument, ev.pitch)
+            self._close(key)
+            accent = self._chord_accent and ev.instrument in ("piano", "guitar")
+            velocity = CHORD_VELOCITY if accent else DEFAULT_VELOCITY
+            self.open[key] = (self.tick, velocity)
+            self._ons[key] = velocity
+        elif ev.kind == "off":
+            self._close((ev.instrument, ev.pitch))
+        return []
+
+    def _close(self, key: tuple[str, int]) -> None:
+        opened = self.open.pop(key, None)
+        if opened is None:
+            return
+        if opened[0] == self.tick:
+            self._ons.pop(key, None)  # opened and closed within one tick: no note at all
+        else:
+            self._offs.append(key)
+
+    def _release(self) -> list[NoteEvent]:
+        t = self.time_of(self.tick)
+        out = [NoteEvent(t, False, inst, pitch) for inst, pitch in self._offs]
+        out += [NoteEvent(t, True, inst, pitch, vel) for (inst, pitch), vel in self._ons.items()]
+        self._offs.clear()
+        self._ons.clear()
+        return out
+
+    def finish(self, end_tick: int | None = None) -> list[NoteEvent]:
+        """Release the current tick and close every open note at `end_tick` (default: now),
+        or one tick after its start if that is later, as `tokens_to_score` does."""
+        out = self._release()
+        end = self.tick if end_tick is None else max(self.tick, end_tick)
+        offs = []
+        for (inst, pitch), (start, _) in self.open.items():
+            offs.append(NoteEvent(self.time_of(max(end, start + 1)), False, inst, pitch))
+        self.open.clear()
+        offs.sort(key=lambda e: e.time)
+        return out + offs
+
+
+def events_from_tokens(tokens, origin: float = 0.0, end_time: float | None = None) -> list[NoteEvent]:
+    """All events of a token list (a finished generation)."""
+    ts = TokenStream(origin)
+    out: list[NoteEvent] = []
+    for tok in tokens:
+        out += ts.feed(tok)
+    end_tick = None if end_time is None else max(0, round((end_time - origin) / TICK_S))
+    return out + ts.finish(end_tick)
+
+
+def tick_of(seconds: float) -> int:
+    return int(round(seconds / TICK_S))
+
+
+def primer_until(tokens, tick: int) -> list[int]:
+    """Tokens up to exactly `tick` (the last TIMESHIFT split there, silence added if the tokens
+    end earlier), then note-offs for every note still sounding at `tick`: regeneration cuts held
+    notes at the boundary, live and committed alike."""
+    if tick <= 0:
+        return []
+    out: list[int] = []
+    now = 0
+    sounding: dict[tuple[str, int], None] = {}
+    for tok in tokens:
+        ticks = vocab.shift_ticks(tok)
+        if ticks:
+            if now + ticks > tick:
+                out += vocab.timeshift_tokens(tick - now)
+                now = tick
+                break
+            now += ticks
+            out.append(tok)
+            if now == tick:
+                break
+            continue
+        ev = vocab.decode_token(int(tok))
+        if ev.kind == "on":
+            sounding[(ev.instrument, ev.pitch)] = None
+        elif ev.kind == "off":
+            sounding.pop((ev.instrument, ev.pitch), None)
+        out.append(tok)
+    if now < tick:
+        out += vocab.timeshift_tokens(tick - now)
+    out += [vocab.note_off(inst, pitch) for inst, pitch in sounding]
+    return out
+
+
+def trim_primer(tokens: list[int], max_tokens: int) -> tuple[list[int], int]:
+    """The last `max_tokens` or fewer tokens, starting right after a TIMESHIFT so the clock of the
+    kept part is whole ticks; returns (kept tokens, ticks covered by the dropped part).
+
+    Keeps the prefill of a regeneration short (its cost grows with the primer) while the cursor
+    still starts at the right absolute time (generate's `start_time`).
+    """
+    if len(tokens) <= max_tokens:
+        return list(tokens), 0
+    cut = len(tokens) - max_tokens
+    while cut < len(tokens) and not vocab.is_timeshift(tokens[cut - 1]):
+        cut += 1
+    dropped = sum(vocab.shift_ticks(t) for t in tokens[:cut])
+    return list(tokens[cut:]), dropped

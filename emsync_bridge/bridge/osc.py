@@ -1,0 +1,336 @@
+"""OSC in (REAPER feedback + our /emsync namespace), OSC out to REAPER, and `BridgeClient`, the small
+control API the panel and the CLI use.
+
+python-osc facts (shared/docs/dependencies.md Q4): the threading server starts a thread per
+datagram and lost 87 % of a 10 k flood, so this uses `BlockingOSCUDPServer` in one thread with a
+4 MiB receive buffer; handlers only validate and enqueue (the daemon's control loop does the work).
+Malformed datagrams can reach a handler with missing or truncated arguments, so every handler
+checks arity and types against the protocol tables and counts what it rejects.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import queue
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+
+from pythonosc.dispatcher import Dispatcher
+from pythonosc.osc_message import OscMessage
+from pythonosc.osc_message_builder import OscMessageBuilder
+from pythonosc.osc_server import BlockingOSCUDPServer
+
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.timeline import protocol
+
+log = logging.getLogger(__name__)
+
+RCVBUF_BYTES = 4 * 1024 * 1024
+MAX_STRING = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class OscEvent:
+    """One accepted message: `address` as REAPER/our client sent it, validated `args`, the
+    pattern it matched (`/marker/@/time`), the slot for `@` patterns, and when it arrived."""
+
+    address: str
+    pattern: str
+    args: tuple
+    slot: int | None
+    wall: float
+    sender: tuple[str, int] | None
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def _check(kind: str, args: tuple) -> tuple | None:
+    """Validated args for a REAPER feedback kind, or None to reject."""
+    if len(args) != 1:
+        return None
+    (v,) = args
+    if kind in ("float", "toggle"):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v in (float("inf"), float("-inf")):
+            return None
+        return (float(v),)
+    if kind == "string":
+        if not isinstance(v, str) or len(v) > MAX_STRING:
+            return None
+        return (v,)
+    return None
+
+
+def _check_tags(spec: str, args: tuple) -> tuple | None:
+    """Validate our namespace's args against a spec like "ff[f]" (brackets: optional tail)."""
+    required, _, optional = spec.partition("[")
+    optional = optional.rstrip("]")
+    if not len(required) <= len(args) <= len(required) + len(optional):
+        return None
+    out = []
+    for tag, v in zip(required + optional, args):
+        if tag == "f":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or abs(v) == float("inf"):
+                return None
+            out.append(float(v))
+        elif tag == "i":
+            if isinstance(v, float) and v.is_integer():
+                v = int(v)
+            if isinstance(v, bool) or not isinstance(v, int):
+                return None
+            out.append(v)
+        elif tag == "s":
+            if not isinstance(v, str) or len(v) > MAX_STRING:
+                return None
+            out.append(v)
+    return tuple(out)
+
+
+class OscServer:
+    """UDP OSC server in one thread; accepted messages go to `self.events` (a Queue).
+
+    `counters`: received (every datagram that reached a handler), accepted, rejected (bad
+    arguments), unknown (no such address). Bind address: 127.0.0.1 unless told otherwise.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = protocol.DAEMON_OSC_PORT, *,
+                 allow_remote: bool = False, maxsize: int = 100_000):
+        if not is_loopback(host) and not allow_remote:
+            raise EmsyncError(f"refusing to listen on {host}: OSC has no authentication; bind 127.0.0.1 "
+                              f"or pass --allow-remote if you really mean it")
+        if not is_loopback(host):
+            log.warning("listening for OSC on %s: anyone on that network can control the daemon", host)
+        self.events: queue.Queue[OscEvent] = queue.Queue(maxsize=maxsize)
+        self.counters: Counter[str] = Counter()
+        self.dropped_full = 0
+        d = Dispatcher()
+        for addr, kind in protocol.REAPER_FEEDBACK_ADDRESSES.items():
+            d.map(protocol.osc_dispatch_pattern(addr), self._feedback_handler(addr, kind), needs_reply_address=True)
+        for addr, spec in protocol.EMSYNC_ADDRESSES.items():
+            d.map(addr, self._emsync_handler(addr, spec), needs_reply_address=True)
+        d.set_default_handler(self._unknown, needs_reply_address=True)
+        try:
+            self.server = BlockingOSCUDPServer((host, port), d)
+        except OSError as exc:
+            raise EmsyncError(f"cannot listen for OSC on {host}:{port}: {exc.strerror or exc} "
+                              f"(is another emsync-bridge running? try --osc-port)") from None
+        try:
+            self.server.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+        except OSError:
+            pass
+        self.host, self.port = self.server.server_address[:2]
+        self._thread: threading.Thread | None = None
+
+    # handlers run in the server thread: validate, count, enqueue; nothing slow here
+
+    def _push(self, ev: OscEvent) -> None:
+        try:
+            self.events.put_nowait(ev)
+            self.counters["accepted"] += 1
+        except queue.Full:
+            self.dropped_full += 1
+
+    def _feedback_handler(self, pattern: str, kind: str):
+        slot_index = pattern.split("/").index("@") if "@" in pattern else None
+
+        def handler(client, address, *args):
+            self.counters["received"] += 1
+            checked = _check(kind, args)
+            slot = None
+            if checked is not None and slot_index is not None:
+                part = address.split("/")[slot_index] if len(address.split("/")) > slot_index else ""
+                slot = int(part) if part.isdigit() and 0 < int(part) <= 100_000 else None
+                if slot is None:
+                    checked = None
+            if checked is None:
+                self.counters["rejected"] += 1
+                return
+            self._push(OscEvent(address, pattern, checked, slot, time.perf_counter(), client))
+
+        return handler
+
+    def _emsync_handler(self, pattern: str, spec: str):
+        def handler(client, address, *args):
+            self.counters["received"] += 1
+            checked = _check_tags(spec, args)
+            if checked is None:
+                self.counters["rejected"] += 1
+                return
+            self._push(OscEvent(address, pattern, checked, None, time.perf_counter(), client))
+
+        return handler
+
+    def _unknown(self, client, address, *args):
+        self.counters["received"] += 1
+        self.counters["unknown"] += 1
+
+    def start(self) -> "OscServer":
+        self._thread = threading.Thread(target=self._serve, name="emsync-osc-in", daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        # serve_forever survives bad datagrams (python-osc drops what it cannot parse); a handler
+        # bug must not end it either, so each request is wrapped.
+        self.server.handle_error = lambda request, client: log.exception("OSC handler failed (%s)", client)
+        self.server.serve_forever(poll_interval=0.1)
+
+    def send_to(self, address: str, args, target: tuple[str, int]) -> None:
+        """Send from the server's own socket (replies come from the port clients talk to)."""
+        self.server.socket.sendto(build_message(address, args), target)
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self.server.shutdown()
+            self._thread.join(timeout=2.0)
+            self._thread = None
+        self.server.server_close()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def build_message(address: str, args=()) -> bytes:
+    b = OscMessageBuilder(address=address)
+    for a in args:
+        if isinstance(a, bool):
+            b.add_arg(int(a), "i")
+        elif isinstance(a, int):
+            b.add_arg(a, "i")
+        elif isinstance(a, float):
+            b.add_arg(a, "f")
+        else:
+            b.add_arg(str(a), "s")
+    return b.build().dgram
+
+
+class ReaperOut:
+    """What the daemon sends to REAPER's control surface (port 9138 by default)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = protocol.REAPER_OSC_PORT):
+        self.target = (host, port)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sent = 0
+
+    def send(self, address: str, *args) -> None:
+        try:
+            self.sock.sendto(build_message(address, args), self.target)
+            self.sent += 1
+        except OSError as exc:  # REAPER not running: UDP may report ECONNREFUSED; never fatal
+            log.debug("OSC to REAPER %s failed: %s", address, exc)
+
+    def refresh(self, bank: int = protocol.MARKER_BANK_SIZE) -> None:
+        """Ask REAPER to resend all feedback (on start and after a reconnect)."""
+        self.send("/device/marker/count", bank)
+        self.send("/device/region/count", bank)
+        self.send("/action", protocol.REAPER_ACTION_REFRESH_SURFACES)
+
+    def play(self) -> None:
+        self.send("/play", 1)
+
+    def stop(self) -> None:
+        self.send("/stop", 1)
+
+    def pause(self) -> None:
+        self.send("/pause", 1)
+
+    def seek(self, seconds: float) -> None:
+        self.send("/time", float(seconds))
+
+    def all_notes_off(self) -> None:
+        self.send("/action", protocol.REAPER_ACTION_ALL_NOTES_OFF)
+
+    def run_script(self, named_id: str) -> None:
+        self.send("/action/str", named_id)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class BridgeClient:
+    """Talk to a running daemon over loopback OSC: the panel and `emsync-bridge` use this.
+
+    `status()` sends `/emsync/status` and waits for `/emsync/status/reply <json>` (a dict; fields
+    in docs/protocol.md "Daemon status"). The other calls are fire-and-forget UDP.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = protocol.DAEMON_OSC_PORT, timeout: float = 1.0):
+        self.target = (host, port)
+        self.timeout = timeout
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1" if is_loopback(host) else "0.0.0.0", 0))
+
+    def send(self, address: str, *args) -> None:
+        self.sock.sendto(build_message(address, args), self.target)
+
+    def status(self, timeout: float | None = None) -> dict:
+        """The daemon's status; raises EmsyncError when nothing answers in time."""
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        self.send("/emsync/status")
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise EmsyncError(f"no emsync-bridge daemon answered on {self.target[0]}:{self.target[1]} "
+                                  f"(start it with `emsync-bridge serve`)")
+            self.sock.settimeout(left)
+            try:
+                data, _ = self.sock.recvfrom(65536)
+            except socket.timeout:
+                continue
+            except OSError:  # ECONNREFUSED from an ICMP port-unreachable: keep waiting until the deadline
+                time.sleep(min(0.05, max(left, 0)))
+                continue
+            try:
+                msg = OscMessage(data)
+            except Exception:
+                continue
+            if msg.address == protocol.EMSYNC_STATUS_REPLY and msg.params and isinstance(msg.params[0], str):
+                return json.loads(msg.params[0])
+
+    def regenerate(self, time_s: float | None = None, marker: int | None = None) -> None:
+        if marker is not None:
+            self.send("/emsync/regenerate/marker", int(marker))
+        elif time_s is not None:
+            self.send("/emsync/regenerate/time", float(time_s))
+        else:
+            self.send("/emsync/regenerate")
+
+    def set_emotion(self, valence: float, arousal: float, time_s: float | None = None) -> None:
+        args = [float(valence), float(arousal)] + ([] if time_s is None else [float(time_s)])
+        self.send("/emsync/emotion", *args)
+
+    def set_emotion_label(self, label: str, time_s: float | None = None) -> None:
+        self.send("/emsync/emotion/label", label, *([] if time_s is None else [float(time_s)]))
+
+    def panic(self) -> None:
+        self.send("/emsync/panic")
+
+    def set_mode(self, mode: str) -> None:
+        self.send("/emsync/mode", mode)
+
+    def reload_project(self) -> None:
+        self.send("/emsync/project/reload")
+
+    def shutdown(self) -> None:
+        self.send("/emsync/shutdown")
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

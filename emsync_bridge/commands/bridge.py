@@ -1,0 +1,135 @@
+"""Bridge subcommands: serve (the daemon), ports, doctor, bench-live.
+
+Import-light: the daemon, torch/onnxruntime and rtmidi load only when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from emsync_bridge.cli import command
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.timeline import protocol
+
+
+@command("serve", "run the bridge daemon: OSC from REAPER, MIDI files (commit) or a live MIDI port")
+def serve(args) -> int:
+    from pathlib import Path
+
+    from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
+
+    if args.quantize is not None and not args.quantize > 0:
+        raise EmsyncError(f"--quantize must be a positive number of quarter notes, got {args.quantize}")
+    if args.duration is not None and not args.duration > 0:
+        raise EmsyncError(f"--duration must be positive seconds, got {args.duration}")
+    cfg = BridgeConfig(
+        osc_host=args.host, osc_port=args.osc_port, reaper_host=args.reaper_host, reaper_port=args.reaper_port,
+        allow_remote=args.allow_remote, spool=Path(args.spool) if args.spool else None, mode=args.mode,
+        midi_port=args.midi_port, policy=args.boundaries, min_spacing=args.min_scene, model=args.model,
+        backend=args.backend, seed=args.seed, duration=args.duration, analyze_video=not args.no_video_analysis,
+        quantize_qn=args.quantize, layout=args.layout, lead_s=args.lead,
+    )
+    bridge = Bridge(cfg)
+    bridge.start()
+    print(f"emsync-bridge serving ({bridge.mode} mode) on {bridge.osc.host}:{bridge.osc.port}; "
+          f"status: {bridge.spool / protocol.STATUS_FILE}; Ctrl+C to stop", file=sys.stderr)
+    bridge.serve_forever()
+    return 0
+
+
+def _serve_args(p) -> None:
+    p.add_argument("--osc-port", type=int, default=protocol.DAEMON_OSC_PORT, help="UDP port the daemon listens on")
+    p.add_argument("--reaper-port", type=int, default=protocol.REAPER_OSC_PORT, help="REAPER's OSC listen port")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (non-loopback needs --allow-remote)")
+    p.add_argument("--reaper-host", default="127.0.0.1")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (no authentication!)")
+    p.add_argument("--spool", default=None, help="spool folder shared with the REAPER scripts (default: as the scripts)")
+    p.add_argument("--mode", choices=["commit", "live"], default="commit")
+    p.add_argument("--midi-port", default=protocol.LIVE_PORT_NAME,
+                   help="live mode output: NAME (virtual port; Windows: existing loopMIDI port), port:NAME, record:")
+    p.add_argument("--boundaries", choices=["cuts", "markers", "both"], default="both", help="boundary policy")
+    p.add_argument("--min-scene", type=float, default=4.0, help="minimum spacing of video-cut boundaries (s)")
+    p.add_argument("--model", default=None)
+    p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--duration", type=float, default=None, help="score length without a video item (s)")
+    p.add_argument("--no-video-analysis", action="store_true", help="ignore the video (markers only)")
+    p.add_argument("--quantize", type=float, default=None, metavar="QN",
+                   help="commit mode: snap note starts to this grid in quarter notes (e.g. 0.25)")
+    p.add_argument("--layout", choices=["per-instrument", "type1"], default="per-instrument",
+                   help="one MIDI file per instrument, or one type-1 file")
+    p.add_argument("--lead", type=float, default=0.25, help="live: earliest regeneration ahead of the play head (s)")
+
+
+serve.add_arguments = _serve_args
+
+
+@command("ports", "list MIDI ports per backend (ALSA, JACK, CoreMIDI, WinMM) and which one live mode uses")
+def ports(args) -> int:
+    from emsync_bridge.bridge.sinks import active_backend, probe_backends
+
+    probed = probe_backends()
+    active = active_backend(probed)
+    if args.json:
+        print(json.dumps({"active": active.api if active else None,
+                          "backends": [vars(b) | {"outputs": list(b.outputs), "inputs": list(b.inputs)} for b in probed]},
+                         indent=1))
+        return 0
+    for b in probed:
+        mark = "*" if active is not None and b.api == active.api else " "
+        if not b.available:
+            print(f"{mark} {b.label:9s} unavailable: {b.error}")
+            continue
+        print(f"{mark} {b.label:9s} outputs: {', '.join(b.outputs) or '-'}")
+        print(f"  {'':9s} inputs:  {', '.join(b.inputs) or '-'}")
+    print(f"live mode uses: {active.label if active else 'nothing (no working MIDI backend)'}"
+          f"{' (virtual port ' + repr(protocol.LIVE_PORT_NAME) + ')' if active and active.api != 'WINDOWS_MM' else ''}")
+    return 0
+
+
+ports.add_arguments = lambda p: p.add_argument("--json", action="store_true")
+
+
+@command("doctor", "check onnxruntime, MIDI backend, OSC port, spool and the REAPER pattern file")
+def doctor(args) -> int:
+    from emsync_bridge.bridge.doctor import run_checks
+
+    checks = run_checks(osc_port=args.osc_port, spool=args.spool, reaper_resource=args.reaper_resource)
+    worst = 0
+    for c in checks:
+        worst = max(worst, {"ok": 0, "warn": 0, "fail": 1}[c.level])
+        print(f"[{c.level:4s}] {c.name}: {c.detail}")
+    return worst
+
+
+def _doctor_args(p) -> None:
+    p.add_argument("--osc-port", type=int, default=protocol.DAEMON_OSC_PORT)
+    p.add_argument("--spool", default=None)
+    p.add_argument("--reaper-resource", default=None, help="REAPER resource path (default: per OS)")
+
+
+doctor.add_arguments = _doctor_args
+
+
+@command("bench-live", "live-mode benchmarks: regeneration latency, scheduler accuracy, stuck notes, OSC flood")
+def bench_live(args) -> int:
+    from emsync_bridge.bridge.bench import run_all
+
+    result = run_all(quick=args.quick, only=args.only)
+    text = json.dumps(result, indent=1)
+    if args.json:
+        from pathlib import Path
+
+        Path(args.json).write_text(text + "\n")
+    print(text)
+    return 0 if result.get("pass", False) else 1
+
+
+def _bench_args(p) -> None:
+    p.add_argument("--quick", action="store_true", help="smaller counts (smoke run)")
+    p.add_argument("--only", choices=["regen", "scheduler", "transport", "osc"], default=None)
+    p.add_argument("--json", metavar="PATH", default=None, help="also write the results here")
+
+
+bench_live.add_arguments = _bench_args
