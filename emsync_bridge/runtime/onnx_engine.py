@@ -1,0 +1,181 @@
+"""The ONNX Runtime engine: runs the exported prefill/step graphs with the KV cache kept between
+calls. Imports onnxruntime and numpy only (never torch).
+
+On CUDA the cache never leaves the GPU: the step's `present` output is bound to device memory
+(IO binding) and fed back as the next `past`; only the logits [vocab] come back to the host.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.export import kv_names
+from emsync_bridge.music.model_config import N_PREFIX, ModelConfig
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+
+
+def import_onnxruntime():
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise EmsyncError("onnxruntime is not installed: pip install emsync-bridge[cpu] "
+                          "(or emsync-bridge[gpu] for CUDA)") from None
+    return ort
+
+
+def default_threads() -> int:
+    """Intra-op threads: all cores up to 4 (the step graph is small; more threads only add sync
+    cost), overridable with EMSYNC_ORT_THREADS."""
+    env = os.environ.get("EMSYNC_ORT_THREADS")
+    if env:
+        try:
+            return max(1, int(env))
+        except ValueError:
+            raise EmsyncError(f"EMSYNC_ORT_THREADS must be an integer, got {env!r}") from None
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+class OnnxEngine:
+    """Engine over the exported graphs (see `emsync_bridge.export` for their inputs/outputs).
+
+    CPU: the cache lives in preallocated numpy buffers of capacity `context_len` per layer; a step
+    reads them in place and we write its new keys/values at `cached_len` (no per-token copy of the
+    cache). CUDA: the cache stays in device memory as OrtValues (IO binding) and grows by the
+    `append` graph; only tokens in and logits out cross to the host."""
+
+    name = "onnxruntime"
+
+    def __init__(self, prefill_path: str | Path, step_path: str | Path, config: ModelConfig,
+                 providers: list[str] | None = None, threads: int | None = None,
+                 append_path: str | Path | None = None):
+        ort = import_onnxruntime()
+        self.cfg = config
+        self.context_len = config.context_len
+        requested = list(providers) if providers is not None else [CUDA, CPU]
+        available = ort.get_available_providers()
+        # Ask only for what this build has: the CPU wheel would otherwise print a UserWarning for
+        # CUDA, and the GPU wheel lists CUDA even without a GPU (we detect that after creation).
+        usable = [p for p in requested if p in available] or [CPU]
+        threads = threads or default_threads()
+        # onnxruntime-gpu on a machine without CUDA logs raw "Failed to load library ..." errors
+        # while falling back; we say it once, in our own words, below.
+        quiet = 4 if CUDA in usable else 3
+        ort.set_default_logger_severity(quiet)
+        try:
+            self._prefill = ort.InferenceSession(str(prefill_path), self._options(ort, threads, quiet), providers=usable)
+            # A one-token step is a chain of small ops: extra threads mostly add synchronisation,
+            # and on a busy 2-core machine their spinning fights the other processes. The prefill
+            # (hundreds of positions) does use all threads.
+            self._step = ort.InferenceSession(str(step_path), self._options(ort, 1, quiet), providers=usable)
+        finally:
+            ort.set_default_logger_severity(3)
+        self.provider = self._step.get_providers()[0]
+        if CUDA in requested and self.provider != CUDA:
+            why = ("this onnxruntime build has no CUDA; install emsync-bridge[gpu] instead of [cpu] for it"
+                   if CUDA not in available else "CUDA/cuDNN libraries or a GPU are missing")
+            log.info("onnxruntime: CUDA not available (%s); running on %s", why, self.provider)
+        else:
+            log.info("onnxruntime: running on %s", self.provider)
+        self._on_cuda = self.provider == CUDA
+        n = config.n_layer
+        self._cache_names = kv_names(n, "cache")
+        self._new_names = kv_names(n, "new")
+        self._present_names = kv_names(n, "present")
+        self._out_names = kv_names(n, "out")
+        self._len = 0
+        if self._on_cuda:
+            if append_path is None:
+                raise ValueError("the CUDA engine needs the append graph")
+            self._append = ort.InferenceSession(str(append_path), self._options(ort, 1, quiet), providers=usable)
+            self._cache = None  # list of OrtValues [1, H, cached_len, d_head] in device memory
+        else:
+            shape = (1, config.n_head, config.context_len, config.d_head)
+            self._cache = [np.zeros(shape, dtype=np.float32) for _ in range(2 * n)]
+
+    @staticmethod
+    def _options(ort, threads: int, severity: int):
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = severity
+        return opts
+
+    @property
+    def cached_len(self) -> int:
+        return self._len
+
+    def prefill(self, tokens, boundary, valence, arousal) -> np.ndarray:
+        tokens = np.asarray(tokens, dtype=np.int64).reshape(1, -1)
+        S = tokens.shape[1] + N_PREFIX
+        if S > self.context_len:
+            raise ValueError(f"prefill of {tokens.shape[1]} tokens exceeds the context {self.context_len}")
+        feeds = {
+            "tokens": tokens,
+            "boundary": np.asarray(boundary, dtype=np.float32).reshape(1, -1),
+            # NaN selects the learned null vector inside the graph (missing valence/arousal).
+            "valence": np.array([_nan_if_none(valence)], dtype=np.float32),
+            "arousal": np.array([_nan_if_none(arousal)], dtype=np.float32),
+        }
+        if self._on_cuda:
+            logits, *self._cache = self._run_bound(self._prefill, feeds, self._present_names)
+        else:
+            logits, *present = self._prefill.run(None, feeds)
+            for buf, p in zip(self._cache, present):
+                buf[:, :, :S] = p
+        self._len = S
+        return logits[0]
+
+    def step(self, token, b) -> np.ndarray:
+        P = self._len
+        if P == 0:
+            raise RuntimeError("step() before prefill()")
+        if P >= self.context_len:
+            raise ValueError(f"the cache is full ({self.context_len} positions): prefill a shorter window")
+        feeds = {"tokens": np.array([[int(token)]], dtype=np.int64),
+                 "boundary": np.array([[float(b)]], dtype=np.float32),
+                 "past_len": np.array([P], dtype=np.int64)}
+        feeds.update(zip(self._cache_names, self._cache))
+        if self._on_cuda:
+            logits, *new = self._run_bound(self._step, feeds, self._new_names)
+            _, *self._cache = self._run_bound(
+                self._append, {**dict(zip(self._cache_names, self._cache)), **dict(zip(self._new_names, new))},
+                self._out_names, logits=False)
+        else:
+            logits, *new = self._step.run(None, feeds)
+            for buf, nw in zip(self._cache, new):
+                buf[:, :, P:P + 1] = nw
+        self._len = P + 1
+        return logits[0]
+
+    def _run_bound(self, sess, feeds, device_outputs, logits: bool = True):
+        """Run with IO binding: numpy inputs are copied in, OrtValues stay where they are; the
+        cache outputs stay in device memory, the logits come back as numpy."""
+        binding = sess.io_binding()
+        for name, value in feeds.items():
+            if isinstance(value, np.ndarray):
+                binding.bind_cpu_input(name, value)
+            else:
+                binding.bind_ortvalue_input(name, value)
+        if logits:
+            binding.bind_output("logits")  # host memory: the sampler runs in numpy
+        for name in device_outputs:
+            binding.bind_output(name, "cuda")
+        sess.run_with_iobinding(binding)
+        outs = binding.get_outputs()
+        return [outs[0].numpy(), *outs[1:]] if logits else [None, *outs]
+
+
+def _nan_if_none(x) -> float:
+    return math.nan if x is None else float(x)
