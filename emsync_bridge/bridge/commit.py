@@ -10,8 +10,6 @@ manifest is written last (timeline.spool.write_manifest), so the importer never 
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -21,7 +19,14 @@ from emsync_bridge.bridge.events import NoteEvent
 from emsync_bridge.music.midi import CHANNELS, PROGRAMS
 from emsync_bridge.music.vocab import INSTRUMENTS
 from emsync_bridge.timeline import protocol
-from emsync_bridge.timeline.spool import Manifest, ManifestItem, spool_path, utc_now_iso, write_manifest
+from emsync_bridge.timeline.spool import (
+    Manifest,
+    ManifestItem,
+    prune_generations,
+    spool_path,
+    utc_now_iso,
+    write_manifest,
+)
 from emsync_bridge.timeline.tempo import TempoMap
 
 TICKS_PER_QN = 960
@@ -153,17 +158,14 @@ def save_atomic(mid: mido.MidiFile, path: Path) -> Path:
     return path
 
 
-_GEN_DIR = re.compile(r"^[A-Za-z0-9_.-]+$")
-
-
 def commit(spool: Path, generation_id: str, events, tempo: TempoMap, start: float, end: float, *,
            replace_from: float | None, project_id: str = "", project_written_at: str = "",
-           layout: str = "per-instrument", instruments=INSTRUMENTS, keep: int = 2) -> Manifest:
+           layout: str = "per-instrument", instruments=INSTRUMENTS, keep: int = 3) -> Manifest:
     """Write out/<generation_id>/*.mid for [start, end) and then out/manifest.json.
 
     `replace_from`: None replaces every earlier EmSync item; a time replaces from there (the
     importer trims items crossing it), so music before a regenerated boundary stays as it was.
-    Older generation folders beyond the newest `keep` are removed afterwards.
+    Older generation folders beyond the newest `keep` are removed afterwards (never the manifest's).
     """
     notes = notes_from_events(events)
     used = [i for i in instruments if any(n[0] == i and n[3] > start and n[2] < end for n in notes)]
@@ -182,17 +184,5 @@ def commit(spool: Path, generation_id: str, events, tempo: TempoMap, start: floa
     manifest = Manifest(generation_id, tuple(items), replace_from=replace_from, written_at=utc_now_iso(),
                         project_written_at=project_written_at, project_id=project_id)
     write_manifest(spool, manifest)
-    _prune(spool / protocol.OUT_DIR, generation_id, keep)
+    prune_generations(spool, keep=keep)
     return manifest
-
-
-def _prune(out_dir: Path, current: str, keep: int) -> None:
-    """Remove old generation folders (the importer copies files into the project on import)."""
-    try:
-        dirs = [d for d in out_dir.iterdir() if d.is_dir() and not d.is_symlink() and _GEN_DIR.match(d.name)]
-    except OSError:
-        return
-    dirs.sort(key=lambda d: d.stat().st_mtime, reverse=True)
-    others = [d for d in dirs if d.name != current]
-    for d in others[max(keep - 1, 0):]:
-        shutil.rmtree(d, ignore_errors=True)
