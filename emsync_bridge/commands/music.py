@@ -87,3 +87,45 @@ def _generate_args(p):
 
 
 generate_cmd.add_arguments = _generate_args
+
+
+@command("import-checkpoint", "convert the official EMSYNC midi_model.pt into emsync-37m (no download)")
+def import_checkpoint_cmd(args) -> int:
+    from emsync_bridge.models import import_checkpoint
+
+    out = import_checkpoint(args.path)
+    print(f"imported {args.path} as emsync-37m: {out} (use --model emsync-37m)")
+    return 0
+
+
+import_checkpoint_cmd.add_arguments = lambda p: p.add_argument("path", help="path to midi_model.pt")
+
+
+@command("train", "train the default model on the token cache (see emsync_bridge/music/train.py)")
+def train_cmd(args) -> int:
+    from emsync_bridge.music.model_config import CONFIGS
+    from emsync_bridge.music.train import train
+
+    if not (Path(args.data) / "tokens.npy").is_file():
+        raise EmsyncError(f"no token cache in {args.data}: build it with "
+                          f"`python -m emsync_bridge.music.data --pop909 DIR --out {args.data}`")
+    if args.config not in CONFIGS:
+        raise EmsyncError(f"unknown config {args.config!r}: {', '.join(CONFIGS)}")
+    summary = train(Path(args.data), Path(args.run), CONFIGS[args.config], args.minutes, args.batch_size,
+                    args.lr, args.seed, threads=args.threads)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _train_args(p):
+    p.add_argument("--data", default="data_cache")
+    p.add_argument("--run", default="runs/small")
+    p.add_argument("--config", default="emsync-small")
+    p.add_argument("--minutes", type=float, default=90.0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+
+
+train_cmd.add_arguments = _train_args

@@ -104,7 +104,11 @@ def load_torch_model(name_or_path: str | None = None, seed: int = 0):
             state = load_file(str(files.weights))
         except Exception as exc:
             raise EmsyncError(f"cannot read model weights {files.weights}: {exc}") from None
-        missing, unexpected = model.load_state_dict(state, strict=False)
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as exc:  # shape mismatches
+            raise EmsyncError(f"weights {files.weights.name} do not fit their config: "
+                              f"{str(exc).splitlines()[-1].strip()[:160]}") from None
         if missing or unexpected:
             raise EmsyncError(f"weights {files.weights.name} do not fit config {cfg}: "
                               f"missing {missing[:3]}, unexpected {unexpected[:3]}")
@@ -126,3 +130,49 @@ def save_model(model, path: Path, meta: dict) -> Path:
     tmpj.write_text(json.dumps(cfg, indent=2) + "\n")
     os.replace(tmpj, path.with_suffix(".json"))
     return path
+
+
+def import_checkpoint(path: str | os.PathLike, name: str = "emsync-37m") -> Path:
+    """Convert the official EMSYNC `midi_model.pt` (a plain state_dict, or one nested under a
+    usual key such as "model" or "state_dict") into safetensors + config in the user models dir.
+    The weights must fit the `emsync-37m` config exactly."""
+    import torch
+
+    from emsync_bridge.music.model import MusicTransformer
+    from emsync_bridge.music.model_config import CONFIGS
+
+    path = Path(path)
+    if not path.is_file():
+        raise EmsyncError(f"checkpoint not found: {path}")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise EmsyncError(f"cannot read checkpoint {path.name}: {type(exc).__name__}: {str(exc)[:120]}") from None
+    state = _find_state_dict(obj)
+    if state is None:
+        raise EmsyncError(f"no model state_dict found in {path.name}")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    model = MusicTransformer(CONFIGS["emsync-37m"])
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as exc:  # shape mismatches
+        raise EmsyncError(f"{path.name} does not match the emsync-37m layout: "
+                          f"{str(exc).splitlines()[-1].strip()[:160]}") from None
+    if missing or unexpected:
+        raise EmsyncError(f"{path.name} does not match the emsync-37m layout: "
+                          f"{len(missing)} missing keys (e.g. {missing[:2]}), {len(unexpected)} unexpected "
+                          f"(e.g. {unexpected[:2]})")
+    meta = {"trained": True, "source": f"imported from {path.name}", "official": True}
+    return save_model(model, user_models_dir() / f"{name}.safetensors", meta)
+
+
+def _find_state_dict(obj):
+    if isinstance(obj, dict) and obj and all(isinstance(k, str) for k in obj):
+        if "embedding.weight" in obj or any(k.endswith("embedding.weight") for k in obj):
+            return obj
+        for key in ("model", "state_dict", "model_state_dict", "midi_model", "net"):
+            if key in obj:
+                found = _find_state_dict(obj[key])
+                if found is not None:
+                    return found
+    return None
