@@ -32,9 +32,9 @@ from fractions import Fraction
 import numpy as np
 
 HARD_CUT_MIN_SCENE_S = 0.25  # PySceneDetect min_scene_len, in seconds (see module docstring)
-FADE_HALF_WINDOWS_S = (0.5, 1.0)  # k in seconds: finds transitions of about 0.3–2.5 s
+FADE_HALF_WINDOWS_S = (0.25, 0.5, 1.0)  # k in seconds: finds transitions of about 0.3–2.5 s
 FADE_MIN_DIFF = 20.0  # D: the two sides must differ like two different shots (0–255 scale)
-FADE_MIN_RATIO = 0.6  # score/D: the blend model must explain most of the change
+FADE_MIN_RATIO = 0.4  # score/D: the blend model must explain most of the change
 FADE_MERGE_S = 1.6  # fade-out + fade-in through black, or two k's on one dissolve: one transition
 FADE_NEAR_CUT_S = 1.0  # a gradual candidate this close to a hard cut is the same event
 EDGE_S = 1.0  # fades from/to black at the very start or end of a video are not scene changes

@@ -218,8 +218,9 @@ def get_estimator(spec: str | EmotionEstimator | None = None) -> EmotionEstimato
             obj = getattr(importlib.import_module(mod), attr)
         except (ImportError, AttributeError) as exc:
             raise EmsyncError(f"cannot load emotion estimator {spec!r}: {exc}") from None
-        est = obj() if callable(obj) and not isinstance(obj, EmotionEstimator) else obj
-        if not isinstance(est, EmotionEstimator):
+        # A class (or factory) is instantiated; an object already satisfying the protocol is used.
+        est = obj() if isinstance(obj, type) or (callable(obj) and not isinstance(obj, EmotionEstimator)) else obj
+        if isinstance(est, type) or not isinstance(est, EmotionEstimator):
             raise EmsyncError(f"{spec!r} is not an EmotionEstimator (needs .name and .estimate)")
         return est
     raise EmsyncError(

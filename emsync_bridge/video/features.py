@@ -3,12 +3,13 @@
 Visual (from the small BGR analysis frames):
   * motion — mean absolute grey-level difference between consecutive frames, scaled to a 25 fps
     frame step (a cheap stand-in for the motion-vector activity of Hanjalic & Xu 2005);
-  * brightness, saturation — mean HSV V and S in [0, 1] (the B and S of Valdez & Mehrabian 1994);
+  * brightness, saturation — mean HSV V, and chroma/max(V, 0.25) (HSV S with near-black pixels
+    damped), in [0, 1] (the B and S of Valdez & Mehrabian 1994);
   * colourfulness — Hasler & Süsstrunk 2003, "Measuring colourfulness in natural images",
     Proc. SPIE 5007, metric M3: rg = R−G, yb = ½(R+G)−B, C = σ_rgyb + 0.3·μ_rgyb on 0–255 RGB
     (their scale: 15 slightly, 33 moderately, 45 averagely, 59 quite, 82 highly colourful);
-  * warmth — saturation-weighted mean of cos(hue − 30°), +1 orange/red … −1 cyan/blue (the
-    warm–cool "colour heat" axis of Ou, Luo et al. 2004).
+  * warmth — chroma-weighted mean of cos(hue − 30°), +1 orange/red … −1 cyan/blue, shrunk toward
+    0 for greyish frames (the warm–cool "colour heat" axis of Ou, Luo et al. 2004).
 Audio (mono, 8 kHz): RMS loudness in dBFS and onset rate from half-wave-rectified log-spectral
 flux peaks (Bello et al. 2005, "A tutorial on onset detection in music signals", IEEE TSAP 13(5)).
 Structure: cut count, cut rate and mean shot length inside each scene (Hanjalic & Xu's rhythm).
@@ -70,13 +71,16 @@ class FrameFeatures:
             self._next_sample += self.sample_dt * max(1, int((t - self._next_sample) / self.sample_dt) + 1)
             hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV)
             h = hsv[:, :, 0].astype(np.float32) * (np.pi / 90.0)  # OpenCV hue is 0..180 for 0..360°
-            s = hsv[:, :, 1].astype(np.float32) / 255.0
             v = hsv[:, :, 2].astype(np.float32) / 255.0
-            ssum = float(s.sum())
-            warmth = float((s * np.cos(h - np.pi / 6)).sum() / ssum) if ssum > 1e-3 else 0.0
+            chroma = hsv[:, :, 1].astype(np.float32) / 255.0 * v  # max − min, 0..1
+            # HSV S = chroma/V explodes for near-black pixels (a dark grey with a faint tint reads as
+            # "saturated"); dividing by max(V, 0.25) keeps it for normal pixels and damps the dark.
+            sat = chroma / np.maximum(v, 0.25)
+            # Hue direction weighted by chroma, normalised by at least 0.2 so greys stay near 0.
+            warmth = float((chroma * np.cos(h - np.pi / 6)).mean() / max(float(chroma.mean()), 0.2))
             rgb = bgr[:, :, ::-1]
             self.ts.append(t)
-            self.stats.append((float(v.mean()), float(s.mean()), colourfulness(rgb), warmth))
+            self.stats.append((float(v.mean()), float(sat.mean()), colourfulness(rgb), warmth))
             self.thumbs.append(cv2.resize(bgr, THUMB_SIZE, interpolation=cv2.INTER_AREA)[:, :, ::-1])
         if t + 1e-6 >= self._next_report:
             self._next_report += self.report_dt * max(1, int((t - self._next_report) / self.report_dt) + 1)
@@ -119,13 +123,14 @@ def audio_features(samples: np.ndarray, rate: int, frame: int = 256, hop: int = 
     onsets: list[float] = []
     if n > 3:
         # Peak picking: local max over ±3 frames, above a local mean + δ, in non-silent frames,
-        # at least 50 ms apart (Bello et al. 2005; the constants follow common practice).
+        # at least 100 ms apart (Bello et al. 2005; constants follow common practice — 100 ms also
+        # stops the spectral splatter at the *end* of a short burst counting as a second onset).
         w = 10
         pad = np.pad(flux, (w, w), mode="edge")
         local_mean = np.convolve(pad, np.ones(2 * w + 1) / (2 * w + 1), mode="valid")
         delta = 0.1 * float(np.percentile(flux, 99)) + 1e-6
         audible = power > 10 ** (-55 / 10)
-        min_gap = int(round(0.05 * rate / hop))
+        min_gap = int(round(0.1 * rate / hop))
         last = -min_gap
         for i in range(3, n - 3):
             if (

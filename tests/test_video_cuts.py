@@ -1,0 +1,124 @@
+"""Scene cuts on synthetic videos with known cut times (issue 6 acceptance)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from emsync_bridge.video.analysis import analyze_video
+from emsync_bridge.video.cuts import match_cuts, thin_cuts
+from emsync_bridge.video.synth import Segment, make_video
+
+SIZE = (320, 180)
+
+
+def analyze(path, **kw):
+    return analyze_video(path, cache=False, **kw)
+
+
+def f1(found, truth, tol):
+    tp, fp, fn = match_cuts(found, truth, tol)
+    return 2 * tp / max(2 * tp + fp + fn, 1)
+
+
+@pytest.fixture(scope="module")
+def hard_cut_video(tmp_path_factory):
+    # Ten shots of varied content and length, including a 0.4 s shot (PySceneDetect's default
+    # 15-frame minimum scene length would merge it) and similar-looking neighbours.
+    d = tmp_path_factory.mktemp("cuts")
+    lengths = [1.2, 0.8, 1.6, 0.4, 1.0, 1.4, 0.6, 1.2, 0.8, 1.0]
+    sources = ["testsrc2", "color=c=0x3060c0", "mandelbrot", "smptehdbars", "rgbtestsrc",
+               "testsrc", "color=c=0xd0a040", "pal100bars", "gradients=speed=0.05", "testsrc2"]
+    segs = [Segment(s, n) for s, n in zip(sources, lengths)]
+    truth, t = [], 0.0
+    for n in lengths[:-1]:
+        t += n
+        truth.append(round(t, 6))
+    return make_video(d / "hard.mp4", segs, size=SIZE, fps=25, audio=None), truth
+
+
+def test_hard_cuts_within_one_frame(hard_cut_video):
+    path, truth = hard_cut_video
+    a = analyze(path)
+    assert f1(a.cuts, truth, tol=1 / 25 + 1e-6) >= 0.95, (a.cuts, truth)
+
+
+def test_matches_or_beats_scenedetect_defaults(hard_cut_video):
+    import scenedetect
+    from scenedetect.detectors import ContentDetector
+
+    path, truth = hard_cut_video
+    ref = [s[0].seconds for s in scenedetect.detect(str(path), ContentDetector())[1:]]
+    ours = analyze(path).cuts
+    tp_ref, _, _ = match_cuts(ref, truth, 0.1)
+    tp_ours, fp_ours, _ = match_cuts(ours, truth, 0.1)
+    assert tp_ours >= tp_ref and f1(ours, truth, 0.1) >= f1(ref, truth, 0.1)
+    assert fp_ours == 0
+
+
+def test_low_frame_rate_cuts(tmp_path):
+    # 10 fps, cuts 1 s apart: the default min_scene_len of 15 frames (1.5 s) loses some of them.
+    segs = [Segment(s, 1.0) for s in ["testsrc2", "smptehdbars", "rgbtestsrc", "mandelbrot", "pal100bars"]]
+    path = make_video(tmp_path / "ten.mp4", segs, size=(160, 90), fps=10, audio=None)
+    a = analyze(path)
+    assert a.fps == pytest.approx(10, abs=0.01)
+    assert f1(a.cuts, [1.0, 2.0, 3.0, 4.0], tol=0.1 + 1e-6) == 1.0, a.cuts
+
+
+def test_crossfade_found(tmp_path):
+    segs = [Segment("testsrc", 3.0), Segment("smptehdbars", 3.0, fade_in=1.0)]  # fade over 2..3 s
+    path = make_video(tmp_path / "xfade.mp4", segs, size=SIZE, fps=25, audio=None)
+    a = analyze(path)
+    assert len(a.cuts) == 1 and abs(a.cuts[0] - 2.5) <= 0.5, a.cuts
+
+
+def test_crossfade_between_moving_shots_and_hard_cut(tmp_path):
+    segs = [Segment("testsrc2", 3.0), Segment("mandelbrot", 3.0, fade_in=1.0), Segment("rgbtestsrc", 2.0)]
+    path = make_video(tmp_path / "mixed.mp4", segs, size=SIZE, fps=25, audio=None)
+    a = analyze(path)  # fade over 2..3 s, hard cut at 5.0 s
+    assert len(a.cuts) == 2, a.cuts
+    assert abs(a.cuts[0] - 2.5) <= 0.5 and abs(a.cuts[1] - 5.0) <= 1 / 25 + 1e-6
+
+
+def test_fade_through_black_is_one_transition(tmp_path):
+    segs = [Segment("smptehdbars", 3.0), Segment("color=c=black", 1.2, fade_in=0.6),
+            Segment("testsrc", 3.0, fade_in=0.6)]
+    path = make_video(tmp_path / "black.mp4", segs, size=SIZE, fps=25, audio=None)
+    a = analyze(path)  # out over 2.4..3.0, black, in over 3.0..3.6 (timeline offsets by xfade)
+    assert len(a.cuts) == 1 and abs(a.cuts[0] - 3.0) <= 0.5, a.cuts
+
+
+def test_no_cut_in_static_shot(tmp_path):
+    path = make_video(tmp_path / "static.mp4", [Segment("smptehdbars", 4.0)], size=SIZE, fps=25, audio=None)
+    assert analyze(path).cuts == []
+
+
+def test_no_cut_in_slow_pan_or_animation(tmp_path):
+    # A slow horizontal pan (30 px/s) across a wide still, then an animated test pattern.
+    pan = tmp_path / "pan.mp4"
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+         "smptehdbars=size=960x180:rate=25,crop=320:180:x='t*30':y=0", "-t", "5",
+         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(pan)],
+        check=True,
+    )
+    assert analyze(pan).cuts == []
+    anim = make_video(tmp_path / "anim.mp4", [Segment("testsrc2", 4.0)], size=SIZE, fps=25, audio=None)
+    assert analyze(anim).cuts == []
+
+
+def test_boundaries_follow_emsync_rule(hard_cut_video):
+    path, truth = hard_cut_video
+    a = analyze(path, min_scene_s=2.5)
+    assert a.boundaries == thin_cuts(a.cuts, 2.5)
+    assert all(b - a_ >= 2.5 - 1e-9 for a_, b in zip(a.boundaries, a.boundaries[1:]))
+    # Scenes tile the video along the boundaries.
+    assert [s.start for s in a.scenes[1:]] == a.boundaries
+    assert a.scenes[0].start == 0 and a.scenes[-1].end == pytest.approx(a.duration)
+
+
+def test_thin_cuts_rule():
+    assert thin_cuts([0.5, 2.0, 4.4, 4.6, 9.0, 12.9, 13.0], 4.0) == [0.5, 4.6, 9.0, 13.0]
+    assert thin_cuts([], 4.0) == []
+    assert thin_cuts([1.0, 1.5], 0.0) == [1.0, 1.5]

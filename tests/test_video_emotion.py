@@ -1,0 +1,156 @@
+"""Emotion table, V/A mapping, the weight-free estimator on synthetic clips, pluggable estimators."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.video.analysis import analyze_video
+from emsync_bridge.video.emotion import (
+    EMOTIONS, VA_TABLE, dominant_emotion, emotion_to_va, va_for_emotion, va_to_probs,
+)
+from emsync_bridge.video.estimators import FEATURE_NAMES, get_estimator, register_estimator
+from emsync_bridge.video.schema import SceneEmotion, VideoAnalysis
+from emsync_bridge.video.synth import Segment, make_video
+
+
+def test_emsync_table_rescaled_to_pm08():
+    # Adjusted means as EMSYNC computes them (shared/docs/emsync-model-and-peers.md §2.6).
+    expected = {"anger": (-0.651, 0.664), "disgust": (-0.754, 0.255), "fear": (-0.800, 0.681),
+                "joy": (0.800, 0.477), "sadness": (-0.789, -0.800), "surprise": (0.389, 0.800)}
+    for e, (v, a) in expected.items():
+        assert va_for_emotion(e) == pytest.approx((v, a), abs=1e-3)
+    vs = [VA_TABLE[e][0] for e in EMOTIONS]
+    as_ = [VA_TABLE[e][2] for e in EMOTIONS]
+    assert (min(vs), max(vs)) == pytest.approx((-0.8, 0.8))
+    assert (min(as_), max(as_)) == pytest.approx((-0.8, 0.8))
+    assert VA_TABLE["joy"][1] == pytest.approx(0.22 * 1.142857, abs=1e-5)  # stds scale too
+
+
+def test_emotion_to_va_is_weighted_mixture():
+    assert emotion_to_va({"joy": 1.0}) == pytest.approx(va_for_emotion("joy"))
+    # w = p / Σp: unnormalised input gives the same answer as normalised.
+    half = emotion_to_va({"joy": 2.0, "sadness": 2.0})
+    assert half == pytest.approx(tuple((x + y) / 2 for x, y in zip(va_for_emotion("joy"), va_for_emotion("sadness"))))
+    assert emotion_to_va([0, 0, 0, 0, 1, 0]) == pytest.approx(va_for_emotion("sadness"))
+    assert emotion_to_va({}) == (0.0, 0.0)
+    with pytest.raises(EmsyncError):
+        emotion_to_va({"happiness": 1.0})
+    with pytest.raises(EmsyncError):
+        va_for_emotion("boredom")
+
+
+def test_inverse_mapping_keeps_the_class():
+    for e in EMOTIONS:
+        p = va_to_probs(*va_for_emotion(e))
+        assert sum(p.values()) == pytest.approx(1.0)
+        assert dominant_emotion(p) == e
+        # Round trip moves toward the centre but stays in the class's quadrant.
+        v, a = emotion_to_va(p)
+        v0, a0 = va_for_emotion(e)
+        assert np.sign(v) == np.sign(v0)
+
+
+@pytest.fixture(scope="module")
+def contrast_clips(tmp_path_factory):
+    d = tmp_path_factory.mktemp("affect")
+    # Bright, saturated, fast cuts (every 0.5 s), moving, loud with 4 clicks/s.
+    bright = ["testsrc2", "color=c=yellow", "rgbtestsrc", "color=c=0xff3000", "smptehdbars", "color=c=magenta"] * 2
+    hot = make_video(
+        d / "hot.mp4", [Segment(s, 0.5) for s in bright], size=(160, 90), fps=25,
+        audio="aevalsrc=0.8*sin(2*PI*440*t)*lt(mod(t\\,0.25)\\,0.06):s=8000",
+    )
+    # Dark, grey, one static shot, quiet hum.
+    cold = make_video(
+        d / "cold.mp4", [Segment("color=c=0x1c1e22", 6.0)], size=(160, 90), fps=25,
+        audio="sine=frequency=110:sample_rate=8000,volume=0.01",
+    )
+    return hot, cold
+
+
+def test_bright_fast_loud_beats_dark_static_quiet(contrast_clips):
+    hot_path, cold_path = contrast_clips
+    hot = analyze_video(hot_path, min_scene_s=4.0, cache=False)
+    cold = analyze_video(cold_path, min_scene_s=4.0, cache=False)
+    assert hot.arousal > cold.arousal + 0.5
+    assert hot.valence > cold.valence + 0.5
+    for s in cold.scenes:
+        assert dominant_emotion(s.emotions) == "sadness"
+    for a in (hot, cold):
+        for s in a.scenes:
+            assert -1 <= s.valence <= 1 and -1 <= s.arousal <= 1
+            assert 0 <= s.confidence <= 1
+            assert set(s.emotions) == set(EMOTIONS) and sum(s.emotions.values()) == pytest.approx(1, abs=1e-3)
+
+
+class ConstantEstimator:
+    """A plug-in estimator: always fear, full confidence."""
+
+    name = "constant"
+    cache_id = "constant-1"
+
+    def estimate(self, scenes):
+        probs = {e: float(e == "fear") for e in EMOTIONS}
+        v, a = emotion_to_va(probs)
+        return [SceneEmotion(s.start, s.end, v, a, probs, 1.0) for s in scenes]
+
+
+def test_pluggable_estimator_by_instance_name_and_module(contrast_clips, monkeypatch, tmp_path):
+    hot_path, _ = contrast_clips
+    a = analyze_video(hot_path, estimator=ConstantEstimator(), cache=False)
+    assert all(s.dominant == "fear" for s in a.scenes)
+    register_estimator("constant-test", ConstantEstimator)
+    assert get_estimator("constant-test").name == "constant"
+    mod = types.ModuleType("emsync_test_estimators")
+    mod.ConstantEstimator = ConstantEstimator
+    monkeypatch.setitem(sys.modules, "emsync_test_estimators", mod)
+    # The config entry (environment) selects it when no estimator is passed.
+    monkeypatch.setenv("EMSYNC_VIDEO_ESTIMATOR", "emsync_test_estimators:ConstantEstimator")
+    b = analyze_video(hot_path, cache_dir=tmp_path)
+    assert all(s.dominant == "fear" for s in b.scenes)
+    with pytest.raises(EmsyncError):
+        get_estimator("no-such-estimator")
+
+
+def test_onnx_estimator_on_features(contrast_clips, tmp_path):
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    # Linear model: logits = x @ W, with W picking "joy" from brightness and "sadness" otherwise.
+    w = np.zeros((len(FEATURE_NAMES), 6), np.float32)
+    w[FEATURE_NAMES.index("brightness"), EMOTIONS.index("joy")] = 20.0
+    w[FEATURE_NAMES.index("duration"), EMOTIONS.index("sadness")] = 1.0
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "W"], ["y"])], "emo",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", len(FEATURE_NAMES)])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 6])],
+        initializer=[numpy_helper.from_array(w, "W")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    path = tmp_path / "emo.onnx"
+    onnx.save(model, path)
+    hot_path, cold_path = contrast_clips
+    hot = analyze_video(hot_path, estimator=f"onnx:{path}", cache=False)
+    cold = analyze_video(cold_path, estimator=f"onnx:{path}", cache=False)
+    assert all(s.dominant == "joy" for s in hot.scenes)
+    assert all(s.dominant == "sadness" for s in cold.scenes)
+    with pytest.raises(EmsyncError):
+        get_estimator(f"onnx:{tmp_path / 'missing.onnx'}")
+
+
+def test_json_round_trip(contrast_clips):
+    a = analyze_video(contrast_clips[0], cache=False)
+    b = VideoAnalysis.from_json(a.to_json())
+    assert b.to_dict() == a.to_dict()
+    d = a.to_dict()
+    assert list(d) == ["video", "duration", "fps", "width", "height", "has_audio", "cuts", "boundaries",
+                       "scenes", "valence", "arousal"]
+    assert list(d["scenes"][0]) == ["start", "end", "valence", "arousal", "emotions", "confidence"]
+    with pytest.raises(EmsyncError):
+        VideoAnalysis.from_json('{"video": 1}')
