@@ -45,6 +45,13 @@ RAMP_S, RAMP_STEPS = 1.0, 2
 Progress = Callable[[str, float, float], None]  # (stage, done, total)
 
 
+class Cancelled(Exception):
+    """Raise from a `score_video` progress callback to stop it (the panel's Cancel button).
+
+    Progress is reported at least once per second of video decoded or music generated, so the
+    work stops within about a second; nothing is written (the staging folder is removed)."""
+
+
 @dataclass
 class ScoreOptions:
     valence: float | None = None  # fix the emotion for the whole film (else per scene)
@@ -59,6 +66,11 @@ class ScoreOptions:
     temperature: float = 1.2
     top_p: float = 0.7
     min_scene_s: float = 4.0
+    # Steering (the control panel): the defaults keep the video's own curve and cuts.
+    scene_overrides: dict[int, tuple[float, float]] = field(default_factory=dict)  # scene index -> (V, A)
+    valence_offset: float = 0.0  # added to the video's per-scene estimate (not to overrides), clipped
+    arousal_offset: float = 0.0
+    boundaries: tuple[float, ...] | None = None  # replaces analysis.boundaries (see boundaries_for)
 
 
 @dataclass
@@ -82,31 +94,52 @@ def check_options(opts: ScoreOptions) -> None:
                           f"choose from {','.join(vocab.INSTRUMENTS)}")
     if opts.tempo_grid is not None and not (20 <= opts.tempo_grid <= 400):
         raise EmsyncError(f"tempo grid must be 20..400 BPM, got {opts.tempo_grid}")
+    for i, (v, a) in opts.scene_overrides.items():
+        if not (-1.0 <= v <= 1.0 and -1.0 <= a <= 1.0):
+            raise EmsyncError(f"scene {i} override must have valence and arousal in [-1, 1], got {v}, {a}")
+    for name in ("valence_offset", "arousal_offset"):
+        if not -2.0 <= getattr(opts, name) <= 2.0:
+            raise EmsyncError(f"{name} must be within [-2, 2], got {getattr(opts, name)}")
+    if opts.boundaries is not None and any(not (b >= 0) for b in opts.boundaries):
+        raise EmsyncError("boundaries must be non-negative seconds")
     if opts.emotion is not None:
         from emsync_bridge.video.emotion import EMOTIONS
         if opts.emotion not in EMOTIONS:
             raise EmsyncError(f"unknown emotion {opts.emotion!r}: choose from {', '.join(EMOTIONS)}")
 
 
+def _clip1(x: float) -> float:
+    return min(1.0, max(-1.0, x))
+
+
 def conditioning_for(analysis, opts: ScoreOptions) -> Conditioning:
-    """Per-scene valence/arousal as a curve (smoothed across cuts), unless the user fixed it."""
+    """Per-scene valence/arousal as a curve (smoothed across cuts), unless the user fixed it.
+
+    Precedence: a fixed film-wide emotion/valence/arousal, then per-scene overrides (taken as
+    given, not smoothed), then the video's estimate shifted by the global offset."""
+    bounds = list(analysis.boundaries if opts.boundaries is None else opts.boundaries)
     if opts.emotion is not None:
         from emsync_bridge.video.emotion import va_for_emotion
         v, a = va_for_emotion(opts.emotion)
         return Conditioning.constant(opts.valence if opts.valence is not None else v,
-                                     opts.arousal if opts.arousal is not None else a, analysis.boundaries)
+                                     opts.arousal if opts.arousal is not None else a, bounds)
     scenes = analysis.scenes
     if not scenes:
-        return Conditioning.constant(opts.valence if opts.valence is not None else analysis.valence,
-                                     opts.arousal if opts.arousal is not None else analysis.arousal,
-                                     analysis.boundaries)
+        return Conditioning.constant(
+            opts.valence if opts.valence is not None else _clip1(analysis.valence + opts.valence_offset),
+            opts.arousal if opts.arousal is not None else _clip1(analysis.arousal + opts.arousal_offset), bounds)
+    base = [(_clip1(s.valence + opts.valence_offset), _clip1(s.arousal + opts.arousal_offset)) for s in scenes]
+    for i, va in opts.scene_overrides.items():
+        if 0 <= i < len(scenes):
+            base[i] = (float(va[0]), float(va[1]))
     smoothed = []
-    for i, s in enumerate(scenes):
-        nb = [scenes[j] for j in (i - 1, i + 1) if 0 <= j < len(scenes)]
-        w = NEIGHBOUR_WEIGHT if nb else 0.0
-        smoothed.append(tuple(
-            (1 - w) * getattr(s, k) + w * float(np.mean([getattr(n, k) for n in nb])) if nb else getattr(s, k)
-            for k in ("valence", "arousal")))
+    for i in range(len(scenes)):
+        nb = [base[j] for j in (i - 1, i + 1) if 0 <= j < len(scenes)]
+        if not nb or i in opts.scene_overrides:
+            smoothed.append(base[i])
+            continue
+        smoothed.append(tuple((1 - NEIGHBOUR_WEIGHT) * base[i][k] + NEIGHBOUR_WEIGHT * float(np.mean([n[k] for n in nb]))
+                              for k in (0, 1)))
     segments: list[EmotionSegment] = []
     prev = None
     for s, (v, a) in zip(scenes, smoothed):
@@ -122,7 +155,23 @@ def conditioning_for(analysis, opts: ScoreOptions) -> Conditioning:
                                                round(prev[0] + f * (v - prev[0]), 3),
                                                round(prev[1] + f * (a - prev[1]), 3)))
         prev = (v, a)
-    return Conditioning(segments, list(analysis.boundaries))
+    return Conditioning(segments, bounds)
+
+
+def boundaries_for(analysis, policy: str = "cuts", markers=(), min_spacing: float | None = None) -> list[float]:
+    """The boundary targets (video seconds) for a boundary policy: "cuts" (the analysis's own
+    thinned cuts), "markers" (`markers`: times of REAPER markers/region edges, already in video
+    time) or "both" (every marker plus the cuts at least `min_spacing` from all of them); the
+    same rule as the daemon's `Timeline.boundaries`."""
+    from emsync_bridge.timeline.state import Marker
+    from emsync_bridge.timeline.timeline import Timeline
+
+    if policy == "cuts":
+        return list(analysis.boundaries)
+    spacing = 4.0 if min_spacing is None else min_spacing
+    tl = Timeline(markers=[Marker(i + 1, "", float(t)) for i, t in enumerate(sorted(markers))])
+    cuts = analysis.boundaries if policy == "both" else ()
+    return [b for b in tl.boundaries(policy, cuts, spacing) if 0 < b < analysis.duration]
 
 
 def quantize_to_grid(score: Score, bpm: float) -> Score:
@@ -225,8 +274,15 @@ def save_report(analysis, score: Score, gen: Generation, path: Path) -> None:
 
 
 def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: ScoreOptions | None = None,
-                progress: Progress | None = None) -> ScoreResult:
-    """Analyze `video`, generate its score and write every output into `out_dir`."""
+                progress: Progress | None = None, *, analysis=None, previous: Generation | None = None,
+                regenerate_from: float | None = None) -> ScoreResult:
+    """Analyze `video`, generate its score and write every output into `out_dir`.
+
+    `analysis`: reuse this analysis instead of analysing again (the video file may then be
+    missing: the MP4 preview is skipped). `previous` + `regenerate_from` (s): keep the music of
+    `previous` before that time exactly and generate only the rest, primed with it (the same
+    cut-at-the-boundary rule as the daemon's regeneration). A progress callback may raise
+    `Cancelled` to stop."""
     from emsync_bridge.runtime import load_engine
     from emsync_bridge.timeline.spool import write_json_atomic
     from emsync_bridge.video import analyze_video
@@ -242,7 +298,8 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
         if progress:
             progress(stage, done, total)
 
-    analysis = analyze_video(video, opts.min_scene_s, progress=lambda d, t: tick("analyze", d, t))
+    if analysis is None:
+        analysis = analyze_video(video, opts.min_scene_s, progress=lambda d, t: tick("analyze", d, t))
     timings["analyze_s"] = time.perf_counter() - t_start
     if analysis.duration <= 0:
         raise EmsyncError(f"video has no duration: {video}")
@@ -253,8 +310,13 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     cond = conditioning_for(analysis, opts)
     sampling = SamplingConfig(temperature=opts.temperature, top_p=opts.top_p, seed=opts.seed,
                               instruments=tuple(opts.instruments))
+    primer = None
+    if previous is not None and regenerate_from is not None and regenerate_from > 0:
+        from emsync_bridge.bridge.events import primer_until, tick_of
+        primer = primer_until(previous.tokens, tick_of(min(regenerate_from, analysis.duration)))
     t = time.perf_counter()
-    gen = generate(engine, analysis.duration, cond, sampling,
+    tick("generate", 0.0, analysis.duration)
+    gen = generate(engine, analysis.duration, cond, sampling, primer=primer,
                    progress=lambda d, tot: tick("generate", d, tot))
     timings["generate_s"] = time.perf_counter() - t
     score = gen.score()
@@ -275,7 +337,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
             tick("render", 0, 2)
             render_wav(staging / "score.mid", staging / "preview.wav", analysis.duration)
             tick("render", 1, 2)
-            if analysis.width > 0:
+            if analysis.width > 0 and video.is_file():
                 mux_preview(video, staging / "preview.wav", staging / "preview.mp4")
             tick("render", 2, 2)
             timings["render_s"] = time.perf_counter() - t
