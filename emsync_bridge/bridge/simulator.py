@@ -46,6 +46,7 @@ class ReaperSim:
         self.playing = False
         self.anchor_pos = 0.0
         self.anchor_wall = time.perf_counter()
+        self.history: list[tuple[float, float, bool]] = []  # (wall, position, playing) at each change
         self._lock = threading.Lock()
         self._stop_feed = threading.Event()
         self._closed = threading.Event()
@@ -67,12 +68,22 @@ class ReaperSim:
                 return self.anchor_pos
             return self.anchor_pos + ((time.perf_counter() if wall is None else wall) - self.anchor_wall)
 
+    def position_at(self, wall: float) -> float:
+        """The true play position at a past `wall` time (for checking what was sent when)."""
+        with self._lock:
+            past = [h for h in self.history if h[0] <= wall]
+        if not past:
+            return 0.0
+        w, pos, playing = past[-1]
+        return pos + (wall - w) if playing else pos
+
     def play(self, pos: float | None = None) -> None:
         with self._lock:
             if pos is not None:
                 self.anchor_pos = pos
             self.anchor_wall = time.perf_counter()
             self.playing = True
+            self.history.append((self.anchor_wall, self.anchor_pos, True))
         self.send("/time", float(self.anchor_pos))
         self.send("/stop", 0)
         self.send("/play", 1)
@@ -85,6 +96,7 @@ class ReaperSim:
         with self._lock:
             self.playing = False
             self.anchor_pos = pos
+            self.history.append((time.perf_counter(), pos, False))
         self._stop_feed.set()
         if self._feed is not None:
             self._feed.join(timeout=2.0)
@@ -97,6 +109,7 @@ class ReaperSim:
         with self._lock:
             self.anchor_pos = pos
             self.anchor_wall = time.perf_counter()
+            self.history.append((self.anchor_wall, pos, self.playing))
         self.send("/time", float(pos))
 
     def set_tempo(self, bpm: float) -> None:

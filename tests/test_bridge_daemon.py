@@ -1,0 +1,217 @@
+"""The real daemon against a REAPER simulator over UDP on 127.0.0.1 (ports chosen free), with the
+default model from `load_engine()` (untrained is fine: these test the protocol, not the music).
+Generated durations are kept short; every wait is a bounded poll; nothing asserts on speed."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import mido
+import pytest
+
+from emsync_bridge.bridge.commit import notes_from_events
+from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
+from emsync_bridge.bridge.osc import BridgeClient
+from emsync_bridge.bridge.scheduler import Cut
+from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+from emsync_bridge.bridge.sinks import RecordingSink, sounding_after
+from emsync_bridge.timeline import protocol
+from emsync_bridge.timeline.spool import load_manifest, write_json_atomic
+
+WAIT_S = 90.0
+
+
+@pytest.fixture(scope="module")
+def engine():
+    from emsync_bridge.runtime import load_engine
+
+    return load_engine()
+
+
+def wait_for(pred, what: str, timeout: float = WAIT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def manifest_id(spool: Path):
+    try:
+        return load_manifest(spool).generation_id
+    except Exception:
+        return None
+
+
+@pytest.fixture
+def rig(engine, tmp_path):
+    """(make, sims): make(mode=..., **cfg) -> (bridge, sim) with project.json already written."""
+    made = []
+
+    def make(mode="commit", markers=((1, "", 2.0), (2, "joy", 5.0)), duration=8.0, sink=None, **cfg):
+        spool = tmp_path / f"spool{len(made)}"
+        spool.mkdir()
+        sim = ReaperSim(0, markers=[SimMarker(*m) for m in markers])
+        sim.write_project(spool, duration_hint=duration)
+        config = BridgeConfig(osc_port=0, reaper_port=sim.port, spool=spool, mode=mode, analyze_video=False,
+                              policy="markers", **cfg)
+        bridge = Bridge(config, engine=engine[0], model_files=engine[1], sink=sink)
+        bridge.start()
+        sim.daemon_port = bridge.osc.port
+        made.append((bridge, sim))
+        return bridge, sim
+
+    yield make
+    for bridge, sim in made:
+        bridge.close()
+        sim.close()
+
+
+def test_commit_mode_writes_midi_and_manifest_and_marker_moves_regenerate(rig):
+    bridge, sim = rig()
+    spool = bridge.spool
+    first = wait_for(lambda: manifest_id(spool), "the first manifest")
+    m = load_manifest(spool)
+    assert m.replace_from is None and m.project_id == "simproject01"
+    assert len({i.instrument for i in m.items}) == len(m.items) >= 1
+    for it in m.items:
+        assert (spool / it.file).is_file() and it.track == protocol.track_name(it.instrument)
+        assert it.position == 0.0 and it.length == pytest.approx(8.0)
+        mido.MidiFile(spool / it.file)  # a complete, parseable file
+    assert not list(spool.glob("out/**/.*.tmp"))
+    assert bridge.plan.boundaries == (2.0, 5.0)
+    # REAPER got "resend all feedback" on start.
+    wait_for(lambda: "/action" in sim.addresses_received(), "the refresh action")
+    assert [a for _, a, p in sim.received if a == "/action"][0] == "/action"
+    assert [p for _, a, p in sim.received if a == "/action"][0] == [protocol.REAPER_ACTION_REFRESH_SURFACES]
+
+    wait_for(lambda: bridge.generation.get("complete"), "generation complete")
+    before = [e for e in bridge.score.events if e.time < 2.0 - 1e-9]
+    sim.move_marker(2, 6.5)  # REAPER's marker feedback: the whole bank again
+    second = wait_for(lambda: (g := manifest_id(spool)) != first and g, "the regenerated manifest")
+    assert bridge.plan.boundaries == (2.0, 6.5), "boundaries follow the moved marker"
+    m2 = load_manifest(spool)
+    assert m2.generation_id == second
+    assert m2.replace_from == pytest.approx(2.0), "regenerated from the boundary before the change"
+    assert all(it.position == pytest.approx(2.0) for it in m2.items)
+    assert len({i.instrument for i in m2.items}) == len(m2.items), "one file per instrument, no duplicates"
+    wait_for(lambda: bridge.generation.get("complete"), "regeneration complete")
+    after = [e for e in bridge.score.events if e.time < 2.0 - 1e-9]
+    assert after == before, "music before the boundary is unchanged"
+    assert any(isinstance(e, Cut) and e.time == pytest.approx(2.0) for e in bridge.score.events)
+    # The emotion marker moved too: the plan's emotion now changes at 6.5.
+    assert [round(e[0], 3) for e in bridge.plan.emotions] == [0.0, 6.5]
+
+
+def test_tempo_change_moves_beat_grid_output(rig):
+    bridge, sim = rig(quantize_qn=0.25)
+    spool = bridge.spool
+    first = wait_for(lambda: manifest_id(spool), "the first manifest")
+
+    def onsets(gen):
+        out = []
+        for it in load_manifest(spool).items:
+            mid = mido.MidiFile(spool / it.file)
+            tempi = [mido.tempo2bpm(m.tempo) for m in mid.tracks[0] if m.type == "set_tempo"]
+            tick = 0
+            for msg in mid.tracks[1]:
+                tick += msg.time
+                if msg.type == "note_on":
+                    out.append(tick)
+        return tempi, out
+
+    tempi, ticks = onsets(first)
+    assert [round(t) for t in tempi] == [120]
+    assert ticks and all(t % 240 == 0 for t in ticks), "on the 16th grid"
+    sim.set_tempo(90.0)
+    second = wait_for(lambda: (g := manifest_id(spool)) != first and g, "the manifest after the tempo change")
+    assert load_manifest(spool).replace_from is None  # the only tempo point changed: everything
+    tempi, ticks = onsets(second)
+    assert [round(t) for t in tempi] == [90]
+    assert ticks and all(t % 240 == 0 for t in ticks)
+    # In seconds, the onsets now sit on the 90 BPM grid (1/6 s), as REAPER will place them.
+    starts = sorted({round(n[2], 6) for n in notes_from_events(bridge.score.events)})
+    from emsync_bridge.bridge.commit import quantize_events
+
+    q = quantize_events(list(bridge.score.events), bridge.tempo_map(), 0.25)
+    assert all(abs((e.time * 6) - round(e.time * 6)) < 1e-6 for e in q if getattr(e, "on", False))
+    assert starts  # the score is not empty
+
+
+def test_spool_request_and_malformed_osc_and_status(rig):
+    bridge, sim = rig(markers=((1, "", 3.0),), duration=5.0)
+    spool = bridge.spool
+    first = wait_for(lambda: manifest_id(spool), "the first manifest")
+    garbage = [b"", b"\xff" * 40, b"/time\x00\x00\x00,f\x00\x00\x00", b"/play\x00\x00\x00,s\x00\x00x",
+               b"/marker/1/time\x00\x00,f\x00\x00\x7f\xc0\x00\x00", b"#bundle\x00" + b"\x00" * 12]
+    for g in garbage:
+        sim.send_raw(g)
+    sim.send("/emsync/emotion", 5.0, 0.0)  # out of range: rejected by the handler, counted as an error
+    sim.send("/no/such/address", 1)
+    with BridgeClient(port=bridge.osc.port, timeout=5.0) as client:
+        st = client.status()
+        assert st["state"] in ("running", "generating") and st["mode"] == "commit"
+        assert st["osc"]["unknown"] >= 1 and st["osc"]["rejected"] >= 1
+        # A request the Lua "Regenerate from marker" action writes.
+        write_json_atomic(spool / "requests" / "00000001-regenerate.json",
+                          {"version": 1, "kind": "emsync.request", "type": "regenerate", "id": "00000001",
+                           "written_at": "2026-11-27T07:00:00Z", "time": 3.0, "marker_index": 1})
+        second = wait_for(lambda: (g := manifest_id(spool)) != first and g, "the requested regeneration")
+        assert load_manifest(spool).replace_from == pytest.approx(3.0)
+        assert second
+        assert client.status()["osc"]["received"] >= 2
+    status = json.loads((spool / protocol.STATUS_FILE).read_text())
+    assert status["kind"] == "emsync.status" and status["project"]["loaded"]
+
+
+def test_live_mode_plays_notes_at_project_times_follows_markers_and_panics(rig):
+    sink = RecordingSink()
+    bridge, sim = rig(mode="live", sink=sink, duration=8.0, markers=((1, "", 2.0), (2, "", 4.0)))
+    wait_for(lambda: bridge.score.generated_until > 3.0, "music ahead of the play head")
+    sim.play(0.0)
+    wait_for(lambda: sim.position() > 1.2, "playing to 1.2 s")
+    # Move marker 2 while playing: regenerate no earlier than the lead ahead of the play head.
+    events_before = list(bridge.score.events)
+    sim.move_marker(2, 3.5)
+    wait_for(lambda: bridge.plan.boundaries == (2.0, 3.5), "boundaries to follow the marker")
+    cut = wait_for(lambda: next((e for e in bridge.score.events if isinstance(e, Cut) and e.time > 0), None),
+                   "the regeneration cut")
+    assert cut.time >= 1.2
+    kept = [e for e in events_before if e.time < cut.time - 1e-9 and not isinstance(e, Cut)]
+    assert [e for e in bridge.score.events if e.time < cut.time - 1e-9 and not isinstance(e, Cut)] == kept
+    wait_for(lambda: sim.position() > 2.6, "playing to 2.6 s")
+    sim.stop()
+    wait_for(lambda: not bridge.live.playing, "the daemon to see the stop")
+    wait_for(lambda: bridge.scheduler.silences["stop"] >= 1, "stop handled")
+    sent = list(sink.sent)
+    assert sink.sounding() == set(), "stop leaves nothing sounding"
+    ons = [s for s in sent if s.msg.type == "note_on"]
+    assert ons, "notes were played"
+    # Every note-on is a note of the score, sent in project-time order near its time.
+    score_ons = {(round(e.time, 6), e.channel, e.pitch) for e in bridge.score.events if getattr(e, "on", False)}
+    score_ons |= {(round(e.time, 6), e.channel, e.pitch) for e in events_before if getattr(e, "on", False)}
+    assert all((round(s.project_time, 6), s.msg.channel, s.msg.note) in score_ons for s in ons)
+    times = [s.project_time for s in ons]
+    assert times == sorted(times)
+    assert all(abs(sim.position_at(s.wall) - s.project_time) < 0.5 for s in ons), "sent near its project time"
+    drums = [s for s in ons if s.msg.channel == 9]
+    assert all(s.msg.channel in (0, 1, 2, 3, 9) for s in ons) and (not drums or drums[0].msg.channel == 9)
+
+    # Panic while playing: everything sounding stops.
+    sim.play(0.0)
+    wait_for(lambda: sim.position() > 0.5, "playing again")
+    with BridgeClient(port=bridge.osc.port) as client:
+        client.panic()
+    wait_for(lambda: bridge.scheduler.silences["panic"] >= 1, "panic handled")
+    msgs = sink.messages()
+    last_cc = max(i for i, m in enumerate(msgs) if m.type == "control_change")
+    assert sounding_after(msgs[: last_cc + 1]) == set()
+    wait_for(lambda: "/action" in [a for _, a, p in sim.received if p == [protocol.REAPER_ACTION_ALL_NOTES_OFF]],
+             "REAPER all-notes-off")
+    sim.stop()
+    wait_for(lambda: bridge.scheduler.silences["stop"] >= 2, "second stop")
+    assert sink.sounding() == set()
