@@ -7,3 +7,4 @@ from emsync_bridge.commands import music  # noqa: F401
 from emsync_bridge.commands import video  # noqa: F401
 from emsync_bridge.commands import score  # noqa: F401
 from emsync_bridge.commands import bridge  # noqa: F401
+from emsync_bridge.commands import runtime  # noqa: F401

@@ -1,0 +1,286 @@
+"""Decoder benchmarks behind `emsync-bridge bench` and `benchmarks/bench_decode.py`.
+
+`bench_decode()` measures, in one run on the same weights and machine:
+- decoder speed on the `emsync-37m` shape with random weights (speed does not depend on them):
+  * reference: EMSYNC's loop, a full recompute of the whole window (context_len positions) per
+    token, in torch; timed over a few full-window tokens;
+  * cached torch and cached ONNX Runtime: the steady state of our cached decoder at a full window,
+    i.e. one re-prime of 3/4 of the window followed by single steps until the window is full again
+    (exactly what `_CachedDecoder` does over a long piece), so re-prime cost is included;
+- generation: 60 s of music with the default model through `generate()` and ONNX Runtime, in a
+  fresh subprocess that never imports torch, reporting wall time, music seconds per wall second and
+  the peak RSS of that process.
+Wall times on a shared machine are noisy, so every measurement also reports CPU seconds and the
+load average is recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from emsync_bridge.music.model_config import CONFIGS, N_PREFIX, ModelConfig
+
+# --quick (tests): a tiny model, a short piece; same code paths.
+QUICK_CONFIG = ModelConfig(n_layer=2, n_head=2, d_model=64, d_inner=128, context_len=128)
+
+
+@dataclass
+class Timing:
+    tokens: int
+    wall_s: float
+    cpu_s: float  # this process, all threads
+
+    @property
+    def tok_s(self) -> float:
+        return self.tokens / self.wall_s
+
+    def as_dict(self) -> dict:
+        return {"tokens": self.tokens, "wall_s": round(self.wall_s, 4), "cpu_s": round(self.cpu_s, 4),
+                "tok_s": round(self.tok_s, 2)}
+
+
+def _timed(fn) -> tuple[float, float]:
+    w, c = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - w, time.process_time() - c
+
+
+def time_reference(engine, n_tokens: int, seed: int = 0) -> Timing:
+    """EMSYNC's decoder: every token is a forward pass over a full window."""
+    rng = np.random.default_rng(seed)
+    n = engine.context_len - N_PREFIX
+    tokens = rng.integers(2, 1009, n)
+    b = rng.uniform(0, 8, n).astype(np.float32)
+    engine.prefill(tokens, b, 0.0, 0.0)  # warm-up: first calls at a new shape pay one-time setup
+
+    def run():
+        for _ in range(n_tokens):
+            engine.prefill(tokens, b, 0.0, 0.0)
+
+    wall, cpu = _timed(run)
+    return Timing(n_tokens, wall, cpu)
+
+
+def time_cached_cycle(engine, drop_fraction: float = 0.25, seed: int = 0) -> Timing:
+    """The cached decoder's steady state at a full window: re-prime with the newest 3/4 of the
+    window, then single steps until the window is full (then it re-primes again)."""
+    rng = np.random.default_rng(seed)
+    ctx = engine.context_len
+    keep = ctx - N_PREFIX - max(1, int(ctx * drop_fraction))
+    tokens = rng.integers(2, 1009, ctx)
+    b = rng.uniform(0, 8, ctx).astype(np.float32)
+    engine.prefill(tokens[:keep], b[:keep], 0.0, 0.0)  # warm-up: first calls at a new shape pay
+    for t in range(3):                                 # one-time setup (kernels, allocations)
+        engine.step(int(tokens[t]), float(b[t]))
+    count = 0
+
+    def run():
+        nonlocal count
+        engine.prefill(tokens[:keep], b[:keep], 0.0, 0.0)
+        count = 1
+        i = keep
+        while engine.cached_len < ctx:
+            engine.step(int(tokens[i]), float(b[i]))
+            i += 1
+            count += 1
+
+    wall, cpu = _timed(run)
+    return Timing(count, wall, cpu)
+
+
+def decoder_speed(config: ModelConfig, name: str, n_reference: int, seed: int = 0) -> dict:
+    """Reference vs cached torch vs cached ONNX Runtime tokens/s on one set of random weights."""
+    import torch
+
+    from emsync_bridge.models import ModelFiles
+    from emsync_bridge.runtime import engine_for_files
+    from emsync_bridge.runtime.onnx_cache import ensure_exported, torch_model_for
+    from emsync_bridge.runtime.torch_engine import TorchEngine
+
+    files = ModelFiles(f"{name}-random", None, {**config.to_dict(), "meta": {"trained": False}})
+    cached = ensure_exported(files, seed)  # first use exports; timed runs below never do
+    model = torch_model_for(files, seed)
+    params = model.num_parameters()
+    ref = time_reference(TorchEngine(model), n_reference, seed)
+    cached_torch = time_cached_cycle(TorchEngine(model), seed=seed)
+    del model
+    onnx_engine = engine_for_files(files, "onnx", seed)
+    cached_onnx = time_cached_cycle(onnx_engine, seed=seed)
+    return {
+        "config": name, "params": params, "context_len": config.context_len,
+        "weights": "random (speed does not depend on the values)",
+        "torch_threads": torch.get_num_threads(),
+        "reference": ref.as_dict(), "cached_torch": cached_torch.as_dict(), "onnx": cached_onnx.as_dict(),
+        "provider": onnx_engine.provider, "export_seconds": cached.manifest.get("export_seconds"),
+        "parity_max_abs_diff": cached.manifest.get("parity_max_abs_diff"),
+    }
+
+
+def generation_speed(model: str | None, seconds: float, seed: int = 0, config: ModelConfig | None = None) -> dict:
+    """Generate `seconds` of music in a fresh process (already exported, so no torch there) and
+    report wall time, music-seconds per wall second and that process's peak RSS."""
+    from emsync_bridge.models import ModelFiles, resolve
+    from emsync_bridge.runtime.onnx_cache import ensure_exported
+
+    if config is not None:
+        files = ModelFiles("quick-random", None, {**config.to_dict(), "meta": {"trained": False}})
+    else:
+        files = resolve(model)
+    ensure_exported(files, seed)
+    spec = {"files": {"name": files.name, "weights": str(files.weights) if files.weights else None,
+                      "config": files.config},
+            "seconds": seconds, "seed": seed}
+    proc = subprocess.run([sys.executable, "-m", "emsync_bridge.runtime.bench", "--child", json.dumps(spec)],
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise RuntimeError(f"generation benchmark failed: {proc.stderr.strip()[-2000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out.update(model=files.name, trained=files.trained,
+               music_seconds_per_wall_second=round(seconds / out["wall_s"], 2))
+    if not files.trained:
+        out["note"] = "untrained weights (the shipped default model is not built yet): token rate differs from a trained model"
+    return out
+
+
+def _child(spec: dict) -> None:
+    """Subprocess side of `generation_speed`: nothing here may import torch."""
+    from pathlib import Path
+
+    from emsync_bridge.models import ModelFiles
+    from emsync_bridge.music.generate import Conditioning, SamplingConfig, generate
+    from emsync_bridge.runtime import engine_for_files
+
+    f = spec["files"]
+    files = ModelFiles(f["name"], Path(f["weights"]) if f["weights"] else None, f["config"])
+    t = time.perf_counter()
+    engine = engine_for_files(files, "onnx", spec["seed"])
+    load_s = time.perf_counter() - t
+    seconds = spec["seconds"]
+    cond = Conditioning.constant(0.5, 0.3, boundaries=[seconds * k / 6 for k in range(1, 6)])
+    c = time.process_time()
+    gen = generate(engine, seconds, cond, SamplingConfig(seed=spec["seed"]))
+    cpu = time.process_time() - c
+    print(json.dumps({
+        "music_seconds": seconds, "tokens": len(gen.tokens), "wall_s": round(gen.wall_time, 4),
+        "cpu_s": round(cpu, 4), "tok_s": round(len(gen.tokens) / gen.wall_time, 1),
+        "engine_load_s": round(load_s, 3), "provider": engine.provider,
+        "peak_rss_mb": _peak_rss_mb(),
+        "torch_imported": "torch" in sys.modules,
+    }))
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident memory of this process. Linux: VmHWM, because ru_maxrss survives exec and
+    would report the forking parent's (torch-laden) size; elsewhere ru_maxrss."""
+    import resource
+
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return round(rss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
+
+
+def machine() -> dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpu_count": os.cpu_count()}
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    except ImportError:
+        info["onnxruntime"] = None
+    if hasattr(os, "getloadavg"):
+        info["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
+    return info
+
+
+def bench_decode(quick: bool = False, model: str | None = None, seconds: float | None = None, seed: int = 0,
+                 progress=None) -> dict:
+    """The full decode benchmark as one JSON-ready dict (see the module docstring)."""
+    say = progress or (lambda msg: None)
+    import torch
+
+    info = machine()
+    info["torch"] = torch.__version__
+    if quick:
+        say("decoder speed (quick config)")
+        speed = decoder_speed(QUICK_CONFIG, "quick", n_reference=8, seed=seed)
+        say("generation (quick config)")
+        gen = generation_speed(None, seconds or 10.0, seed, config=QUICK_CONFIG)
+    else:
+        say("decoder speed: emsync-37m shape, random weights (exports on first use, ~1 min)")
+        speed = decoder_speed(CONFIGS["emsync-37m"], "emsync-37m", n_reference=3, seed=seed)
+        say("generation: default model, 60 s of music")
+        gen = generation_speed(model, seconds or 60.0, seed)
+    if hasattr(os, "getloadavg"):
+        info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    ref, ct, ox = (speed[k]["tok_s"] for k in ("reference", "cached_torch", "onnx"))
+    return {
+        "reference_tok_s": ref,
+        "cached_torch_tok_s": ct,
+        "onnx_tok_s": ox,
+        "speedup_vs_reference": round(ox / ref, 1),
+        "cached_torch_speedup_vs_reference": round(ct / ref, 1),
+        "onnx_speedup_vs_cached_torch": round(ox / ct, 2),
+        "music_seconds_per_wall_second": gen["music_seconds_per_wall_second"],
+        "peak_rss_mb": gen["peak_rss_mb"],
+        "provider": speed["provider"],
+        "quick": quick,
+        "decoder": speed,
+        "generation": gen,
+        "machine": info,
+    }
+
+
+def bench_analyze() -> dict:
+    """`emsync_bridge.video.bench.bench_analyze()` when that module exists."""
+    try:
+        from emsync_bridge.video.bench import bench_analyze as run
+    except ImportError:
+        return {"available": False, "reason": "emsync_bridge.video.bench is not available"}
+    return {"available": True, **run()}
+
+
+def format_decode(r: dict) -> str:
+    d, g = r["decoder"], r["generation"]
+    lines = [
+        f"decoder speed, {d['config']} ({d['params'] / 1e6:.1f} M params, window {d['context_len']}, "
+        f"{d['weights']}):",
+        f"  reference (full recompute, torch)  {r['reference_tok_s']:9.2f} tok/s",
+        f"  cached torch                       {r['cached_torch_tok_s']:9.2f} tok/s  "
+        f"({r['cached_torch_speedup_vs_reference']}x reference)",
+        f"  cached ONNX Runtime ({r['provider']}) {r['onnx_tok_s']:9.2f} tok/s  "
+        f"({r['speedup_vs_reference']}x reference, {r['onnx_speedup_vs_cached_torch']}x cached torch)",
+        f"generation, {g['model']}{'' if g['trained'] else ' (UNTRAINED)'}: {g['music_seconds']:.0f} s of music, "
+        f"{g['tokens']} tokens in {g['wall_s']:.2f} s wall -> {r['music_seconds_per_wall_second']} music-s per "
+        f"wall-s; peak RSS {r['peak_rss_mb']} MB; torch imported: {g['torch_imported']}",
+        f"machine: {r['machine'].get('cpu', '?')}, {r['machine']['cpu_count']} cores, load "
+        f"{r['machine'].get('loadavg_start')} -> {r['machine'].get('loadavg_end')}",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--child":
+        _child(json.loads(sys.argv[2]))
+    else:
+        print("internal entry point; use `emsync-bridge bench` or benchmarks/bench_decode.py", file=sys.stderr)
+        sys.exit(2)
