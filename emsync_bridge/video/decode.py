@@ -53,6 +53,11 @@ def _fail(path: str | Path, what: str) -> EmsyncError:
     return EmsyncError(f"{Path(path).name}: {what}")
 
 
+def _reason(exc: Exception) -> str:
+    """FFmpeg's own short message ("Invalid data found when processing input"), without errno noise."""
+    return (getattr(exc, "strerror", None) or str(exc)).splitlines()[0]
+
+
 def _open(path: str | Path, timeout_s: float) -> av.container.InputContainer:
     """Open with the checks that do not need decoding; returns the container."""
     p = Path(path)
@@ -67,8 +72,7 @@ def _open(path: str | Path, timeout_s: float) -> av.container.InputContainer:
         # The timeout bounds every blocking read inside libav, not only network I/O.
         return av.open(str(p), mode="r", timeout=(timeout_s, timeout_s))
     except av.error.FFmpegError as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise _fail(path, f"not a video file, or corrupt/truncated ({reason})") from None
+        raise _fail(path, f"not a video file, or corrupt/truncated ({_reason(exc)})") from None
     except (OSError, ValueError) as exc:
         raise _fail(path, f"cannot open ({exc})") from None
 
@@ -181,7 +185,7 @@ def decode_frames(
                 errors += 1
                 log.debug("decode error in %s: %s", path, exc)
                 if errors > 20 and errors > 0.2 * packets:
-                    raise _fail(path, f"corrupt video data (decoding failed repeatedly: {exc})") from None
+                    raise _fail(path, f"corrupt video data (decoding failed repeatedly: {_reason(exc)})") from None
                 continue
             for frame in frames:
                 if info is None:
@@ -213,7 +217,7 @@ def decode_frames(
                 n += 1
                 yield t, small
             if deadline is not None and time.monotonic() > deadline:
-                raise _fail(path, f"decoding timed out after {timeout_s:.0f} s")
+                raise _fail(path, f"decoding timed out after {timeout_s:g} s (limit per file)")
         if info is None or n < MIN_FRAMES:
             if info is None:
                 # Nothing decoded: either the header lies (truncated) or the stream is empty.
