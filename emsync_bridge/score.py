@@ -387,7 +387,7 @@ def make_demo_video(path: str | os.PathLike) -> Path:
         Segment("color=c=0x141c2c", 7.0),
         Segment("gradients=speed=0.005:c0=0x10203a:c1=0x2a1a30", 6.0),
         Segment("testsrc2", 7.0),
-        Segment("mandelbrot", 6.0),
+        Segment("testsrc", 6.0),
         Segment("rgbtestsrc", 6.0),
     ]
     return make_video(path, segments, size=(640, 360), fps=25.0,
