@@ -264,6 +264,23 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
     return summary
 
 
+def ship(run_dir: Path, out: Path, which: str = "best") -> Path:
+    """Save a run's best (or latest) weights as the shipped safetensors + config JSON."""
+    from emsync_bridge.models import save_model
+
+    state = torch.load(run_dir / "ckpt.pt", map_location="cpu", weights_only=False)
+    config = ModelConfig.from_dict(state["config"])
+    model = MusicTransformer(config)
+    weights = torch.load(run_dir / "best.pt", map_location="cpu") if which == "best" else state["model"]
+    model.load_state_dict(weights)
+    summary_path = run_dir / "summary.json"
+    meta = {"trained": True, "steps": state["step"], "train_minutes": round(state["elapsed"] / 60, 1),
+            "best_val_loss": state["best"], "finished": summary_path.exists(),
+            "arousal_scale_log_notes_per_s": state.get("arousal_scale"),
+            "data": "POP909 five-instrument renditions, see DATA_CARD.md"}
+    return save_model(model, out, meta)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="train the emsync music transformer")
     ap.add_argument("--data", type=Path, default=Path("data_cache"))
@@ -274,8 +291,13 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--ship", type=Path, default=None, metavar="OUT.safetensors",
+                    help="don't train: save the run's best weights to OUT (+ .json)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if a.ship:
+        print(ship(a.run, a.ship))
+        return None
     return train(a.data, a.run, CONFIGS[a.config], a.minutes, a.batch_size, a.lr, a.seed, threads=a.threads)
 
 
