@@ -8,3 +8,4 @@ from emsync_bridge.commands import video  # noqa: F401
 from emsync_bridge.commands import score  # noqa: F401
 from emsync_bridge.commands import bridge  # noqa: F401
 from emsync_bridge.commands import runtime  # noqa: F401
+from emsync_bridge.commands import panel  # noqa: F401
