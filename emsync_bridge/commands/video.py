@@ -18,6 +18,9 @@ def analyze(args) -> int:
     from emsync_bridge.video.analysis import analyze_video
     from emsync_bridge.video.emotion import dominant_emotion
 
+    from emsync_bridge.video.cuts import import_scenedetect
+
+    import_scenedetect()  # before tqdm starts its monitor thread (see import_scenedetect)
     bar = None
     progress = None
     if not args.quiet:

@@ -47,6 +47,7 @@ class VideoInfo:
     has_audio: bool
     rotation: int  # degrees counter-clockwise applied for display (0, 90, 180, 270)
     codec: str
+    duration_exact: bool = False  # the video stream itself declares its duration
 
 
 def _fail(path: str | Path, what: str) -> EmsyncError:
@@ -119,14 +120,15 @@ def _describe(c, path, rotation: int = 0) -> VideoInfo:
         w, h = h, w
     rate = vs.average_rate or vs.guessed_rate or vs.base_rate
     fps = float(rate) if rate else 0.0
-    if vs.duration is not None and vs.time_base is not None:
+    exact = vs.duration is not None and vs.time_base is not None
+    if exact:
         duration = float(vs.duration * vs.time_base)
     elif c.duration is not None:
-        duration = c.duration / 1e6
+        duration = c.duration / 1e6  # container-wide: may include a longer audio track
     else:
         duration = 0.0
     has_audio = len(c.streams.audio) > 0
-    return VideoInfo(str(path), w, h, fps, max(duration, 0.0), has_audio, rotation, cc.name or "?")
+    return VideoInfo(str(path), w, h, fps, max(duration, 0.0), has_audio, rotation, cc.name or "?", exact)
 
 
 def analysis_size(width: int, height: int, pixels: int = ANALYSIS_PIXELS) -> tuple[int, int]:
@@ -228,7 +230,8 @@ def decode_frames(
             info.fps = fps  # VFR or a missing/lying header: trust what was decoded
         duration = last_t + 1.0 / info.fps
         # Truncated files whose index is intact decode fine up to where the data stops.
-        if declared > 0 and duration < 0.8 * declared and declared - duration > 1.0:
+        # Only a video-stream duration is trusted: a container's may cover a longer audio track.
+        if info.duration_exact and declared > 0 and duration < 0.8 * declared and declared - duration > 1.0:
             raise _fail(path, f"truncated: only {duration:.1f} s of the declared {declared:.1f} s decode")
         info.duration = duration
     finally:
