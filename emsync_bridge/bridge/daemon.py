@@ -23,6 +23,7 @@ import logging
 import os
 import queue
 import signal
+import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -78,10 +79,10 @@ class BridgeConfig:
     analyze_video: bool = True
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
     layout: str = "per-instrument"  # or "type1"
-    lead_s: float = 0.25  # live: regenerate no earlier than this ahead of the play head
+    lead_s: float = 0.12  # live: regenerate no earlier than this ahead of the play head
     max_ahead_s: float = 20.0  # live: generation pauses this far ahead of the play head
     primer_tokens: int = 128  # tokens of context before a regenerated boundary
-    debounce_s: float = 0.03  # marker/tempo bursts are gathered this long before a re-plan
+    debounce_s: float = 0.02  # marker/tempo bursts are gathered this long before a re-plan
     poll_s: float = 0.25  # spool polling
     status_interval_s: float = 1.0
     generate_on_start: bool = True
@@ -223,6 +224,7 @@ class Bridge:
         self._next_poll = 0.0
         self._next_status = 0.0
         self._await_regen: dict | None = None
+        self.trace: list | None = None  # benches: (beat string, OSC arrival, handled) per /beat/str
         self.state = "starting"
 
     # ------------------------------------------------------------------ lifecycle
@@ -299,6 +301,10 @@ class Bridge:
     # ------------------------------------------------------------------ live mode
 
     def _enter_live(self) -> None:
+        # A thread waking for a note waits for the GIL up to the switch interval (5 ms by default)
+        # while another thread runs Python code; live mode needs sub-millisecond sends.
+        if sys.getswitchinterval() > 0.0005:
+            sys.setswitchinterval(0.0005)
         if self.sink is None:
             from emsync_bridge.bridge.sinks import open_sink
 
@@ -337,7 +343,8 @@ class Bridge:
             self._await_regen = None
             if aw.get("trigger") is not None:
                 self.regen_latencies.append({"reason": aw["reason"], "latency_s": wall - aw["trigger"],
-                                             "note_time": ev.time, "from": aw["from"]})
+                                             "note_time": ev.time, "from": aw["from"], "sent_wall": wall,
+                                             "job_wall": aw["job_wall"], "first_token_wall": aw.get("first_token_wall")})
 
     # ------------------------------------------------------------------ project state
 
@@ -584,7 +591,10 @@ class Bridge:
             lv.last_marker[p.rsplit("/", 1)[-1] if not p.endswith("/str") else "number"] = a[0]
         elif p.startswith("/lastregion/"):
             lv.last_region[p.rsplit("/", 1)[-1] if not p.endswith("/str") else "number"] = a[0]
-        elif p in ("/beat/str", "/record"):
+        elif p == "/beat/str":
+            if self.trace is not None:
+                self.trace.append((a[0], ev.wall, time.perf_counter()))
+        elif p == "/record":
             pass
         else:
             self._handle_emsync(ev)
@@ -770,7 +780,7 @@ class Bridge:
         self.score.replace_from(job.from_time if tick > 0 else plan.origin)
         if self.scheduler is not None:
             self._await_regen = {"from": job.from_time, "version": self.score.version, "trigger": job.trigger_wall,
-                                 "reason": job.reason}
+                                 "reason": job.reason, "job_wall": t_start}
             self.scheduler.notify()
         stream = TokenStream(origin=plan.origin, tick=tick)
         new_tokens: list[int] = []
@@ -783,6 +793,8 @@ class Bridge:
         def on_token(tok: int, cursor: float) -> bool:
             if job.seq != self._job_seq or self._stop.is_set():
                 return True
+            if not new_tokens and self._await_regen is not None:
+                self._await_regen["first_token_wall"] = time.perf_counter()
             new_tokens.append(tok)
             self.tokens.append(tok)
             evs = stream.feed(tok)

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import logging
 import queue
+import re
 import socket
 import threading
 import time
@@ -95,6 +96,39 @@ def _check_tags(spec: str, args: tuple) -> tuple | None:
     return tuple(out)
 
 
+class FastDispatcher(Dispatcher):
+    """python-osc's Dispatcher matches every mapped pattern with a regex per message (~35 regex
+    matches each here); this looks exact addresses up in the map and tries the few slot patterns
+    (`/marker/*/name`) only when that fails. Incoming OSC wildcards are not routed (they would fan
+    one datagram out to many handlers, `/emsync/*` included): they go to the default handler."""
+
+    _WILD = set("*?[]{}")
+
+    def __init__(self):
+        super().__init__()
+        self._slot_rx: list[tuple[re.Pattern, str]] | None = None
+
+    def map(self, address, handler, *args, needs_reply_address=False):
+        self._slot_rx = None
+        return super().map(address, handler, *args, needs_reply_address=needs_reply_address)
+
+    def handlers_for_address(self, address_pattern):
+        handlers = self._map.get(address_pattern)
+        if handlers:
+            yield from handlers
+            return
+        if not self._WILD.intersection(address_pattern):
+            if self._slot_rx is None:
+                self._slot_rx = [(re.compile("^" + re.escape(k).replace(r"\*", "[^/]+") + "$"), k)
+                                 for k in self._map if "*" in k]
+            for rx, key in self._slot_rx:
+                if rx.match(address_pattern):
+                    yield from self._map[key]
+                    return
+        if self._default_handler:
+            yield self._default_handler
+
+
 class OscServer:
     """UDP OSC server in one thread; accepted messages go to `self.events` (a Queue).
 
@@ -112,7 +146,7 @@ class OscServer:
         self.events: queue.Queue[OscEvent] = queue.Queue(maxsize=maxsize)
         self.counters: Counter[str] = Counter()
         self.dropped_full = 0
-        d = Dispatcher()
+        d = FastDispatcher()
         for addr, kind in protocol.REAPER_FEEDBACK_ADDRESSES.items():
             d.map(protocol.osc_dispatch_pattern(addr), self._feedback_handler(addr, kind), needs_reply_address=True)
         for addr, spec in protocol.EMSYNC_ADDRESSES.items():
