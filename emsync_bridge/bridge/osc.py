@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from pythonosc import osc_packet
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_message import OscMessage
 from pythonosc.osc_message_builder import OscMessageBuilder
@@ -104,9 +105,26 @@ class FastDispatcher(Dispatcher):
 
     _WILD = set("*?[]{}")
 
-    def __init__(self):
+    def __init__(self, on_bad=None):
         super().__init__()
         self._slot_rx: list[tuple[re.Pattern, str]] | None = None
+        self.on_bad = on_bad  # callable("malformed"): a datagram that does not parse as OSC
+
+    def call_handlers_for_packet(self, data: bytes, client_address) -> list:
+        """Like python-osc's, but a bundle's time tag never delays handling (python-osc sleeps in
+        the server thread until a future time tag: one datagram could stall OSC for years), and a
+        datagram the parser chokes on (bad UTF-8 string, deeply nested bundles: UnicodeDecodeError,
+        RecursionError) is counted, not raised into the server's error log."""
+        try:
+            messages = [m.message for m in osc_packet.OscPacket(data).messages]
+        except Exception:
+            if self.on_bad is not None:
+                self.on_bad("malformed")
+            return []
+        for msg in messages:
+            for handler in self.handlers_for_address(msg.address):
+                handler.invoke(client_address, msg)
+        return []
 
     def map(self, address, handler, *args, needs_reply_address=False):
         self._slot_rx = None
@@ -129,11 +147,20 @@ class FastDispatcher(Dispatcher):
             yield self._default_handler
 
 
+class _Server(BlockingOSCUDPServer):
+    def verify_request(self, request, client_address) -> bool:
+        ok = super().verify_request(request, client_address)
+        if not ok and self.dispatcher.on_bad is not None:  # neither message nor bundle: never dispatched
+            self.dispatcher.on_bad("malformed")
+        return ok
+
+
 class OscServer:
     """UDP OSC server in one thread; accepted messages go to `self.events` (a Queue).
 
     `counters`: received (every datagram that reached a handler), accepted, rejected (bad
-    arguments), unknown (no such address). Bind address: 127.0.0.1 unless told otherwise.
+    arguments), unknown (no such address), malformed (not parseable as OSC: no handler saw it).
+    Bind address: 127.0.0.1 unless told otherwise.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = protocol.DAEMON_OSC_PORT, *,
@@ -146,14 +173,14 @@ class OscServer:
         self.events: queue.Queue[OscEvent] = queue.Queue(maxsize=maxsize)
         self.counters: Counter[str] = Counter()
         self.dropped_full = 0
-        d = FastDispatcher()
+        d = FastDispatcher(on_bad=self._bad)
         for addr, kind in protocol.REAPER_FEEDBACK_ADDRESSES.items():
             d.map(protocol.osc_dispatch_pattern(addr), self._feedback_handler(addr, kind), needs_reply_address=True)
         for addr, spec in protocol.EMSYNC_ADDRESSES.items():
             d.map(addr, self._emsync_handler(addr, spec), needs_reply_address=True)
         d.set_default_handler(self._unknown, needs_reply_address=True)
         try:
-            self.server = BlockingOSCUDPServer((host, port), d)
+            self.server = _Server((host, port), d)
         except OSError as exc:
             raise EmsyncError(f"cannot listen for OSC on {host}:{port}: {exc.strerror or exc} "
                               f"(is another emsync-bridge running? try --osc-port)") from None
@@ -165,6 +192,9 @@ class OscServer:
         self._thread: threading.Thread | None = None
 
     # handlers run in the server thread: validate, count, enqueue; nothing slow here
+
+    def _bad(self, kind: str) -> None:
+        self.counters[kind] += 1
 
     def _push(self, ev: OscEvent) -> None:
         try:
