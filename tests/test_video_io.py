@@ -23,10 +23,9 @@ def ffmpeg(*args):
 
 
 def run_cli(*args, cache_home):
-    # Same entry point as the `emsync-bridge` console script.
     env = dict(os.environ, XDG_CACHE_HOME=str(cache_home))
     return subprocess.run(
-        [sys.executable, "-c", "import sys; from emsync_bridge.cli import main; sys.exit(main())", *map(str, args)],
+        [sys.executable, "-m", "emsync_bridge.cli", *map(str, args)],
         capture_output=True, text=True, env=env, timeout=120,
     )
 

@@ -176,9 +176,12 @@ def analyze_video(
 
     audio = None
     if info.has_audio:
-        samples = decode.load_audio(p)
-        if samples is not None and len(samples) > 0:
-            audio = audio_features(samples, decode.AUDIO_RATE)
+        loaded = decode.load_audio(p)
+        if loaded is not None and len(loaded[0]) > 0:
+            audio = audio_features(loaded[0], decode.AUDIO_RATE)
+            # Put audio on the video's clock (streams may start at different PTS).
+            audio.frame_t += loaded[1] - info.start_time
+            audio.onsets = audio.onsets + (loaded[1] - info.start_time)
     scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report)
     scenes = est.estimate(scenes_in)
     if len(scenes) != len(scenes_in):

@@ -48,6 +48,7 @@ class VideoInfo:
     rotation: int  # degrees counter-clockwise applied for display (0, 90, 180, 270)
     codec: str
     duration_exact: bool = False  # the video stream itself declares its duration
+    start_time: float = 0.0  # PTS (s) of the first decoded frame; analysis times are relative to it
 
 
 def _fail(path: str | Path, what: str) -> EmsyncError:
@@ -234,12 +235,16 @@ def decode_frames(
         if info.duration_exact and declared > 0 and duration < 0.8 * declared and declared - duration > 1.0:
             raise _fail(path, f"truncated: only {duration:.1f} s of the declared {declared:.1f} s decode")
         info.duration = duration
+        info.start_time = float(t0 or 0.0)
     finally:
         c.close()
 
 
-def load_audio(path: str | Path, rate: int = AUDIO_RATE, timeout_s: float = 120.0) -> np.ndarray | None:
-    """Mono float32 samples at `rate` Hz of the first audio stream, or None if there is none.
+def load_audio(
+    path: str | Path, rate: int = AUDIO_RATE, timeout_s: float = 120.0
+) -> tuple[np.ndarray, float] | None:
+    """(mono float32 samples at `rate` Hz, PTS in s of the first sample) of the first audio
+    stream, or None if there is none.
 
     Audio problems never fail the analysis: a broken audio track is logged and treated as absent.
     """
@@ -254,8 +259,11 @@ def load_audio(path: str | Path, rate: int = AUDIO_RATE, timeout_s: float = 120.
         stream = c.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
         chunks: list[np.ndarray] = []
+        t0 = None
         try:
             for frame in c.decode(stream):
+                if t0 is None and frame.time is not None:
+                    t0 = float(frame.time)
                 for out in resampler.resample(frame):
                     chunks.append(out.to_ndarray().reshape(-1))
                 if time.monotonic() - t_start > timeout_s:
@@ -267,7 +275,7 @@ def load_audio(path: str | Path, rate: int = AUDIO_RATE, timeout_s: float = 120.
             log.warning("%s: audio decode error (%s); using what decoded", Path(path).name, exc)
         if not chunks:
             return None
-        return np.concatenate(chunks).astype(np.float32, copy=False)
+        return np.concatenate(chunks).astype(np.float32, copy=False), (t0 or 0.0)
     finally:
         c.close()
 

@@ -107,6 +107,7 @@ class AudioFeatures:
     frame_t: np.ndarray  # centre time of each analysis frame (s)
     power: np.ndarray  # mean square per frame
     onsets: np.ndarray  # onset times (s)
+    frame_dt: float = 128 / 8000  # hop between analysis frames (s)
 
 
 def audio_features(samples: np.ndarray, rate: int, frame: int = 256, hop: int = 128) -> AudioFeatures:
@@ -146,7 +147,7 @@ def audio_features(samples: np.ndarray, rate: int, frame: int = 256, hop: int = 
                 last = i
         onsets = np.asarray(kept) * hop / rate
     t = (np.arange(n) * hop + frame / 2) / rate
-    return AudioFeatures(t, power, onsets)
+    return AudioFeatures(t, power, onsets, hop / rate)
 
 
 # Order of the per-scene feature vector handed to pluggable (e.g. ONNX) estimators.
@@ -230,7 +231,8 @@ def scene_features(
         loud = onset_rate = None
         if audio is not None and len(audio.power):
             am = (audio.frame_t >= a) & (audio.frame_t < b)
-            p = float(audio.power[am].mean()) if am.any() else 0.0
+            # Divide by the frames the scene *should* have: audio that starts late is silence.
+            p = float(audio.power[am].sum()) / max(1.0, dur / audio.frame_dt)
             loud = float(10 * np.log10(max(p, 1e-9)))
             onset_rate = float(((audio.onsets >= a) & (audio.onsets < b)).sum() / dur)
         out.append(
