@@ -169,3 +169,24 @@ def test_cli_bad_input_one_line_nonzero(files, tmp_path, name):
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_analyze_path_does_not_import_torch(files, tmp_path):
+    code = (
+        "import sys; from emsync_bridge.cli import main; "
+        f"rc = main(['analyze', {str(files['good'])!r}, '-q', '--no-cache']); "
+        "print('torch' in sys.modules, rc)"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env=dict(os.environ, XDG_CACHE_HOME=str(tmp_path)))
+    assert res.stdout.strip().splitlines()[-1] == "False 0", res.stdout + res.stderr
+
+
+def test_bench_analyze_smoke(files):
+    from emsync_bridge.video.bench import bench_analyze, format_bench
+
+    r = bench_analyze(files["good"])
+    assert r["ours_cuts"] == pytest.approx([1.0], abs=0.04)
+    assert r["scenedetect_cuts_we_also_find"] == "1/1"
+    assert r["ours_cli_x_realtime"] > 0 and r["speedup_cli"] > 0
+    assert "real time" in format_bench(r)
