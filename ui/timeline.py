@@ -187,6 +187,22 @@ class TimelineView(pg.GraphicsLayoutWidget):
             self._add(self._score_items, self.roll, pg.ScatterPlotItem(
                 missed, [top] * len(missed), symbol="x", size=13, brush=pg.mkBrush("#e63946"), pen=None))
 
+    def shown(self) -> dict[str, int]:
+        """What is drawn, counted (tests and scripts check the view against the data)."""
+        def count(store, plot, kind, pred=lambda i: True):
+            return sum(1 for p, i in store if p is plot and isinstance(i, kind) and pred(i))
+
+        dashed = lambda i: i.pen.style() == Qt.PenStyle.DashLine  # noqa: E731
+        return {
+            "scenes": count(self._static, self.picture, pg.QtWidgets.QGraphicsRectItem),
+            "cuts": count(self._static, self.picture, pg.InfiniteLine, dashed),
+            "boundaries": count(self._static, self.picture, pg.InfiniteLine, lambda i: not dashed(i)),
+            "markers": count(self._marker_items, self.picture, pg.InfiniteLine),
+            "thumbnails": len(self._thumb_items),
+            "notes": sum(len(i.xData) // 2 for _, i in self._score_items if isinstance(i, pg.PlotDataItem)),
+            "selected": len(self._selection),
+        }
+
     # -- selection
 
     def scene_index_at(self, t: float) -> int | None:

@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ layout
 
     def _build(self) -> None:
-        tb = self.addToolBar("main")
+        tb = self.toolbar = self.addToolBar("main")
         tb.setMovable(False)
 
         def action(text, slot, tip, key=None):
@@ -231,6 +231,9 @@ class MainWindow(QMainWindow):
         f.addRow("Temperature", self.temperature)
         f.addRow("Top-p", self.top_p)
         f.addRow("Tempo grid", trow)
+        self.render = QCheckBox("render preview audio (FluidSynth)")
+        self.render.setChecked(True)
+        f.addRow("", self.render)
         lay.addWidget(box)
 
         self.send_to_bridge = QCheckBox("Send overrides and regenerate to the bridge")
@@ -263,6 +266,7 @@ class MainWindow(QMainWindow):
             seed=self.seed.value(),
             instruments=tuple(i for i, cb in self.instruments.items() if cb.isChecked()),
             tempo_grid=self.tempo_bpm.value() if self.tempo_on.isChecked() else None,
+            render=self.render.isChecked(),
             temperature=round(self.temperature.value(), 3),
             top_p=round(self.top_p.value(), 3),
             scene_overrides={i: (v, a) for i, (v, a, _) in self.overrides.items()},
