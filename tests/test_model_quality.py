@@ -1,0 +1,52 @@
+"""The shipped model follows its conditioning: long chords on boundaries, density with arousal,
+mode with valence — measured on decoded MIDI with the metrics module, on a small budget.
+
+The thresholds are below the model card's full-budget figures (20 seeds) to leave room for
+sampling noise on 3-4 seeds, but far above what a model that ignores its conditioning scores
+(boundary hits near the random-time rate, equal densities, equal major shares)."""
+
+import pytest
+
+from emsync_bridge import models
+from emsync_bridge.music.evaluate import eval_arousal, eval_boundaries, eval_instruments, eval_valence
+from emsync_bridge.runtime import load_engine
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine():
+    if not models.resolve("default").trained:
+        pytest.skip("the shipped default model is missing (emsync_bridge/models/emsync-small.safetensors)")
+    engine, _ = load_engine("default")
+    return engine
+
+
+def test_long_chords_land_on_boundaries(engine):
+    r = eval_boundaries(engine, seeds=[0, 1, 2], duration=40.0)
+    hit, rand, without = r["hit_rate"]["1.0"], r["random_time_rate"]["1.0"], r["hit_rate_without_boundaries"]["1.0"]
+    assert hit >= 0.7, r
+    assert hit - rand >= 0.25, r
+    assert without <= 0.75 * hit, r
+
+
+def test_arousal_drives_note_density(engine):
+    r = eval_arousal(engine, seeds=[0, 1], duration=20.0)
+    nps = r["notes_per_second"]
+    assert nps["0.8"] >= 1.3 * nps["-0.8"], r
+
+
+def test_valence_drives_mode(engine):
+    r = eval_valence(engine, seeds=[0, 1, 2, 3, 4, 5], duration=20.0)
+    assert r["difference_pp"] >= 30, r
+
+
+def test_plays_several_instruments_in_their_registers(engine):
+    r = eval_instruments(engine, seeds=[0], duration=30.0)
+    piece = r["pieces"][0]
+    assert piece["active"] >= 4 and r["stuck_notes"] == 0, r
+    med = piece["median_pitch"]
+    if med["bass"] is not None and med["strings"] is not None:
+        assert med["bass"] < med["strings"], r
+    if med["drums"] is not None:
+        assert 35 <= med["drums"] <= 59, r  # GM drum keys
