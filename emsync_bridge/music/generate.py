@@ -150,22 +150,45 @@ class Sampler:
         self.mask = np.zeros(vocab.VOCAB_SIZE, dtype=bool)
         self.mask[list(excluded)] = True
 
+    # Candidates sorted per step: a full argsort of the vocabulary is the sampler's largest cost,
+    # and the nucleus almost always lies within the top few dozen tokens.
+    TOP_K = 64
+
     def __call__(self, logits: np.ndarray) -> int:
-        logits = np.nan_to_num(logits.astype(np.float64), nan=0.0)
+        logits = logits.astype(np.float64)
+        if np.isnan(logits).any():
+            logits = np.nan_to_num(logits, nan=0.0)
         logits[self.mask] = -np.inf
         logp = logits - _logsumexp(logits)
         temp = self.cfg.temperature * (
             1 + self.cfg.repeat_penalty * max(0.0, math.log((self.collapse_count + 1) / 4)))
         logp = logp / temp
         probs = np.exp(logp - _logsumexp(logp))
-        order = np.argsort(-probs, kind="stable")
-        cum = np.cumsum(probs[order])
-        keep = cum <= self.cfg.top_p  # inclusive cumsum, as EMSYNC: the crossing token is cut ...
-        keep[0] = True  # ... but the top token always stays
-        kept = order[keep]
+        kept = self._nucleus(probs)
         self.collapse_count = self.collapse_count + 1 if len(kept) <= 2 else self.collapse_count // 2
         p = probs[kept] / probs[kept].sum()
         return int(kept[self.rng.choice(len(kept), p=p)])
+
+    def _nucleus(self, probs: np.ndarray) -> np.ndarray:
+        """Tokens by descending probability (ties by index, as a stable sort), cut where the
+        inclusive cumsum passes top_p (as EMSYNC: the crossing token is cut, but the top token
+        always stays). Same result as sorting the whole vocabulary, which remains the fallback."""
+        k = self.TOP_K
+        if k < len(probs):
+            part = np.argpartition(-probs, k)  # the k largest first (unordered), then the k+1-th
+            top = part[:k]
+            top = top[np.lexsort((top, -probs[top]))]
+            cum = np.cumsum(probs[top])
+            # Exact only if the nucleus ends inside the top k and no tie straddles the cut.
+            if cum[-1] > self.cfg.top_p and probs[top[-1]] > probs[part[k]]:
+                keep = cum <= self.cfg.top_p
+                keep[0] = True
+                return top[keep]
+        order = np.argsort(-probs, kind="stable")
+        cum = np.cumsum(probs[order])
+        keep = cum <= self.cfg.top_p
+        keep[0] = True
+        return order[keep]
 
 
 def _logsumexp(x):
