@@ -249,7 +249,16 @@ def scene_features(
                 shot_length=dur / (inside + 1),
                 loudness_db=loud,
                 onset_rate=onset_rate,
-                frames=[img for (rt, img) in report if a <= rt < b],
+                frames=_frames_in(report, a, b),
             )
         )
     return out
+
+
+def _frames_in(report: Sequence[tuple[float, np.ndarray]], a: float, b: float) -> list[np.ndarray]:
+    """Report frames inside [a, b); the one nearest the middle if the scene falls between two."""
+    inside = [img for (rt, img) in report if a <= rt < b]
+    if inside or not report:
+        return inside
+    mid = 0.5 * (a + b)
+    return [min(report, key=lambda r: abs(r[0] - mid))[1]]
