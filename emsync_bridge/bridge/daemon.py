@@ -63,6 +63,7 @@ class BridgeConfig:
     reaper_host: str = "127.0.0.1"
     reaper_port: int = protocol.REAPER_OSC_PORT
     allow_remote: bool = False
+    allow_from: tuple[str, ...] | None = None  # senders allowed to regenerate/set emotion/shut down (None: any)
     spool: Path | None = None  # None: resolve_spool_dir()
     mode: str = "commit"  # "commit" | "live"
     midi_port: str = protocol.LIVE_PORT_NAME  # see sinks.open_sink
@@ -237,7 +238,8 @@ class Bridge:
             self.engine, self.model_files = load_engine(cfg.model, backend=cfg.backend, seed=cfg.seed)
             if self.model_files is not None and not getattr(self.model_files, "trained", True):
                 log.warning("UNTRAINED MODEL: random weights (the shipped default model is missing)")
-        self.osc = OscServer(cfg.osc_host, cfg.osc_port, allow_remote=cfg.allow_remote).start()
+        self.osc = OscServer(cfg.osc_host, cfg.osc_port, allow_remote=cfg.allow_remote,
+                             allow_from=cfg.allow_from).start()
         self.reaper = ReaperOut(cfg.reaper_host, cfg.reaper_port)
         if self.mode == "live":
             self._enter_live()
@@ -859,6 +861,7 @@ class Bridge:
             "osc": {"host": osc.host if osc else self.cfg.osc_host, "port": osc.port if osc else self.cfg.osc_port,
                     "received": counters.get("received", 0), "accepted": counters.get("accepted", 0),
                     "rejected": counters.get("rejected", 0), "unknown": counters.get("unknown", 0),
+                    "malformed": counters.get("malformed", 0), "denied": counters.get("denied", 0),
                     "queue_full_dropped": osc.dropped_full if osc else 0,
                     "reaper": f"{self.cfg.reaper_host}:{self.cfg.reaper_port}",
                     "reaper_seen_s_ago": None if self.live.last_message_wall is None

@@ -25,7 +25,8 @@ def serve(args) -> int:
         raise EmsyncError(f"--duration must be positive seconds, got {args.duration}")
     cfg = BridgeConfig(
         osc_host=args.host, osc_port=args.osc_port, reaper_host=args.reaper_host, reaper_port=args.reaper_port,
-        allow_remote=args.allow_remote, spool=Path(args.spool) if args.spool else None, mode=args.mode,
+        allow_remote=args.allow_remote, allow_from=tuple(args.allow_from) if args.allow_from else None,
+        spool=Path(args.spool) if args.spool else None, mode=args.mode,
         midi_port=args.midi_port, policy=args.boundaries, min_spacing=args.min_scene, model=args.model,
         backend=args.backend, seed=args.seed, duration=args.duration, analyze_video=not args.no_video_analysis,
         quantize_qn=args.quantize, layout=args.layout, lead_s=args.lead,
@@ -44,6 +45,9 @@ def _serve_args(p) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (non-loopback needs --allow-remote)")
     p.add_argument("--reaper-host", default="127.0.0.1")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (no authentication!)")
+    p.add_argument("--allow-from", action="append", default=None, metavar="ADDR[,ADDR]",
+                   help="only these senders (IPs or networks, e.g. 127.0.0.1,10.0.0.0/24) may regenerate, "
+                        "set emotions, change mode or shut down; repeatable (default: anyone who can reach the port)")
     p.add_argument("--spool", default=None, help="spool folder shared with the REAPER scripts (default: as the scripts)")
     p.add_argument("--mode", choices=["commit", "live"], default="commit")
     p.add_argument("--midi-port", default=protocol.LIVE_PORT_NAME,
