@@ -1,0 +1,461 @@
+"""Reliability harness: network surface, OSC fuzz, transport chaos, kill -9 crash safety, SIGTERM,
+soak. `tests/test_reliability_*.py` run each with small counts; `benchmarks/reliability.py` and
+`benchmarks/soak.py` run the full counts and print every figure (docs/reliability.md).
+
+Everything talks to daemons over 127.0.0.1 only (the network-namespace probe also uses an address
+on a veth pair inside a namespace it creates itself); every loop is bounded; every daemon this
+starts is stopped by its process id.
+
+`python -m emsync_bridge.bridge.reliability child ...` runs a daemon the way `emsync-bridge serve`
+does, plus two test hooks: live MIDI to a file (`--record`, one line per message, written with
+O_APPEND so it survives kill -9) and `--kill-at-op N`: SIGKILL itself at the N-th file-system step
+of a commit (temp file created, fsync, rename, folder removal; before or after each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emsync_bridge.bridge.events import MidiMsg, NoteEvent
+from emsync_bridge.bridge.osc import BridgeClient, build_message
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.timeline import protocol
+
+log = logging.getLogger(__name__)
+
+CC_ALL_NOTES_OFF = 123
+
+
+def pct(values, q: float):
+    v = sorted(values)
+    if not v:
+        return None
+    return v[min(len(v) - 1, max(0, int(round(q * (len(v) - 1)))))]
+
+
+def ms(x):
+    return None if x is None else round(x * 1000.0, 3)
+
+
+def wait_for(pred, timeout: float, step: float = 0.01):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return None
+
+
+def free_udp_port() -> int:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+# ------------------------------------------------------------------------------------ sinks
+
+
+class FileSink:
+    """Live MIDI to a file: `wall hexbytes project_time` per line, O_APPEND, unbuffered."""
+
+    name = "file-sink"
+    api = "file"
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self.closed = False
+        self._lock = threading.Lock()
+
+    def send(self, msg: MidiMsg, project_time: float | None = None) -> None:
+        line = f"{time.perf_counter():.6f} {bytes(msg.bytes()).hex()} {'' if project_time is None else round(project_time, 6)}\n"
+        with self._lock:
+            if not self.closed:
+                os.write(self.fd, line.encode())
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                os.close(self.fd)
+
+
+def read_file_sink(path: str | Path) -> list[tuple[float, MidiMsg]]:
+    out = []
+    try:
+        text = Path(path).read_text()
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        parts = line.split(" ")
+        if len(parts) < 2 or len(parts[1]) != 6:
+            continue  # a line cut by kill -9
+        out.append((float(parts[0]), MidiMsg.from_bytes(bytes.fromhex(parts[1]))))
+    return out
+
+
+class TrackingSink:
+    """What a receiver plays, updated per message (no message list: bounded memory for long runs).
+
+    `on`: (channel, note) sounding at the receiver. Optional `on_send(msg, project_time, wall)`."""
+
+    name = "tracking"
+
+    def __init__(self, clock=time.perf_counter, keep: int = 0):
+        self.clock = clock
+        self.on: set[tuple[int, int]] = set()
+        self.count = 0
+        self.note_ons = 0
+        self.keep = keep
+        self.recent: list = []  # (wall, msg, project_time), the last `keep`
+        self.on_send = None
+        self._lock = threading.Lock()
+        self.closed = False
+
+    def send(self, msg: MidiMsg, project_time: float | None = None) -> None:
+        wall = self.clock()
+        with self._lock:
+            self.count += 1
+            if msg.type == "note_on" and msg.velocity > 0:
+                self.on.add((msg.channel, msg.note))
+                self.note_ons += 1
+            elif msg.type in ("note_on", "note_off"):
+                self.on.discard((msg.channel, msg.note))
+            elif msg.type == "control_change" and msg.control in (CC_ALL_NOTES_OFF, 120):
+                self.on = {k for k in self.on if k[0] != msg.channel}
+            if self.keep:
+                self.recent.append((wall, msg, project_time))
+                if len(self.recent) > 2 * self.keep:
+                    del self.recent[: len(self.recent) - self.keep]
+        if self.on_send is not None:
+            self.on_send(msg, project_time, wall)
+
+    def sounding(self) -> set[tuple[int, int]]:
+        with self._lock:
+            return set(self.on)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+# ------------------------------------------------------------------------------------ daemon processes
+
+
+@dataclass
+class DaemonProc:
+    proc: subprocess.Popen
+    port: int
+    spool: Path
+    log_path: Path
+    host: str = "127.0.0.1"
+    _log_fh: object = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def status(self, timeout: float = 1.0, host: str | None = None) -> dict:
+        with BridgeClient(host or self.host, self.port, timeout=timeout) as c:
+            return c.status()
+
+    def send(self, address: str, *args) -> None:
+        with BridgeClient(self.host, self.port) as c:
+            c.send(address, *args)
+
+    def wait_ready(self, timeout: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise EmsyncError(f"daemon exited with {self.proc.returncode}: {self.log_tail()}")
+            try:
+                return self.status(timeout=0.5)
+            except EmsyncError:
+                continue
+        raise EmsyncError(f"daemon did not answer within {timeout} s: {self.log_tail()}")
+
+    def rss(self) -> int:
+        import psutil
+
+        return psutil.Process(self.proc.pid).memory_info().rss
+
+    def log_text(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def log_tail(self, n: int = 8) -> str:
+        return " | ".join(self.log_text().strip().splitlines()[-n:])
+
+    def send_signal(self, sig: int) -> None:
+        if self.alive():
+            os.kill(self.proc.pid, sig)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        """Signal the daemon (by pid) and wait; SIGKILL if it does not exit in `timeout`."""
+        self.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        if self._log_fh is not None:
+            self._log_fh.close()
+            self._log_fh = None
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        self.stop(signal.SIGKILL, timeout=10)
+
+
+def start_daemon(spool: Path, *, port: int | None = None, args=(), child: bool = False, env: dict | None = None,
+                 log_path: Path | None = None, prefix=(), host: str = "127.0.0.1") -> DaemonProc:
+    """`emsync-bridge serve` (or the `child` runner) in a subprocess; output goes to `log_path`."""
+    spool = Path(spool)
+    spool.mkdir(parents=True, exist_ok=True)
+    port = port or free_udp_port()
+    reaper_port = free_udp_port()  # nothing listens there: REAPER is not running
+    if child:
+        cmd = [sys.executable, "-m", "emsync_bridge.bridge.reliability", "child"]
+    else:
+        cmd = [sys.executable, "-m", "emsync_bridge", "serve"]
+    cmd += ["--osc-port", str(port), "--reaper-port", str(reaper_port), "--spool", str(spool), *map(str, args)]
+    log_path = Path(log_path or spool.parent / f"daemon-{spool.name}-{port}.log")
+    fh = open(log_path, "ab")
+    e = dict(os.environ if env is None else env)
+    e.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.Popen([*prefix, *cmd], stdout=fh, stderr=subprocess.STDOUT, env=e)
+    return DaemonProc(proc, port, spool, log_path, host, fh)
+
+
+def write_project(spool: Path, duration: float = 4.0, markers=((1, "", 1.5), (2, "joy", 3.0)),
+                  project_id: str = "reliab01", video_items=()) -> Path:
+    from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+
+    sim = ReaperSim(0, markers=[SimMarker(*m) for m in markers], project_id=project_id)
+    try:
+        return sim.write_project(spool, duration_hint=duration, video_items=video_items)
+    finally:
+        sim.close()
+
+
+# ------------------------------------------------------------------------------------ 1. network surface
+
+
+def bound_inet_sockets(pid: int) -> list[tuple[str, int]]:
+    """(ip, port) of every IPv4/IPv6 socket of `pid` that is bound to a port."""
+    import psutil
+
+    out = []
+    for c in psutil.Process(pid).net_connections(kind="inet"):
+        if c.laddr and c.laddr.port:
+            out.append((c.laddr.ip, c.laddr.port))
+    return out
+
+
+NETNS_ADDR = "10.213.0.1"
+
+
+def netns_probe(spool_base: Path) -> dict:
+    """Runs inside a fresh network namespace (see `netns_check`): a veth pair gives the namespace a
+    non-loopback address; the default daemon must not answer there, an explicitly remote one must
+    (the probe works), and --allow-from must deny control messages from that address."""
+    from emsync_bridge.bridge.osc import is_loopback
+
+    def ip(*a):
+        subprocess.run(["ip", *a], check=True, capture_output=True, timeout=10)
+
+    ip("link", "set", "lo", "up")
+    ip("link", "add", "emr0", "type", "veth", "peer", "name", "emr1")
+    ip("addr", "add", f"{NETNS_ADDR}/24", "dev", "emr0")
+    ip("link", "set", "emr0", "up")
+    ip("link", "set", "emr1", "up")
+    res: dict = {"namespace_addr": NETNS_ADDR}
+    d = start_daemon(spool_base / "netns-default", args=["--no-video-analysis"])
+    try:
+        res["default_status_loopback"] = d.wait_ready()["state"]
+        res["default_bound"] = bound_inet_sockets(d.pid)
+        res["default_all_loopback"] = all(is_loopback(h) for h, _ in res["default_bound"])
+        try:
+            d.status(timeout=1.5, host=NETNS_ADDR)
+            res["default_reachable_on_ns_addr"] = True
+        except EmsyncError:
+            res["default_reachable_on_ns_addr"] = False
+        res["default_alive"] = d.alive()
+    finally:
+        d.stop()
+    d = start_daemon(spool_base / "netns-remote", args=["--no-video-analysis", "--host", "0.0.0.0", "--allow-remote",
+                                                       "--allow-from", "127.0.0.1"])
+    try:
+        d.wait_ready()
+        st = d.status(timeout=2.0, host=NETNS_ADDR)  # the control: a remote bind is reachable there
+        res["remote_reachable_on_ns_addr"] = st["osc"]["host"] == "0.0.0.0"
+        res["remote_warning_logged"] = "anyone on that network" in d.log_text()
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind((NETNS_ADDR, 0))
+        for addr in ("/emsync/regenerate", "/emsync/shutdown"):
+            s.sendto(build_message(addr), (NETNS_ADDR, d.port))
+        s.close()
+        st = wait_for(lambda: (x := d.status(timeout=1.0)) and x["osc"]["denied"] >= 2 and x, 5.0)
+        res["remote_denied"] = st["osc"]["denied"] if st else None
+        res["remote_alive_after_denied_shutdown"] = d.alive()
+        d.send("/emsync/shutdown")  # from 127.0.0.1: allowed
+        try:
+            d.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            pass
+        res["remote_stopped_by_allowed_shutdown"] = not d.alive()
+    finally:
+        d.stop()
+    return res
+
+
+def netns_check(spool_base: Path, timeout: float = 120.0) -> dict | None:
+    """`netns_probe` in a new network namespace (`unshare -n`); None if namespaces are not allowed."""
+    from shutil import which
+
+    if which("unshare") is None or which("ip") is None:
+        return None
+    test = subprocess.run(["unshare", "-n", "true"], capture_output=True, timeout=10)
+    if test.returncode != 0:
+        return None
+    spool_base.mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(["unshare", "-n", sys.executable, "-m", "emsync_bridge.bridge.reliability", "netns-probe",
+                        str(spool_base)], capture_output=True, text=True, timeout=timeout)
+    if r.returncode != 0:
+        raise EmsyncError(f"netns probe failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------ child runner
+
+
+_OPS = {"n": 0, "kill_at": 0, "trace_fd": None, "in_commit": 0}
+
+
+def _op(name: str, where: str) -> None:
+    """One file-system step inside a commit: trace it, SIGKILL here if it is the chosen one."""
+    if not _OPS["in_commit"]:
+        return
+    _OPS["n"] += 1
+    if _OPS["trace_fd"] is not None:
+        os.write(_OPS["trace_fd"], f"{_OPS['n']} {name} {where}\n".encode())
+    if _OPS["kill_at"] and _OPS["n"] == _OPS["kill_at"]:
+        os.kill(os.getpid(), signal.SIGKILL)
+        time.sleep(10)  # never reached
+
+
+def install_commit_kill_points(kill_at: int, trace_path: str | None) -> None:
+    """Count (and trace) every file-system step of `commit.commit`; SIGKILL at step `kill_at`.
+
+    Steps: before/after `tempfile.mkstemp`, `os.fsync`, `os.replace`, `shutil.rmtree`, `os.unlink`
+    while a commit runs, so a kill lands with a temp file empty, written, synced, renamed, or
+    with a generation folder half removed."""
+    import shutil
+    import tempfile
+
+    from emsync_bridge.bridge import commit as commit_mod
+
+    _OPS["kill_at"] = kill_at
+    if trace_path:
+        _OPS["trace_fd"] = os.open(trace_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def wrap(mod, name):
+        orig = getattr(mod, name)
+
+        def f(*a, **k):
+            where = str(a[0]) if a and isinstance(a[0], (str, os.PathLike)) else ""
+            _op(f"before-{name}", where)
+            r = orig(*a, **k)
+            _op(f"after-{name}", where if name != "mkstemp" else str(r[1]))
+            return r
+
+        setattr(mod, name, f)
+
+    wrap(tempfile, "mkstemp")
+    wrap(os, "fsync")
+    wrap(os, "replace")
+    wrap(shutil, "rmtree")
+    wrap(os, "unlink")
+    orig_commit = commit_mod.commit
+
+    def commit(*a, **k):
+        _OPS["in_commit"] += 1
+        try:
+            if _OPS["trace_fd"] is not None:
+                os.write(_OPS["trace_fd"], b"commit-start\n")
+            r = orig_commit(*a, **k)
+            if _OPS["trace_fd"] is not None:
+                os.write(_OPS["trace_fd"], f"commit-end {r.generation_id}\n".encode())
+            return r
+        finally:
+            _OPS["in_commit"] -= 1
+
+    commit_mod.commit = commit
+
+
+def child_main(argv) -> int:
+    """A daemon as `serve` runs it, with the test hooks described at the top of this module."""
+    p = argparse.ArgumentParser(prog="reliability child")
+    p.add_argument("--osc-port", type=int, required=True)
+    p.add_argument("--reaper-port", type=int, default=protocol.REAPER_OSC_PORT)
+    p.add_argument("--spool", required=True)
+    p.add_argument("--mode", default="commit")
+    p.add_argument("--record", default=None, help="live MIDI to this file")
+    p.add_argument("--kill-at-op", type=int, default=0)
+    p.add_argument("--op-trace", default=None)
+    p.add_argument("--duration", type=float, default=None)
+    p.add_argument("--no-video-analysis", action="store_true")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
+
+    if a.kill_at_op or a.op_trace:
+        install_commit_kill_points(a.kill_at_op, a.op_trace)
+    cfg = BridgeConfig(osc_port=a.osc_port, reaper_port=a.reaper_port, spool=Path(a.spool), mode=a.mode,
+                       duration=a.duration, analyze_video=not a.no_video_analysis)
+    sink = FileSink(a.record) if a.record else None
+    bridge = Bridge(cfg, sink=sink)
+    bridge.start()
+    print(f"child serving on {bridge.osc.port}", file=sys.stderr, flush=True)
+    bridge.serve_forever()
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print("usage: python -m emsync_bridge.bridge.reliability child|netns-probe ...", file=sys.stderr)
+        return 2
+    cmd, rest = argv[0], argv[1:]
+    if cmd == "child":
+        return child_main(rest)
+    if cmd == "netns-probe":
+        logging.basicConfig(level=logging.WARNING)
+        print(json.dumps(netns_probe(Path(rest[0]))))
+        return 0
+    print(f"unknown command {cmd!r}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
