@@ -339,7 +339,9 @@ def bench_osc(engine, files, tmp: Path, rate: int = 10_000, seconds: float = 3.0
         "latency_to_server_ms": {"p50": _ms(pct(arrived, 0.5)), "p99": _ms(pct(arrived, 0.99))},
         "latency_to_handled_ms": {"p50": _ms(pct(handled, 0.5)), "p99": _ms(pct(handled, 0.99)),
                                   "max": _ms(max(handled) if handled else None)},
-        "latency_trend_ms": {"first_10pct_p50": _ms(pct(first, 0.5)), "last_10pct_p50": _ms(pct(last, 0.5))},
+        "latency_trend_ms": {"first_10pct_p50": _ms(pct(first, 0.5)), "last_10pct_p50": _ms(pct(last, 0.5)),
+                             "p50_per_tenth": [_ms(pct([h for _, _, h in rows[k * tenth:(k + 1) * tenth]], 0.5))
+                                               for k in range(10)]},
         "pass": len(rows) == n and (pct(last, 0.5) or 0) <= max(2 * (pct(first, 0.5) or 0), 0.005),
     }
 
