@@ -3,7 +3,7 @@
 Hard cuts: PySceneDetect's `ContentDetector` (or `AdaptiveDetector`) fed the small frames that
 `decode.py` already produced, so the file is decoded once. Its mean-pixel-distance score is
 nearly scale invariant, so at ~160×90 it finds the same cuts as `scenedetect.detect` (which works
-at 320×180 for 640×360 input). Its default `min_scene_len` of 15 *frames* is 1.5 s at 10 fps and
+at 320×180 for 640×360 input) with the threshold nudged from 27 to 26 (see CONTENT_THRESHOLD). Its default `min_scene_len` of 15 *frames* is 1.5 s at 10 fps and
 was measured to swallow a real cut there, so we give it a length in seconds (0.25 s by default).
 
 Gradual transitions: frame-to-frame differences inside a 1 s crossfade stay far below any
@@ -32,6 +32,10 @@ from fractions import Fraction
 import numpy as np
 
 HARD_CUT_MIN_SCENE_S = 0.25  # PySceneDetect min_scene_len, in seconds (see module docstring)
+# ContentDetector's default threshold is 27 on the ~320×180 frames `scenedetect.detect` uses for
+# 640×360 input. On our ~160×90 area-scaled frames the same score measured 0.96× theirs (median
+# over non-cut frames; 0.85–1.08 at cuts, synthetic + noisy clips), so 26 here ≈ 27 there.
+CONTENT_THRESHOLD = 26.0
 FADE_HALF_WINDOWS_S = (0.25, 0.5, 1.0)  # k in seconds: finds transitions of about 0.3–2.5 s
 FADE_MIN_DIFF = 20.0  # D: the two sides must differ like two different shots (0–255 scale)
 FADE_MIN_RATIO = 0.4  # score/D: the blend model must explain most of the change
@@ -85,7 +89,7 @@ class HardCutDetector:
         self.rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
         min_len = max(1, int(round(min_scene_s * float(self.rate))))  # frames, compared exactly
         if kind == "content":
-            self.detector = ContentDetector(threshold=threshold or 27.0, min_scene_len=min_len)
+            self.detector = ContentDetector(threshold=threshold or CONTENT_THRESHOLD, min_scene_len=min_len)
         elif kind == "adaptive":
             self.detector = AdaptiveDetector(adaptive_threshold=threshold or 3.0, min_scene_len=min_len)
         else:

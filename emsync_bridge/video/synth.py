@@ -45,9 +45,11 @@ def make_video(
     chains: list[str] = []
     for i, seg in enumerate(segments):
         # Each source gets its own size/rate so concat and xfade see identical formats.
-        src = seg.source
-        sep = ":" if "=" in src else "="
-        inputs += ["-f", "lavfi", "-i", f"{src}{sep}size={w}x{h}:rate={fps}" if _takes_size(src) else src]
+        # Size/rate go on the source itself, i.e. the first element of a filter chain.
+        head, comma, tail = seg.source.partition(",")
+        if _takes_size(head):
+            head += f"{':' if '=' in head else '='}size={w}x{h}:rate={fps}"
+        inputs += ["-f", "lavfi", "-i", head + comma + tail]
         chains.append(
             f"[{i}:v]scale={w}:{h},fps={fps},format=yuv420p,setsar=1,"
             f"trim=duration={seg.duration:.6f},setpts=PTS-STARTPTS,settb=AVTB[s{i}]"
