@@ -19,6 +19,7 @@ ahead of the play head (what has already played cannot change).
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
@@ -36,6 +37,7 @@ from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, generate
+from emsync_bridge.music import vocab
 from emsync_bridge.music.vocab import TICK_S
 from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.spool import (
@@ -80,10 +82,12 @@ class BridgeConfig:
     analyze_video: bool = True
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
     layout: str = "per-instrument"  # or "type1"
-    lead_s: float = 0.12  # live: regenerate no earlier than this ahead of the play head
+    # Live: regenerate no earlier than this ahead of the play head. None = adaptive: 1.5 x the p90
+    # of how long recent jobs took to get past their first tick, + 10 ms, within [30, 250] ms.
+    lead_s: float | None = None
     max_ahead_s: float = 20.0  # live: generation pauses this far ahead of the play head
     primer_tokens: int = 128  # tokens of context before a regenerated boundary
-    debounce_s: float = 0.02  # marker/tempo bursts are gathered this long before a re-plan
+    debounce_s: float = 0.01  # marker/tempo bursts are gathered this long before a re-plan
     poll_s: float = 0.25  # spool polling
     status_interval_s: float = 1.0
     generate_on_start: bool = True
@@ -153,6 +157,7 @@ class Job:
     plan: Plan
     reason: str
     trigger_wall: float | None = None  # when the OSC message/request that caused it arrived
+    submit_wall: float = 0.0
 
 
 @dataclass
@@ -225,6 +230,7 @@ class Bridge:
         self._next_poll = 0.0
         self._next_status = 0.0
         self._await_regen: dict | None = None
+        self._ready: collections.deque[float] = collections.deque(maxlen=20)  # job submit -> first tick done
         self.trace: list | None = None  # benches: (beat string, OSC arrival, handled) per /beat/str
         self.state = "starting"
 
@@ -739,15 +745,25 @@ class Bridge:
             # The running generation has not reached `start` yet: go on from where it got to.
             start = min(start, self.score.generated_until)
         if self.mode == "live" and self.live.playing:
-            start = max(start, self.clock.position() + self.cfg.lead_s)
+            start = max(start, self.clock.position() + self.lead())
             full = full and start <= plan.origin
         if start >= plan.end - TICK_S:
             self.plan = plan
             return
         self._job_seq += 1
-        job = Job(self._job_seq, start, plan, reason, trigger)
+        job = Job(self._job_seq, start, plan, reason, trigger, time.perf_counter())
         self.plan = plan
         self._jobs.put(job)
+
+    def lead(self) -> float:
+        """How far ahead of the play head live regeneration starts (see BridgeConfig.lead_s)."""
+        if self.cfg.lead_s is not None:
+            return self.cfg.lead_s
+        if len(self._ready) < 3:
+            return 0.12
+        ready = sorted(self._ready)
+        p90 = ready[min(len(ready) - 1, int(0.9 * len(ready)))]
+        return min(0.25, max(0.03, 1.5 * p90 + 0.01))
 
     def _worker(self) -> None:
         while not self._stop.is_set():
@@ -797,6 +813,8 @@ class Bridge:
                 return True
             if not new_tokens and self._await_regen is not None:
                 self._await_regen["first_token_wall"] = time.perf_counter()
+            if stream.tick == tick and vocab.shift_ticks(tok):  # the first tick is final now
+                self._ready.append(time.perf_counter() - job.submit_wall)
             new_tokens.append(tok)
             self.tokens.append(tok)
             evs = stream.feed(tok)
@@ -886,7 +904,7 @@ class Bridge:
             "live": None if sched is None else {
                 "port": getattr(self.sink, "name", None), "api": getattr(self.sink, "api", None),
                 "sent": sched.sent, "late_skipped": sched.late_skipped, "sounding": len(sched.sounding),
-                "silences": dict(sched.silences), "relocks": self.clock.relocks},
+                "silences": dict(sched.silences), "relocks": self.clock.relocks, "lead_s": round(self.lead(), 4)},
             "last_error": self.last_error,
         }
         if brief and d["plan"]:

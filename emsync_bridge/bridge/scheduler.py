@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import bisect
 import logging
+import os
+import sys
 import threading
 import time
 from collections import Counter
@@ -30,9 +32,12 @@ log = logging.getLogger(__name__)
 class PlayClock:
     """REAPER's play position in project seconds at any `perf_counter()` time."""
 
-    def __init__(self, jump_s: float = 0.12, slew: float = 0.1):
+    def __init__(self, jump_s: float = 0.12, slew: float = 0.1, slew_behind: float = 0.02):
         self.jump_s = jump_s  # a report this far from the estimate is a seek/loop wrap
-        self.slew = slew  # fraction of the error corrected per report
+        self.slew = slew  # fraction of the error corrected per report ...
+        # ... but only this much when the report is behind the estimate: a report that sat in a
+        # socket or a queue looks behind, one that is ahead cannot be late (so trust it more).
+        self.slew_behind = slew_behind
         self.playing = False
         self.rate = 1.0  # REAPER's play rate
         self.anchor_pos = 0.0
@@ -84,7 +89,7 @@ class PlayClock:
             self.anchor_pos, self.anchor_wall = pos, wall
             self.relocks += 1
             return True
-        self.anchor_pos = self.position(wall) + self.slew * err
+        self.anchor_pos = self.position(wall) + (self.slew if err > 0 else self.slew_behind) * err
         self.anchor_wall = wall
         return False
 
@@ -293,6 +298,7 @@ class Scheduler:
         self.silence(reason)
 
     def _run(self) -> None:
+        _raise_thread_priority()
         while self._running:
             try:
                 nxt = self.pump()
@@ -313,6 +319,18 @@ class Scheduler:
                 continue
             while time.perf_counter() < nxt:
                 time.sleep(0)  # spin, but let other Python threads run
+
+
+def _raise_thread_priority() -> None:
+    """Best effort: a higher scheduling priority for this thread (Linux: per-thread nice -10; needs
+    CAP_SYS_NICE, i.e. root or a raised RLIMIT_NICE). A busy machine otherwise delays the wake-up
+    before a note by milliseconds. Failure changes nothing."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+    except (OSError, AttributeError):
+        log.debug("could not raise the scheduler thread's priority (needs CAP_SYS_NICE)")
 
 
 _TAKES_TIME: dict[type, bool] = {}

@@ -63,7 +63,8 @@ def _serve_args(p) -> None:
                    help="commit mode: snap note starts to this grid in quarter notes (e.g. 0.25)")
     p.add_argument("--layout", choices=["per-instrument", "type1"], default="per-instrument",
                    help="one MIDI file per instrument, or one type-1 file")
-    p.add_argument("--lead", type=float, default=0.12, help="live: earliest regeneration ahead of the play head (s)")
+    p.add_argument("--lead", type=float, default=None,
+                   help="live: earliest regeneration ahead of the play head (s; default: adaptive, 30-250 ms)")
 
 
 serve.add_arguments = _serve_args

@@ -44,6 +44,12 @@ export_cmd.add_arguments = _export_args
 
 @command("bench", "measure decoder speed (reference vs cached torch vs ONNX Runtime) and analysis speed")
 def bench_cmd(args) -> int:
+    if args.what == "live":  # the bridge's live-mode acceptance bench (emsync_bridge/bridge/bench.py)
+        from emsync_bridge.bridge.bench import run_all
+
+        live = run_all(quick=args.quick)
+        print(json.dumps(live, indent=None if args.json else 1))
+        return 0 if live.get("pass") else 1
     from emsync_bridge.runtime import bench
 
     say = None if args.json else (lambda msg: print(f"bench: {msg} ...", file=sys.stderr, flush=True))
@@ -65,7 +71,7 @@ def bench_cmd(args) -> int:
 
 
 def _bench_args(p):
-    p.add_argument("what", nargs="?", default="decode", choices=["decode", "analyze", "all"])
+    p.add_argument("what", nargs="?", default="decode", choices=["decode", "analyze", "all", "live"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true", help="tiny model, short piece (smoke test)")
     p.add_argument("--model", default=None, help="model for the generation benchmark (default: the shipped one)")
