@@ -28,6 +28,9 @@ import numpy as np
 
 from emsync_bridge.music.model_config import CONFIGS, N_PREFIX, ModelConfig
 
+# POP909 training data: 26,951,786 tokens over 188.7 hours (emsync_bridge/models/DATA_CARD.md).
+DATA_TOKENS_PER_SECOND = 39.7
+
 # --quick (tests): a tiny model, a short piece; same code paths.
 QUICK_CONFIG = ModelConfig(n_layer=2, n_head=2, d_model=64, d_inner=128, context_len=128)
 
@@ -144,9 +147,16 @@ def generation_speed(model: str | None, seconds: float, seed: int = 0, config: M
         raise RuntimeError(f"generation benchmark failed: {proc.stderr.strip()[-2000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out.update(model=files.name, trained=files.trained,
-               music_seconds_per_wall_second=round(seconds / out["wall_s"], 2))
+               music_seconds_per_wall_second=round(seconds / out["wall_s"], 2),
+               music_seconds_per_cpu_second=round(seconds / out["cpu_s"], 2))
     if not files.trained:
-        out["note"] = "untrained weights (the shipped default model is not built yet): token rate differs from a trained model"
+        # A random model emits ~16 tokens per second of music, a trained one about as many as the
+        # training data has; project its rate from the measured time per token.
+        per_token = out["wall_s"] / out["tokens"]
+        out["note"] = (f"untrained weights (the shipped default model is not built yet): a trained model emits "
+                       f"~{DATA_TOKENS_PER_SECOND} tokens per music second (POP909 data card), this one "
+                       f"{out['tokens'] / seconds:.1f}")
+        out["projected_trained_music_seconds_per_wall_second"] = round(1 / (per_token * DATA_TOKENS_PER_SECOND), 2)
     return out
 
 
@@ -241,6 +251,9 @@ def bench_decode(quick: bool = False, model: str | None = None, seconds: float |
         "cached_torch_speedup_vs_reference": round(ct / ref, 1),
         "onnx_speedup_vs_cached_torch": round(ox / ct, 2),
         "music_seconds_per_wall_second": gen["music_seconds_per_wall_second"],
+        "music_seconds_per_cpu_second": gen["music_seconds_per_cpu_second"],
+        "speedup_vs_reference_cpu_time": round(
+            (speed["onnx"]["tokens"] / speed["onnx"]["cpu_s"]) / (speed["reference"]["tokens"] / speed["reference"]["cpu_s"]), 1),
         "peak_rss_mb": gen["peak_rss_mb"],
         "provider": speed["provider"],
         "quick": quick,
@@ -271,7 +284,10 @@ def format_decode(r: dict) -> str:
         f"({r['speedup_vs_reference']}x reference, {r['onnx_speedup_vs_cached_torch']}x cached torch)",
         f"generation, {g['model']}{'' if g['trained'] else ' (UNTRAINED)'}: {g['music_seconds']:.0f} s of music, "
         f"{g['tokens']} tokens in {g['wall_s']:.2f} s wall -> {r['music_seconds_per_wall_second']} music-s per "
-        f"wall-s; peak RSS {r['peak_rss_mb']} MB; torch imported: {g['torch_imported']}",
+        f"wall-s ({r['music_seconds_per_cpu_second']} per CPU-s); peak RSS {r['peak_rss_mb']} MB; "
+        f"torch imported: {g['torch_imported']}"
+        + (f"; projected for a trained model: {g['projected_trained_music_seconds_per_wall_second']} music-s "
+           f"per wall-s" if "projected_trained_music_seconds_per_wall_second" in g else ""),
         f"machine: {r['machine'].get('cpu', '?')}, {r['machine']['cpu_count']} cores, load "
         f"{r['machine'].get('loadavg_start')} -> {r['machine'].get('loadavg_end')}",
     ]

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import platformdirs
 
+from emsync_bridge.errors import EmsyncError
 from emsync_bridge.export import EXPORTER_VERSION, GRAPHS
 
 log = logging.getLogger(__name__)
@@ -97,7 +98,11 @@ def ensure_exported(files, seed: int = 0, force: bool = False) -> CachedExport:
     manifest = None if force else verify(entry)
     if manifest is not None:
         return _entry(entry, manifest, False)
-    export_into(files, entry, seed)
+    try:
+        export_into(files, entry, seed)
+    except OSError as exc:
+        raise EmsyncError(f"cannot write the ONNX export cache in {entry.parent} ({exc.strerror or exc}); "
+                          f"set EMSYNC_CACHE_DIR to a writable folder") from None
     manifest = verify(entry)
     if manifest is None:
         raise RuntimeError(f"fresh ONNX export in {entry} failed verification")
