@@ -34,7 +34,7 @@ from typing import Callable
 from emsync_bridge.bridge import commit as commit_mod
 from emsync_bridge.bridge.events import TokenStream, primer_until, tick_of, trim_primer
 from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
-from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler
+from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, generate
 from emsync_bridge.music import vocab
@@ -254,6 +254,11 @@ class Bridge:
             t = threading.Thread(target=target, name=f"emsync-{name}", daemon=True)
             t.start()
             self._threads.append(t)
+        if self.mode == "live":
+            # Live timing suffers first on a busy machine: OSC in, control, generation and the
+            # scheduler get a higher priority (best effort, see scheduler.raise_thread_priority).
+            for t in self._threads + [self.osc._thread]:
+                raise_thread_priority(t.native_id)
         self.reaper.refresh()
         self.state = "running"
         log.info("emsync-bridge %s mode: OSC in %s:%d, REAPER at %s:%d, spool %s", self.mode, self.osc.host,

@@ -298,7 +298,7 @@ class Scheduler:
         self.silence(reason)
 
     def _run(self) -> None:
-        _raise_thread_priority()
+        raise_thread_priority()
         while self._running:
             try:
                 nxt = self.pump()
@@ -321,16 +321,19 @@ class Scheduler:
                 time.sleep(0)  # spin, but let other Python threads run
 
 
-def _raise_thread_priority() -> None:
-    """Best effort: a higher scheduling priority for this thread (Linux: per-thread nice -10; needs
-    CAP_SYS_NICE, i.e. root or a raised RLIMIT_NICE). A busy machine otherwise delays the wake-up
-    before a note by milliseconds. Failure changes nothing."""
+def raise_thread_priority(native_id: int | None = None) -> None:
+    """Best effort: a higher scheduling priority for a thread of this process (default: the
+    calling one). Linux only (per-thread nice -10); needs CAP_SYS_NICE (root, or a raised
+    RLIMIT_NICE). On a busy machine a waking thread otherwise waits milliseconds for a CPU.
+    Failure changes nothing."""
     if not sys.platform.startswith("linux"):
         return
     try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), -10)
+        tid = threading.get_native_id() if native_id is None else native_id
+        if os.getpriority(os.PRIO_PROCESS, tid) > -10:
+            os.setpriority(os.PRIO_PROCESS, tid, -10)
     except (OSError, AttributeError):
-        log.debug("could not raise the scheduler thread's priority (needs CAP_SYS_NICE)")
+        log.debug("could not raise a thread's priority (needs CAP_SYS_NICE)")
 
 
 _TAKES_TIME: dict[type, bool] = {}
