@@ -232,9 +232,9 @@ def bench_decode(quick: bool = False, model: str | None = None, seconds: float |
     info["torch"] = torch.__version__
     if quick:
         say("decoder speed (quick config)")
-        speed = decoder_speed(QUICK_CONFIG, "quick", n_reference=8, seed=seed)
+        speed = decoder_speed(QUICK_CONFIG, "quick", n_reference=4, seed=seed)
         say("generation (quick config)")
-        gen = generation_speed(None, seconds or 10.0, seed, config=QUICK_CONFIG)
+        gen = generation_speed(None, seconds or 5.0, seed, config=QUICK_CONFIG)
     else:
         say("decoder speed: emsync-37m shape, random weights (exports on first use, ~1 min)")
         speed = decoder_speed(CONFIGS["emsync-37m"], "emsync-37m", n_reference=3, seed=seed)
