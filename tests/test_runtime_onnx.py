@@ -88,6 +88,18 @@ def test_onnx_cached_generation_matches_torch_full_pass():
     assert checked.worst <= 1e-3, checked.worst
 
 
+def test_io_binding_path_matches_torch():
+    """The CUDA code path (cache kept as OrtValues, grown by append.onnx), run on the CPU."""
+    files = tiny_files()
+    entry = ensure_exported(files, seed=0)
+    engine = OnnxEngine(entry.prefill, entry.step, TINY, providers=["CPUExecutionProvider"],
+                        append_path=entry.append, io_binding=True)
+    checked = CheckedEngine(engine, torch_model_for(files, seed=0))
+    generate(checked, 1000.0, Conditioning.constant(None, 0.7), SamplingConfig(seed=4), max_tokens=90)
+    assert checked.steps >= 80 and checked.slides >= 1
+    assert checked.worst <= 1e-3, checked.worst
+
+
 def test_export_cache_reuses_and_rebuilds_corrupt_files(caplog):
     files = tiny_files("test-cache")
     first = ensure_exported(files, seed=1)

@@ -57,7 +57,9 @@ class OnnxEngine:
 
     def __init__(self, prefill_path: str | Path, step_path: str | Path, config: ModelConfig,
                  providers: list[str] | None = None, threads: int | None = None,
-                 append_path: str | Path | None = None):
+                 append_path: str | Path | None = None, io_binding: bool | None = None):
+        """`io_binding`: keep the cache as OrtValues on the provider's device (default: on CUDA
+        only; True on CPU runs the CUDA code path on the CPU, for tests)."""
         ort = import_onnxruntime()
         self.cfg = config
         self.context_len = config.context_len
@@ -86,16 +88,17 @@ class OnnxEngine:
             log.info("onnxruntime: CUDA not available (%s); running on %s", why, self.provider)
         else:
             log.info("onnxruntime: running on %s", self.provider)
-        self._on_cuda = self.provider == CUDA
+        self._bound = self.provider == CUDA if io_binding is None else io_binding
+        self._device = "cuda" if self.provider == CUDA else "cpu"
         n = config.n_layer
         self._cache_names = kv_names(n, "cache")
         self._new_names = kv_names(n, "new")
         self._present_names = kv_names(n, "present")
         self._out_names = kv_names(n, "out")
         self._len = 0
-        if self._on_cuda:
+        if self._bound:
             if append_path is None:
-                raise ValueError("the CUDA engine needs the append graph")
+                raise ValueError("the IO-binding (CUDA) engine needs the append graph")
             self._append = ort.InferenceSession(str(append_path), self._options(ort, 1, quiet), providers=usable)
             self._cache = None  # list of OrtValues [1, H, cached_len, d_head] in device memory
         else:
@@ -128,7 +131,7 @@ class OnnxEngine:
             "valence": np.array([_nan_if_none(valence)], dtype=np.float32),
             "arousal": np.array([_nan_if_none(arousal)], dtype=np.float32),
         }
-        if self._on_cuda:
+        if self._bound:
             logits, *self._cache = self._run_bound(self._prefill, feeds, self._present_names)
         else:
             logits, *present = self._prefill.run(None, feeds)
@@ -147,7 +150,7 @@ class OnnxEngine:
                  "boundary": np.array([[float(b)]], dtype=np.float32),
                  "past_len": np.array([P], dtype=np.int64)}
         feeds.update(zip(self._cache_names, self._cache))
-        if self._on_cuda:
+        if self._bound:
             logits, *new = self._run_bound(self._step, feeds, self._new_names)
             _, *self._cache = self._run_bound(
                 self._append, {**dict(zip(self._cache_names, self._cache)), **dict(zip(self._new_names, new))},
@@ -171,7 +174,7 @@ class OnnxEngine:
         if logits:
             binding.bind_output("logits")  # host memory: the sampler runs in numpy
         for name in device_outputs:
-            binding.bind_output(name, "cuda")
+            binding.bind_output(name, self._device)
         sess.run_with_iobinding(binding)
         outs = binding.get_outputs()
         return [outs[0].numpy(), *outs[1:]] if logits else [None, *outs]
