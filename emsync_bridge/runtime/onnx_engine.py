@@ -34,8 +34,8 @@ def import_onnxruntime():
 
 
 def default_threads() -> int:
-    """Intra-op threads: all cores up to 4 (the step graph is small; more threads only add sync
-    cost), overridable with EMSYNC_ORT_THREADS."""
+    """Intra-op threads of the prefill: all cores up to 4 (beyond that, synchronisation outweighs
+    the gain for these model sizes). EMSYNC_ORT_THREADS overrides it, and the step's 1."""
     env = os.environ.get("EMSYNC_ORT_THREADS")
     if env:
         try:
@@ -78,7 +78,8 @@ class OnnxEngine:
             # A one-token step is a chain of small ops: extra threads mostly add synchronisation,
             # and on a busy 2-core machine their spinning fights the other processes. The prefill
             # (hundreds of positions) does use all threads.
-            self._step = ort.InferenceSession(str(step_path), self._options(ort, 1, quiet), providers=usable)
+            step_threads = threads if os.environ.get("EMSYNC_ORT_THREADS") else 1
+            self._step = ort.InferenceSession(str(step_path), self._options(ort, step_threads, quiet), providers=usable)
         finally:
             ort.set_default_logger_severity(3)
         self.provider = self._step.get_providers()[0]
