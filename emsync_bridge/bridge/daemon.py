@@ -568,8 +568,10 @@ class Bridge:
         """Apply one validated OSC message (runs in the control thread)."""
         a, p, lv = ev.args, ev.pattern, self.live
         if not p.startswith("/emsync/"):
-            if lv.last_message_wall is None or ev.wall - lv.last_message_wall > RECONNECT_SILENCE_S:
-                if lv.last_message_wall is not None and self.reaper is not None:
+            if lv.last_message_wall is None:
+                log.info("REAPER connected (feedback from %s:%s)", *(ev.sender or ("?", "?")))
+            elif ev.wall - lv.last_message_wall > RECONNECT_SILENCE_S:
+                if self.reaper is not None:
                     log.info("REAPER is back after %.0f s: asking for all feedback", ev.wall - lv.last_message_wall)
                     self.reaper.refresh()
             lv.last_message_wall = ev.wall

@@ -262,10 +262,14 @@ class MidoSink:
 
 
 def open_sink(spec: str = LIVE_PORT_NAME) -> MidiSink:
-    """`record:` -> RecordingSink; `NAME` -> virtual port NAME (macOS/Linux) or the existing port
-    NAME (Windows, loopMIDI); `port:NAME` -> always an existing port."""
+    """`record:` -> RecordingSink; `port:NAME` -> an existing output port only; `NAME` -> the
+    existing output port NAME if there is one (loopMIDI on Windows, an IAC bus on macOS, VirMIDI on
+    Linux), else a new virtual port NAME (macOS/Linux; Windows says how to get loopMIDI)."""
     if spec.startswith("record:"):
         return RecordingSink(spec[len("record:"):] or "recording")
     if spec.startswith("port:"):
         return MidoSink(spec[len("port:"):], virtual=False)
-    return MidoSink(spec)
+    b = active_backend()
+    if b is not None and any(n == spec or n.startswith(spec) for n in b.outputs):
+        return MidoSink(spec, virtual=False, api=b.api)
+    return MidoSink(spec, api=b.api if b is not None else None)
