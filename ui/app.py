@@ -12,10 +12,14 @@ from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
 
 
+_APP = None  # keeps the QApplication alive for the whole process (Qt aborts if it is collected)
+
+
 def app() -> QApplication:
+    global _APP
     inst = QApplication.instance()
     if inst is None:
-        inst = QApplication(sys.argv[:1])
+        inst = _APP = QApplication(sys.argv[:1])
         inst.setApplicationName("EmSync panel")
     return inst
 

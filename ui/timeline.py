@@ -61,7 +61,7 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self.curves.setYRange(-1.05, 1.05, padding=0)
         self.roll.setYRange(vocab.MIN_PITCH, vocab.MAX_PITCH, padding=0)
         self.curves.addLegend(offset=(-4, 2), colCount=4, labelTextSize="8pt", brush=(255, 255, 255, 200))
-        self.roll_legend = self.roll.addLegend(offset=(-4, 2), colCount=5, labelTextSize="8pt", brush=(255, 255, 255, 200))
+        self.roll_legend = self.roll.addLegend(offset=(-4, -2), colCount=5, labelTextSize="8pt", brush=(255, 255, 255, 200))
         self._static: list = []  # items redrawn with the analysis
         self._marker_items: list = []
         self._cond_items: list = []
@@ -141,9 +141,10 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self._remove(self._marker_items)
         for t, name in markers:
             for plot in (self.picture, self.curves, self.roll):
-                label = {"position": 0.95, "color": MARKER_COLOUR, "anchors": [(0, 0), (0, 0)]} if plot is self.picture else None
+                label = {"position": 0.92, "color": "k", "fill": MARKER_COLOUR, "anchors": [(0, 0.5), (0, 0.5)]} if plot is self.picture else None
                 line = pg.InfiniteLine(t, pen=pg.mkPen(MARKER_COLOUR, width=2), label=name if label else None,
                                        labelOpts=label)
+                line.setZValue(20)  # above the thumbnails
                 self._add(self._marker_items, plot, line)
 
     def set_conditioning(self, cond) -> None:
@@ -174,18 +175,18 @@ class TimelineView(pg.GraphicsLayoutWidget):
             xs[0::2] = [n.start for n in notes]
             xs[1::2] = [n.end for n in notes]
             ys[0::2] = ys[1::2] = [n.pitch for n in notes]
-            item = pg.PlotDataItem(xs, ys, connect="pairs", pen=pg.mkPen(colour, width=3),
+            item = pg.PlotDataItem(xs, ys, connect="pairs", pen=pg.mkPen(colour, width=2.5),
                                    name=f"{inst} ({len(notes)})")
             self._add(self._score_items, self.roll, item)
-        top = vocab.MAX_PITCH - 3
+        top = vocab.MAX_PITCH - 2
         hits = [b["chord_onset"] for b in boundaries if b.get("chord_onset") is not None]
         missed = [b["target"] for b in boundaries if b.get("chord_onset") is None]
         if hits:
             self._add(self._score_items, self.roll, pg.ScatterPlotItem(
-                hits, [top] * len(hits), symbol="t", size=13, brush=pg.mkBrush("#2a9d8f"), pen=None))
+                hits, [top] * len(hits), symbol="t", size=16, brush=pg.mkBrush("#2a9d8f"), pen=pg.mkPen("k"))).setZValue(30)
         if missed:
             self._add(self._score_items, self.roll, pg.ScatterPlotItem(
-                missed, [top] * len(missed), symbol="x", size=13, brush=pg.mkBrush("#e63946"), pen=None))
+                missed, [top] * len(missed), symbol="x", size=16, brush=pg.mkBrush("#e63946"), pen=pg.mkPen("k"))).setZValue(30)
 
     def shown(self) -> dict[str, int]:
         """What is drawn, counted (tests and scripts check the view against the data)."""

@@ -81,7 +81,7 @@ class MainWindow(QMainWindow):
         self.markers: list[tuple[float, str]] = []  # REAPER markers in video time
         self._own_out = out_dir is None
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="emsync-panel-"))
-        self.client = BridgeClient(daemon_host, daemon_port)
+        self.client = BridgeClient(daemon_host, daemon_port)  # fire-and-forget commands; polls use their own
         self.player = None
         self._build()
         self.poller: StatusPoller | None = None
@@ -652,7 +652,7 @@ class MainWindow(QMainWindow):
         from emsync_bridge.ui.wizard import SetupWizard
 
         if self.wizard is None:
-            self.wizard = SetupWizard(self)
+            self.wizard = SetupWizard(self, daemon_port=self.client.target[1])
             if self.poller is not None:
                 self.poller.offline.connect(self.wizard.on_offline)
             self.wizard.finished.connect(self._wizard_closed)

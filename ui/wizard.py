@@ -31,11 +31,11 @@ from emsync_bridge.ui.worker import Task
 
 OK, WAIT, BAD = "✔", "…", "✘"
 
-REAPER_STEPS = f"""In REAPER: Options ▸ Preferences ▸ <b>Control/OSC/web</b> ▸ <b>Add</b> ▸ OSC, then<br>
+REAPER_STEPS = """In REAPER: Options ▸ Preferences ▸ <b>Control/OSC/web</b> ▸ <b>Add</b> ▸ OSC, then<br>
 &nbsp;&nbsp;Pattern config: <b>emsync</b> (installed on the last page)<br>
 &nbsp;&nbsp;Mode: Configure device IP + local port<br>
-&nbsp;&nbsp;Device IP <b>127.0.0.1</b>, device port <b>{protocol.DAEMON_OSC_PORT}</b> (the daemon listens here)<br>
-&nbsp;&nbsp;Local listen port <b>{protocol.REAPER_OSC_PORT}</b> (REAPER listens here for the daemon)<br>
+&nbsp;&nbsp;Device IP <b>127.0.0.1</b>, device port <b>{daemon_port}</b> (the daemon listens here)<br>
+&nbsp;&nbsp;Local listen port <b>{reaper_port}</b> (REAPER listens here for the daemon)<br>
 OK, OK — then press play or move the cursor: REAPER sends its first message."""
 
 
@@ -47,7 +47,7 @@ def _page(title: str, subtitle: str) -> tuple[QWizardPage, QVBoxLayout]:
 
 
 class SetupWizard(QWizard):
-    def __init__(self, parent=None, resource: str | None = None):
+    def __init__(self, parent=None, resource: str | None = None, daemon_port: int = protocol.DAEMON_OSC_PORT):
         super().__init__(parent)
         self.setWindowTitle("EmSync setup")
         self.setWizardStyle(QWizard.WizardStyle.ClassicStyle)
@@ -67,7 +67,7 @@ class SetupWizard(QWizard):
 
         page, lay = _page("2. REAPER's OSC surface", "Waiting for REAPER's first OSC message on our port.")
         self.reaper_label = QLabel(f"{WAIT} waiting for the daemon…")
-        steps = QLabel(REAPER_STEPS)
+        steps = QLabel(REAPER_STEPS.format(daemon_port=daemon_port, reaper_port=protocol.REAPER_OSC_PORT))
         steps.setWordWrap(True)
         lay.addWidget(steps)
         lay.addWidget(self.reaper_label)
