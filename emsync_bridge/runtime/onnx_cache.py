@@ -105,7 +105,11 @@ def ensure_exported(files, seed: int = 0, force: bool = False) -> CachedExport:
                           f"set EMSYNC_CACHE_DIR to a writable folder") from None
     manifest = verify(entry)
     if manifest is None:
-        raise RuntimeError(f"fresh ONNX export in {entry} failed verification")
+        raise EmsyncError(f"the fresh ONNX export in {entry} failed verification (disk full?)")
+    # Exports of these weights by older exporter versions will never be read again.
+    for old in entry.parent.glob(entry.name.rsplit("-x", 1)[0] + "-x*"):
+        if old != entry and old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
     return _entry(entry, manifest, True)
 
 
