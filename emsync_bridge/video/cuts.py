@@ -11,13 +11,14 @@ hard-cut threshold (PySceneDetect's defaults miss it). `FadeDetector` instead as
 thumbnails sampled at ~10 Hz, whether the frame at t is the *average* of the frames at t−k and
 t+k while those two differ a lot and the picture is stable just outside [t−k, t+k]:
 
-    score(t) = D − 2·E − S,   D = |f(t+k) − f(t−k)|,  E = |f(t) − (f(t−k) + f(t+k))/2|,
-                              S = max(|f(t−k) − f(t−2k)|, |f(t+2k) − f(t+k)|)
+    score(t) = D − 2·E − 2·S,  D = |f(t+k) − f(t−k)|,  E = |f(t) − (f(t−k) + f(t+k))/2|,
+                               S = max(|f(t−k) − f(t−2k)|, |f(t+2k) − f(t+k)|)
 
 (mean absolute differences in 0–255 RGB). A linear blend gives E ≈ 0 and S ≈ 0, so score ≈ D; a
-hard cut anywhere in the window makes f(t) equal one end, E = D/2, score ≤ 0; steady motion
-(pans, zooms) makes S ≈ D, score ≤ 0. Fades to/from black are blends with black and are found the
-same way. This is the "dissolve = linear mix" model used in the shot-boundary literature (e.g.
+hard cut anywhere in the window makes f(t) equal one end, E = D/2, score ≤ 0. A change that goes
+on steadily (a slow colour animation, a lighting ramp) is also "linear", E ≈ 0, but then S (over k)
+is D/2 (over 2k), hence the factor 2 on S: score ≈ 0. Pans and zooms have large E and S. Fades
+to/from black are blends with black and are found the same way. This is the "dissolve = linear mix" model used in the shot-boundary literature (e.g.
 Lienhart 1999, "Comparison of automatic shot boundary detection algorithms", SPIE 3656).
 
 `thin_cuts` is EMSYNC's boundary rule (emsync-colab `utils.py`): keep the first cut, then each
@@ -38,7 +39,7 @@ HARD_CUT_MIN_SCENE_S = 0.25  # PySceneDetect min_scene_len, in seconds (see modu
 CONTENT_THRESHOLD = 26.0
 FADE_HALF_WINDOWS_S = (0.25, 0.5, 1.0)  # k in seconds: finds transitions of about 0.3–2.5 s
 FADE_MIN_DIFF = 20.0  # D: the two sides must differ like two different shots (0–255 scale)
-FADE_MIN_RATIO = 0.4  # score/D: the blend model must explain most of the change
+FADE_MIN_RATIO = 0.3  # score/D: steady change scores 0, a clean crossfade ~0.8, between moving shots ~0.35
 FADE_MERGE_S = 1.6  # fade-out + fade-in through black, or two k's on one dissolve: one transition
 FADE_NEAR_CUT_S = 1.0  # a gradual candidate this close to a hard cut is the same event
 EDGE_S = 1.0  # fades from/to black at the very start or end of a video are not scene changes
@@ -140,7 +141,7 @@ def fade_scores(times: np.ndarray, thumbs: np.ndarray, half_window_s: float) -> 
     post = np.where(idx + k < len(step), step[np.clip(idx + k, 0, len(step) - 1)], np.nan)
     s = np.fmax(pre, post)  # fmax ignores a NaN side (window touching the start/end)
     s = np.where(np.isnan(s), 0.0, s)
-    score[k : n - k] = d - 2.0 * e - s
+    score[k : n - k] = d - 2.0 * e - 2.0 * s
     big[k : n - k] = d
     return score, big
 

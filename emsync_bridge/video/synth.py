@@ -99,7 +99,7 @@ BENCH_SEGMENTS = [
     Segment("smptehdbars", 8.0),
     Segment("rgbtestsrc", 7.0),
     Segment("testsrc", 8.0),
-    Segment("gradients=speed=0.02", 10.0, fade_in=1.0),  # xfade over 40..41
+    Segment("gradients=speed=0.02:seed=7", 10.0, fade_in=1.0),  # xfade over 40..41 (seeded: repeatable)
     Segment("pal100bars", 10.0),
 ]
 BENCH_HARD_CUTS = [10.0, 18.0, 26.0, 33.0, 50.0]
