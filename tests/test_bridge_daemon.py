@@ -215,3 +215,39 @@ def test_live_mode_plays_notes_at_project_times_follows_markers_and_panics(rig):
     sim.stop()
     wait_for(lambda: bridge.scheduler.silences["stop"] >= 2, "second stop")
     assert sink.sounding() == set()
+
+
+def test_boundaries_are_video_cuts_in_project_time_plus_markers_and_emotion_markers_override(engine, tmp_path):
+    """policy "both": cuts mapped through the video item (position, take offset, playrate) plus
+    markers; the video's per-scene emotion holds until an emotion marker overrides it."""
+    from types import SimpleNamespace
+
+    video = tmp_path / "film.mp4"
+    video.write_bytes(b"not really a video; the analyzer below stands in for the analysis")
+    scenes = [SimpleNamespace(start=0.0, end=6.0, valence=-0.5, arousal=0.2),
+              SimpleNamespace(start=6.0, end=30.0, valence=0.3, arousal=-0.4)]
+    analysis = SimpleNamespace(cuts=[6.0, 14.0], scenes=scenes)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    sim = ReaperSim(0, markers=[SimMarker(1, "", 3.0), SimMarker(2, "sadness", 9.0)])
+    item = {"file": str(video), "position": 1.0, "length": 12.0, "take_offset": 2.0, "playrate": 2.0,
+            "track_index": 0, "track_name": "Video", "guid": "{V1}", "source_length": 30.0}
+    sim.write_project(spool, video_items=[item])
+    cfg = BridgeConfig(osc_port=0, reaper_port=sim.port, spool=spool, policy="both", min_spacing=1.0)
+    bridge = Bridge(cfg, engine=engine[0], model_files=engine[1], analyzer=lambda f: analysis)
+    try:
+        bridge.start()
+        sim.daemon_port = bridge.osc.port
+        wait_for(lambda: bridge.plan is not None, "the first plan")
+        plan = bridge.plan
+        # Video 6 s and 14 s -> project 1 + (6 - 2) / 2 = 3.0 (a marker is there too) and 7.0.
+        assert (plan.origin, plan.end) == (1.0, 13.0)
+        assert plan.boundaries == (3.0, 7.0, 9.0)
+        # Scene 1 from the item start, scene 2 from project 3.0, the "sadness" marker from 9.0.
+        assert [tuple(round(x, 3) for x in e) for e in plan.emotions] == [
+            (1.0, -0.5, 0.2), (3.0, 0.3, -0.4), (9.0, -0.789, -0.8)]
+        wait_for(lambda: manifest_id(spool), "the manifest")
+        assert all(it.position == 1.0 for it in load_manifest(spool).items)
+    finally:
+        bridge.close()
+        sim.close()
