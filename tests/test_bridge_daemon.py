@@ -251,3 +251,17 @@ def test_boundaries_are_video_cuts_in_project_time_plus_markers_and_emotion_mark
     finally:
         bridge.close()
         sim.close()
+
+
+def test_live_play_far_ahead_generates_from_the_play_head(rig):
+    sink = RecordingSink()
+    bridge, sim = rig(mode="live", sink=sink, duration=300.0, markers=(), max_ahead_s=2.0)
+    wait_for(lambda: bridge.score.generated_until > 1.0, "some music")
+    sim.play(200.0)  # far past what has been generated (the worker stays <= 2 s ahead of the cursor)
+    wait_for(lambda: any(isinstance(e, Cut) and e.time >= 200.0 for e in bridge.score.events), "a catch-up job")
+    wait_for(lambda: sink.note_ons(), "notes near the play head")
+    sim.stop()
+    wait_for(lambda: not bridge.live.playing, "stop")
+    wait_for(lambda: bridge.scheduler.silences["stop"] >= 1, "stop handled")
+    assert all(s.project_time >= 200.0 for s in sink.note_ons())
+    assert sink.sounding() == set()

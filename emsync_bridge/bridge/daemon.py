@@ -664,6 +664,18 @@ class Bridge:
             self.clock.start(None, wall)
         if self.mode == "live" and self.plan is None and not self._dirty:
             self._mark("play", wall)
+        self._catch_up(wall)
+
+    def _catch_up(self, wall: float) -> None:
+        """Live: the play head is well past what has been generated (play or seek far ahead):
+        generate from the play head instead of working through music nobody will hear."""
+        if self.mode != "live" or self.plan is None or not self.live.playing or self.generation.get("complete"):
+            return
+        pos = self.clock.position(wall)
+        if pos > self.score.generated_until + 1.0 and pos < self.plan.end:
+            log.info("play head at %.2f s, generation at %.2f s: generating from the play head", pos,
+                     self.score.generated_until)
+            self._submit(self.plan, pos, "catch-up", wall, full=False, catch_up=True)
 
     def _transport_stop(self, reason: str) -> None:
         self.live.playing = False
@@ -680,7 +692,8 @@ class Bridge:
         lo, hi = self.live.loop
         looped = (self.live.repeat and lo is not None and hi is not None and pos < before
                   and abs(pos - lo) < 0.25 and abs(before - hi) < 0.25)
-        self.scheduler.report(pos, wall, "loop" if looped else "seek")
+        if self.scheduler.report(pos, wall, "loop" if looped else "seek"):
+            self._catch_up(wall)
 
     def _on_tempo(self, bpm: float, wall: float) -> None:
         if not 1.0 <= bpm <= 960.0:
@@ -743,12 +756,13 @@ class Bridge:
         log.info("%s changed at %.3f s: regenerating from %.3f s", reason, changed, start)
         self._submit(plan, start, reason, trigger, full=False)
 
-    def _submit(self, plan: Plan, start: float, reason: str, trigger: float | None, full: bool) -> None:
+    def _submit(self, plan: Plan, start: float, reason: str, trigger: float | None, full: bool,
+                catch_up: bool = False) -> None:
         if self.plan is None or abs(plan.origin - self.plan.origin) > 1e-6:
             full = True
         if full:
             start = plan.origin
-        elif self.generation and not self.generation.get("complete"):
+        elif self.generation and not self.generation.get("complete") and not catch_up:
             # The running generation has not reached `start` yet: go on from where it got to.
             start = min(start, self.score.generated_until)
         if self.mode == "live" and self.live.playing:
