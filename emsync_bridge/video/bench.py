@@ -30,13 +30,19 @@ _SCENEDETECT_SNIPPET = (
 _CLI_SNIPPET = "import sys; from emsync_bridge.cli import main; sys.exit(main())"
 
 
-def _timed(cmd: list[str], env: dict | None = None) -> tuple[float, str]:
+def _timed(cmd: list[str], env: dict | None = None) -> tuple[float, float, str]:
+    """(wall s, CPU s of the child incl. its threads, stdout). CPU time is what a busy shared
+    machine cannot inflate much; wall time is what the user waits."""
+    import resource
+
+    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
     dt = time.perf_counter() - t
+    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
     if res.returncode != 0:
         raise RuntimeError(f"{cmd[:3]} failed: {res.stderr.strip()[-300:]}")
-    return dt, res.stdout
+    return dt, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), res.stdout
 
 
 def _score(found: list[float], hard: list[float], fades: list[tuple[float, float]]) -> dict:
@@ -50,7 +56,8 @@ def _score(found: list[float], hard: list[float], fades: list[tuple[float, float
 def bench_analyze(path: str | Path | None = None) -> dict:
     """Measure both pipelines on `path` (or a synthetic 60 s 640×360 video); returns numbers.
 
-    Keys: video, duration, ours_cli_s, ours_cli_x_realtime, scenedetect_cli_s,
+    Keys: video, duration, ours_cli_s, ours_cli_x_realtime, ours_cli_cpu_s (user+sys of the whole
+    process, all threads), scenedetect_cli_s, scenedetect_cli_cpu_s,
     scenedetect_cli_x_realtime, ours_lib_s, ours_lib_x_realtime, scenedetect_lib_s,
     scenedetect_lib_x_realtime, speedup_cli (scenedetect / ours), ours_cuts, scenedetect_cuts,
     and, for the synthetic video, accuracy_ours / accuracy_scenedetect ({tp, fp, fn, f1}).
@@ -67,10 +74,10 @@ def bench_analyze(path: str | Path | None = None) -> dict:
         path = Path(path)
         # Fresh process, cold cache: the acceptance number.
         env = dict(os.environ, XDG_CACHE_HOME=str(tmp / "cache"))
-        ours_cli_s, _ = _timed(
+        ours_cli_s, ours_cpu_s, _ = _timed(
             [sys.executable, "-c", _CLI_SNIPPET, "analyze", str(path), "-q", "--json", str(tmp / "a.json")], env
         )
-        sd_cli_s, out = _timed([sys.executable, "-c", _SCENEDETECT_SNIPPET, str(path)])
+        sd_cli_s, sd_cpu_s, out = _timed([sys.executable, "-c", _SCENEDETECT_SNIPPET, str(path)])
         sd_cuts = json.loads(out)
         # In-process, imports warm, no cache.
         t = time.perf_counter()
@@ -89,7 +96,9 @@ def bench_analyze(path: str | Path | None = None) -> dict:
         "duration": round(dur, 3),
         "ours_cli_s": round(ours_cli_s, 3),
         "ours_cli_x_realtime": round(dur / ours_cli_s, 1),
+        "ours_cli_cpu_s": round(ours_cpu_s, 3),
         "scenedetect_cli_s": round(sd_cli_s, 3),
+        "scenedetect_cli_cpu_s": round(sd_cpu_s, 3),
         "scenedetect_cli_x_realtime": round(dur / sd_cli_s, 1),
         "ours_lib_s": round(ours_lib_s, 3),
         "ours_lib_x_realtime": round(dur / ours_lib_s, 1),
@@ -178,7 +187,7 @@ def format_bench(res: dict) -> str:
     return (
         f"analyze: {res['ours_cli_x_realtime']:.1f}x real time (CLI, cold cache, {res['ours_cli_s']:.2f} s) vs "
         f"scenedetect.detect {res['scenedetect_cli_x_realtime']:.1f}x ({res['scenedetect_cli_s']:.2f} s), "
-        f"speed-up {res['speedup_cli']:.2f}x{acc}"
+        f"speed-up {res['speedup_cli']:.2f}x; CPU {res['ours_cli_cpu_s']:.2f} s vs {res['scenedetect_cli_cpu_s']:.2f} s{acc}"
     )
 
 
