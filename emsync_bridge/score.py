@@ -305,6 +305,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
         raise EmsyncError(f"video has no duration: {video}")
 
     t = time.perf_counter()
+    tick("generate", 0.0, analysis.duration)  # before the model loads (a first-use export takes a while): Cancel lands here
     engine, files = load_engine(opts.model, backend=opts.backend, seed=opts.seed)
     timings["load_model_s"] = time.perf_counter() - t
     cond = conditioning_for(analysis, opts)
@@ -315,7 +316,6 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
         from emsync_bridge.bridge.events import primer_until, tick_of
         primer = primer_until(previous.tokens, tick_of(min(regenerate_from, analysis.duration)))
     t = time.perf_counter()
-    tick("generate", 0.0, analysis.duration)
     gen = generate(engine, analysis.duration, cond, sampling, primer=primer,
                    progress=lambda d, tot: tick("generate", d, tot))
     timings["generate_s"] = time.perf_counter() - t
