@@ -112,7 +112,7 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         self.act_generate = action("Generate", self.generate, "score the whole film with these settings", "Ctrl+G")
         self.act_regen = action("Regenerate from scene", self.regenerate_from_scene,
-                                "keep the music before the selected scene, generate the rest (and ask the bridge too)",
+                                "keep the music before the selected scene, generate the rest (and ask the bridge too); change the seed for another take",
                                 "Ctrl+R")
         self.act_cancel = action("Cancel", self.cancel, "stop the running analysis or generation", "Esc")
         self.act_panic = action("Panic", self.panic, "all notes off now (bridge and REAPER), stop the preview",
@@ -501,7 +501,6 @@ class MainWindow(QMainWindow):
         start = self.analysis.scenes[self.selected].start
         if self._bridge_on():
             self.client.regenerate(time_s=self.project_time(start))
-        self.seed.setValue(self.seed.value() + 1)  # new music from here on, still reproducible
         self._score(start)
 
     def _score(self, regenerate_from: float | None) -> None:
