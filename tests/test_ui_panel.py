@@ -89,6 +89,31 @@ def pg_point(x, y):
     return QPointF(x, y)
 
 
+def test_open_video_analyzes_off_the_ui_thread_and_shows_thumbnails(window, tmp_path, qtbot):
+    from emsync_bridge.ui.window import N_THUMBS
+    from emsync_bridge.video.synth import Segment, make_video
+
+    video = make_video(tmp_path / "tiny.mp4", [Segment("color=c=red", 2.5), Segment("testsrc2", 2.5),
+                                               Segment("color=c=blue", 2.5)], size=(160, 90), fps=10.0, audio=None)
+    window.load(str(video))
+    assert window.busy() and not window.act_generate.isEnabled()  # analysing in a worker; the UI stays live
+    assert window.wait_idle(60), window.message.text()
+    a = window.analysis
+    assert a is not None and window.video == str(video)
+    shown = window.timeline.shown()
+    assert shown["scenes"] == len(a.scenes) >= 2 and shown["cuts"] == len(a.cuts) >= 2
+    assert shown["thumbnails"] == N_THUMBS
+
+
+def test_panel_without_pyqt_says_how_to_install(monkeypatch, capsys):
+    from emsync_bridge import cli
+
+    monkeypatch.setitem(sys.modules, "PyQt6", None)
+    assert cli.main(["panel"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "pip install emsync-bridge[ui]" in err
+
+
 def test_override_changes_the_conditioning_sent_to_generation(window, tmp_path):
     analysis = make_analysis()
     window.set_analysis(analysis, None)

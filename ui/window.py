@@ -112,8 +112,8 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         self.act_generate = action("Generate", self.generate, "score the whole film with these settings", "Ctrl+G")
         self.act_regen = action("Regenerate from scene", self.regenerate_from_scene,
-                                "keep the music before the selected scene, generate the rest (and ask the bridge too); change the seed for another take",
-                                "Ctrl+R")
+                                "keep the music before the selected scene, generate the rest (and ask the bridge "
+                                "too); change the seed for another take", "Ctrl+R")
         self.act_cancel = action("Cancel", self.cancel, "stop the running analysis or generation", "Esc")
         self.act_panic = action("Panic", self.panic, "all notes off now (bridge and REAPER), stop the preview",
                                 "Ctrl+.")
