@@ -52,11 +52,12 @@ def random_tokens(n: int, seed: int) -> list[int]:
     return out
 
 
+@pytest.mark.parametrize("early", [False, True])
 @pytest.mark.parametrize("seed", range(8))
-def test_token_stream_matches_tokens_to_score(seed):
+def test_token_stream_matches_tokens_to_score(seed, early):
     tokens = random_tokens(600, seed)
     score = tokens_to_score(tokens)
-    events = events_from_tokens(tokens)
+    events = events_from_tokens(tokens, early=early)
     notes = sorted((n[0], n[1], round(n[2], 6), round(n[3], 6), n[4]) for n in notes_from_events(events))
     expect = sorted((n.instrument, n.pitch, round(n.start, 6), round(n.end, 6), n.velocity) for n in score.notes)
     assert notes == expect
@@ -77,6 +78,18 @@ def test_primer_until_cuts_exactly_and_closes_held_notes():
     assert primer_until(tokens, 0) == []
     kept, dropped = trim_primer(primer_until(tokens, 150), 3)
     assert dropped + sum(vocab.shift_ticks(t) for t in kept) == 150
+
+
+def test_live_score_retract_before_and_after_the_scheduler_took_it():
+    score = LiveScore()
+    a = NoteEvent(1.0, True, "piano", 60, 80)
+    b = NoteEvent(1.0, True, "piano", 62, 80)
+    score.append([a, b])
+    score.retract(b)  # not taken yet: gone
+    assert score.events == [a]
+    score.consumed = 1  # the scheduler took `a`
+    score.retract(a)  # too late to remove: ended by a note-off at once
+    assert score.events[-1] == NoteEvent(1.0, False, "piano", 60)
 
 
 def test_midimsg_bytes_round_trip():
@@ -331,3 +344,31 @@ def test_tick_of():
     assert tick_of(1.0) == 125
     ts = TokenStream(origin=2.0)
     assert ts.time_of(125) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_early_stream_with_retractions_never_leaves_notes_sounding(seed):
+    """Generation racing the play head: notes go out as sampled, same-tick cancellations are
+    withdrawn (or ended at once when already sent); after stop nothing sounds."""
+    rng = random.Random(seed)
+    tokens = random_tokens(800, seed)
+    clock, sink = PlayClock(), RecordingSink(clock=lambda: 0.0)
+    score = LiveScore()
+    sched = Scheduler(sink, clock, score, late_s=10.0)
+    ts = TokenStream(origin=0.0, early=True)
+    sched.play(0.0, 0.0)
+    wall = 0.0
+    for tok in tokens:
+        evs = ts.feed(tok)
+        for gone in ts.take_retracted():
+            score.retract(gone)
+        score.append(evs)
+        # The play head sometimes runs right up to (or past) the generation cursor.
+        wall = max(wall, ts.time_of(ts.tick) + rng.uniform(-0.05, 0.01))
+        sched.pump(wall)
+    score.append(ts.finish())
+    drive(sched, wall, ts.time_of(ts.tick) + 2.0, 0.01)
+    sched.stop()
+    assert sink.sounding() == set()
+    played = {(m.channel, m.note) for m in sink.messages() if m.type == "note_on"}
+    assert played

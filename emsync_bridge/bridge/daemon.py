@@ -37,7 +37,6 @@ from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, generate
-from emsync_bridge.music import vocab
 from emsync_bridge.music.vocab import TICK_S
 from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.spool import (
@@ -821,7 +820,9 @@ class Bridge:
             self._await_regen = {"from": job.from_time, "version": self.score.version, "trigger": job.trigger_wall,
                                  "reason": job.reason, "job_wall": t_start}
             self.scheduler.notify()
-        stream = TokenStream(origin=plan.origin, tick=tick)
+        # Live: notes go out as soon as they are sampled (a same-tick cancellation is withdrawn),
+        # so the lead only has to cover the first token, not the first whole tick.
+        stream = TokenStream(origin=plan.origin, tick=tick, early=self.mode == "live")
         new_tokens: list[int] = []
         gen_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{job.seq}"
         self.generation = {"id": gen_id, "from": job.from_time, "end": plan.end, "reason": job.reason,
@@ -834,11 +835,13 @@ class Bridge:
                 return True
             if not new_tokens and self._await_regen is not None:
                 self._await_regen["first_token_wall"] = time.perf_counter()
-            if stream.tick == tick and vocab.shift_ticks(tok):  # the first tick is final now
+            if not new_tokens:
                 self._ready.append(time.perf_counter() - job.submit_wall)
             new_tokens.append(tok)
             self.tokens.append(tok)
             evs = stream.feed(tok)
+            for gone in stream.take_retracted():
+                self.score.retract(gone)
             self.score.append(evs, until=plan.origin + cursor - TICK_S)
             if evs and self.scheduler is not None:
                 self.scheduler.notify()

@@ -90,24 +90,36 @@ class NoteEvent:
 class TokenStream:
     """Incremental `tokens_to_score`: feed tokens, get note events in time order.
 
-    Events at one tick are held until the clock moves past it (the next TIMESHIFT or `finish`),
-    because within a tick a later token can cancel an earlier one: an ON closed at the same tick
-    makes no note in `tokens_to_score`, so it must not sound live either. At each released tick
-    note-offs come before note-ons, so a re-struck key is released first.
+    Within a tick a later token can cancel an earlier one: an ON closed (or struck again) at the
+    same tick makes no note in `tokens_to_score`, so it must not sound live either. Two ways:
+    - default: events at one tick are held until the clock moves past it (the next TIMESHIFT or
+      `finish`); at each released tick note-offs come before note-ons;
+    - `early=True` (live regeneration, where the first notes are needed within milliseconds):
+      each event comes out at once, and an ON cancelled within its tick is listed in
+      `take_retracted()` for the caller to withdraw (`LiveScore.retract`).
     `origin` is the project time of tick 0.
     """
 
     origin: float = 0.0
     tick: int = 0
+    early: bool = False
     open: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # key -> (tick, vel)
     _offs: list[tuple[str, int]] = field(default_factory=list)
     _ons: dict[tuple[str, int], int] = field(default_factory=dict)  # key -> velocity, this tick
+    _emitted: dict[tuple[str, int], NoteEvent] = field(default_factory=dict)  # early: the open ON event
+    _retracted: list[NoteEvent] = field(default_factory=list)
     _chord_accent: bool = False
+
+    def take_retracted(self) -> list[NoteEvent]:
+        out, self._retracted = self._retracted, []
+        return out
 
     def time_of(self, tick: int) -> float:
         return self.origin + tick * TICK_S
 
     def feed(self, token: int) -> list[NoteEvent]:
+        if self.early:
+            return self._feed_early(int(token))
         ev = vocab.decode_token(int(token))
         if ev.kind == "shift":
             out = self._release()
@@ -126,6 +138,35 @@ class TokenStream:
         elif ev.kind == "off":
             self._close((ev.instrument, ev.pitch))
         return []
+
+    def _feed_early(self, token: int) -> list[NoteEvent]:
+        ev = vocab.decode_token(token)
+        if ev.kind == "shift":
+            self.tick += ev.ticks
+            self._chord_accent = False
+            return []
+        if ev.kind == "chord":
+            self._chord_accent = True
+            return []
+        if ev.kind not in ("on", "off"):
+            return []
+        key = (ev.instrument, ev.pitch)
+        out: list[NoteEvent] = []
+        opened = self.open.pop(key, None)
+        if opened is not None:
+            if opened[0] < self.tick:
+                out.append(NoteEvent(self.time_of(self.tick), False, key[0], key[1]))
+            else:  # opened at this very tick: no note after all
+                self._retracted.append(self._emitted[key])
+            self._emitted.pop(key, None)
+        if ev.kind == "on":
+            accent = self._chord_accent and ev.instrument in ("piano", "guitar")
+            velocity = CHORD_VELOCITY if accent else DEFAULT_VELOCITY
+            on = NoteEvent(self.time_of(self.tick), True, key[0], key[1], velocity)
+            self.open[key] = (self.tick, velocity)
+            self._emitted[key] = on
+            out.append(on)
+        return out
 
     def _close(self, key: tuple[str, int]) -> None:
         opened = self.open.pop(key, None)
@@ -153,16 +194,22 @@ class TokenStream:
         for (inst, pitch), (start, _) in self.open.items():
             offs.append(NoteEvent(self.time_of(max(end, start + 1)), False, inst, pitch))
         self.open.clear()
+        self._emitted.clear()
         offs.sort(key=lambda e: e.time)
         return out + offs
 
 
-def events_from_tokens(tokens, origin: float = 0.0, end_time: float | None = None) -> list[NoteEvent]:
+def events_from_tokens(tokens, origin: float = 0.0, end_time: float | None = None,
+                       early: bool = False) -> list[NoteEvent]:
     """All events of a token list (a finished generation)."""
-    ts = TokenStream(origin)
+    ts = TokenStream(origin, early=early)
     out: list[NoteEvent] = []
     for tok in tokens:
-        out += ts.feed(tok)
+        new = ts.feed(tok)
+        for r in ts.take_retracted():
+            i = max(i for i, e in enumerate(out) if e is r)
+            del out[i]
+        out += new
     end_tick = None if end_time is None else max(0, round((end_time - origin) / TICK_S))
     return out + ts.finish(end_tick)
 

@@ -112,6 +112,7 @@ class LiveScore:
     version: int = 0
     generated_until: float = 0.0
     replaced_at: float = 0.0  # where the last replacement started
+    consumed: int = 0  # events before this index were already taken by the scheduler
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def append(self, events, until: float | None = None) -> None:
@@ -121,6 +122,23 @@ class LiveScore:
                 self.times.append(ev.time)
             if until is not None:
                 self.generated_until = max(self.generated_until, until)
+
+    def retract(self, ev: NoteEvent) -> None:
+        """Withdraw a note-on appended moments ago (`TokenStream(early=True)`): removed if the
+        scheduler has not taken it yet, else ended at once by a note-off at its own time."""
+        with self.lock:
+            i = len(self.events) - 1
+            while i >= 0 and self.times[i] >= ev.time - 1e-9:
+                if self.events[i] is ev:
+                    if i >= self.consumed:
+                        del self.events[i]
+                        del self.times[i]
+                        return
+                    break
+                i -= 1
+            self.events.append(NoteEvent(max(ev.time, self.times[-1] if self.times else ev.time), False,
+                                         ev.instrument, ev.pitch))
+            self.times.append(self.events[-1].time)
 
     def replace_from(self, t: float) -> None:
         """Drop everything at or after `t`, close notes still sounding at `t` with a `Cut` there."""
@@ -221,6 +239,7 @@ class Scheduler:
         with self.score.lock:
             self.idx = bisect.bisect_left(self.score.times, pos - 1e-9)
             self._version = self.score.version
+            self.score.consumed = self.idx
 
     def _send(self, msg, project_time) -> None:
         try:
@@ -276,6 +295,7 @@ class Scheduler:
                     self.sent += 1
                     if self.record_errors:
                         self.errors.append((ev.time, pos))
+                score.consumed = self.idx
                 nxt = score.times[self.idx] if self.idx < n else None
             return None if nxt is None else self.clock.wall_at(nxt)
 
