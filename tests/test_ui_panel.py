@@ -226,6 +226,11 @@ def test_status_area_reflects_a_real_daemon_and_panic_sends_note_offs(qtbot, tmp
         qtbot.waitUntil(lambda: "seen" in labels["reaper"].text() and "not" not in labels["reaper"].text(), timeout=10000)
         qtbot.waitUntil(lambda: labels["tempo"].text() == "120.0 BPM" and "3.50 s" in labels["position"].text(),
                         timeout=10000)
+        # The setup wizard's first two checks: daemon running, REAPER's first OSC message arrived.
+        win.open_wizard()
+        qtbot.waitUntil(lambda: win.wizard.reaper_label.text().startswith("✔ REAPER seen"), timeout=10000)
+        assert win.wizard.daemon_label.text().startswith("✔ running")
+        win.wizard.done(0)
         # The mode switch goes to the daemon; live mode opens its MIDI output (the recording sink).
         win.status_area.mode.setCurrentText("live")
         win.status_area.mode.activated.emit(1)
