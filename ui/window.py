@@ -83,6 +83,7 @@ class MainWindow(QMainWindow):
         self.out_dir = Path(out_dir) if out_dir else Path(tempfile.mkdtemp(prefix="emsync-panel-"))
         self.client = BridgeClient(daemon_host, daemon_port)  # fire-and-forget commands; polls use their own
         self.player = None
+        self.wizard = None
         self._build()
         self.poller: StatusPoller | None = None
         if poll:
@@ -644,8 +645,6 @@ class MainWindow(QMainWindow):
         self.say(f"exported {path}")
 
     # ------------------------------------------------------------------ wizard, messages, close
-
-    wizard = None
 
     def open_wizard(self) -> None:
         from emsync_bridge.ui.wizard import SetupWizard
