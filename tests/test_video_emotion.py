@@ -11,7 +11,7 @@ import pytest
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.video.analysis import analyze_video
 from emsync_bridge.video.emotion import (
-    EMOTIONS, VA_TABLE, dominant_emotion, emotion_to_va, va_for_emotion, va_to_probs,
+    EMOTIONS, VA_TABLE, dominant_emotion, emotion_to_va, reachable_va, va_for_emotion, va_to_probs,
 )
 from emsync_bridge.video.estimators import FEATURE_NAMES, get_estimator, register_estimator
 from emsync_bridge.video.schema import SceneEmotion, VideoAnalysis
@@ -44,15 +44,22 @@ def test_emotion_to_va_is_weighted_mixture():
         va_for_emotion("boredom")
 
 
-def test_inverse_mapping_keeps_the_class():
+def test_inverse_mapping_keeps_the_class_and_round_trips():
     for e in EMOTIONS:
         p = va_to_probs(*va_for_emotion(e))
         assert sum(p.values()) == pytest.approx(1.0)
         assert dominant_emotion(p) == e
-        # Round trip moves toward the centre but stays in the class's quadrant.
-        v, a = emotion_to_va(p)
-        v0, a0 = va_for_emotion(e)
-        assert np.sign(v) == np.sign(v0)
+        assert emotion_to_va(p) == pytest.approx(va_for_emotion(e), abs=1e-5)
+    rng = np.random.default_rng(0)
+    for v, a in rng.uniform(-1, 1, size=(300, 2)):
+        p = va_to_probs(v, a)
+        assert min(p.values()) >= 0 and sum(p.values()) == pytest.approx(1.0)
+        # EMSYNC's forward mapping of the probabilities lands on (V, A), or on the nearest point a
+        # mixture of the class means can reach.
+        assert emotion_to_va(p) == pytest.approx(reachable_va(v, a), abs=1e-4)
+    assert reachable_va(0.0, 0.0) == (0.0, 0.0)  # inside the hull of the class means
+    assert dominant_emotion(va_to_probs(-0.3, -0.6)) == "sadness"
+    assert dominant_emotion(va_to_probs(0.6, 0.3)) == "joy"
 
 
 @pytest.fixture(scope="module")

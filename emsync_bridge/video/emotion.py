@@ -103,14 +103,7 @@ def emotion_to_va(probs: Mapping[str, float] | Sequence[float]) -> tuple[float, 
     return _clip(v), _clip(a)
 
 
-def va_to_probs(valence: float, arousal: float, temperature: float = 1.0) -> dict[str, float]:
-    """Inverse of `emotion_to_va`: soft Ekman-6 probabilities for a (V, A) point.
-
-    Each class is EMSYNC's adjusted axis-aligned Gaussian (mean, std per axis); the posterior with
-    equal priors is p_c ∝ N(V; μV_c, σV_c)·N(A; μA_c, σA_c). `temperature` > 1 flattens it (use it
-    when the V/A estimate itself is uncertain). This is not an exact inverse — the mixture mean of
-    the returned probabilities is pulled toward the centre — but it preserves the nearest class.
-    """
+def _gaussian_posterior(valence: float, arousal: float, temperature: float) -> list[float]:
     logs = []
     for e in EMOTIONS:
         mv, sv, ma, sa = VA_TABLE[e]
@@ -119,7 +112,112 @@ def va_to_probs(valence: float, arousal: float, temperature: float = 1.0) -> dic
     top = max(logs)
     ex = [math.exp(x - top) for x in logs]
     s = sum(ex)
-    return {e: x / s for e, x in zip(EMOTIONS, ex)}
+    return [x / s for x in ex]
+
+
+def _hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Convex hull, counter-clockwise (Andrew's monotone chain)."""
+    pts = sorted(set(points))
+
+    def cross(o, a, b):
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    lower: list[tuple[float, float]] = []
+    upper: list[tuple[float, float]] = []
+    for p in pts:
+        while len(lower) >= 2 and cross(lower[-2], lower[-1], p) <= 0:
+            lower.pop()
+        lower.append(p)
+    for p in reversed(pts):
+        while len(upper) >= 2 and cross(upper[-2], upper[-1], p) <= 0:
+            upper.pop()
+        upper.append(p)
+    return lower[:-1] + upper[:-1]
+
+
+_MEANS = [(VA_TABLE[e][0], VA_TABLE[e][2]) for e in EMOTIONS]
+_HULL = _hull(_MEANS)
+_CENTRE = (sum(m[0] for m in _MEANS) / 6, sum(m[1] for m in _MEANS) / 6)
+
+
+def reachable_va(valence: float, arousal: float) -> tuple[float, float]:
+    """Nearest point to (V, A) that a probability mixture of the six class means can reach.
+
+    EMSYNC's `emotion_to_va` can only produce points inside the convex hull of the class means
+    (e.g. not "pleasant and calm" below the sadness–joy edge). Outside points go to the nearest
+    hull point, nudged 2 % toward the centre so the mixture weights stay finite.
+    """
+    p = (valence, arousal)
+    n = len(_HULL)
+    inside = all(
+        (_HULL[(i + 1) % n][0] - _HULL[i][0]) * (p[1] - _HULL[i][1])
+        - (_HULL[(i + 1) % n][1] - _HULL[i][1]) * (p[0] - _HULL[i][0]) >= 0
+        for i in range(n)
+    )
+    if inside:
+        return p
+    best, best_d = p, math.inf
+    for i in range(n):
+        a, b = _HULL[i], _HULL[(i + 1) % n]
+        dx, dy = b[0] - a[0], b[1] - a[1]
+        t = max(0.0, min(1.0, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / (dx * dx + dy * dy)))
+        q = (a[0] + t * dx, a[1] + t * dy)
+        d = math.hypot(p[0] - q[0], p[1] - q[1])
+        if d < best_d:
+            best, best_d = q, d
+    return (best[0] + 0.02 * (_CENTRE[0] - best[0]), best[1] + 0.02 * (_CENTRE[1] - best[1]))
+
+
+def va_to_probs(valence: float, arousal: float, temperature: float = 1.0) -> dict[str, float]:
+    """Inverse of `emotion_to_va`: soft Ekman-6 probabilities whose EMSYNC mixture mean is (V, A).
+
+    Start from the posterior under EMSYNC's per-class axis-aligned Gaussians (adjusted means and
+    stds, equal priors, 2 % uniform floor; `temperature` > 1 flattens it), then tilt it as little as possible (the
+    minimum-KL "I-projection", p_c ∝ q_c·exp(λ·μ_c), λ found by Newton's method) so that
+    `emotion_to_va(p)` equals (V, A) exactly — or `reachable_va(V, A)` when no mixture of the six
+    class means can reach (V, A). So inside that hull the scoring pipeline gets the same V/A
+    whether it reads a scene's valence/arousal or recomputes them from its class probabilities
+    (EMSYNC's way); outside, the recomputed point is the nearest one EMSYNC itself could produce.
+    Each class mean maps back to that class.
+    """
+    tv, ta = reachable_va(valence, arousal)
+    # 2 % uniform floor: the Gaussians' far tails underflow, and a class with q ≈ 0 could not be
+    # tilted in even when the target needs it (e.g. a little sadness next to joy).
+    q = [0.98 * x + 0.02 / len(EMOTIONS) for x in _gaussian_posterior(tv, ta, temperature)]
+    lq = [math.log(x) for x in q]
+
+    def dual(lv: float, la: float) -> tuple[float, list[float]]:
+        # Convex dual log Σ q·exp(λ·μ) − λ·target; its minimiser gives the tilted distribution.
+        z = [l + lv * m[0] + la * m[1] for l, m in zip(lq, _MEANS)]
+        top = max(z)
+        w = [math.exp(x - top) for x in z]
+        s = sum(w)
+        return top + math.log(s) - lv * tv - la * ta, [x / s for x in w]
+
+    lam = (0.0, 0.0)
+    f, p = dual(*lam)
+    for _ in range(100):
+        mv = sum(pi * m[0] for pi, m in zip(p, _MEANS))
+        ma = sum(pi * m[1] for pi, m in zip(p, _MEANS))
+        gv, ga = mv - tv, ma - ta  # gradient of the dual
+        if abs(gv) < 1e-7 and abs(ga) < 1e-7:
+            break
+        cvv = sum(pi * (m[0] - mv) ** 2 for pi, m in zip(p, _MEANS)) + 1e-9  # Hessian = Cov_p[μ]
+        caa = sum(pi * (m[1] - ma) ** 2 for pi, m in zip(p, _MEANS)) + 1e-9
+        cva = sum(pi * (m[0] - mv) * (m[1] - ma) for pi, m in zip(p, _MEANS))
+        det = max(cvv * caa - cva * cva, 1e-12)
+        dv, da = (caa * gv - cva * ga) / det, (cvv * ga - cva * gv) / det
+        step = min(1.0, 4.0 / max(math.hypot(dv, da), 1e-12))
+        while step > 1e-6:  # backtracking: Newton on a softmax can overshoot
+            cand = (lam[0] - step * dv, lam[1] - step * da)
+            fc, pc = dual(*cand)
+            if fc <= f - 1e-4 * step * (gv * dv + ga * da):
+                lam, f, p = cand, fc, pc
+                break
+            step *= 0.5
+        else:
+            break
+    return {e: x for e, x in zip(EMOTIONS, p)}
 
 
 def dominant_emotion(probs: Mapping[str, float]) -> str:

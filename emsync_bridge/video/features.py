@@ -87,6 +87,10 @@ class FrameFeatures:
         if t + 1e-6 >= self._next_report:
             self._next_report += self.report_dt * max(1, int((t - self._next_report) / self.report_dt) + 1)
             self.report.append((t, np.ascontiguousarray(bgr[:, :, ::-1])))
+            if len(self.report) >= 2 * REPORT_THUMBS:
+                # Longer than declared (or no duration in the header): halve the rate, keep memory flat.
+                self.report = self.report[::2]
+                self.report_dt *= 2
 
     def arrays(self) -> dict[str, np.ndarray]:
         st = np.asarray(self.stats, dtype=np.float32).reshape(-1, 4)
