@@ -137,7 +137,7 @@ def generation_speed(model: str | None, seconds: float, seed: int = 0, config: M
         files = ModelFiles("quick-random", None, {**config.to_dict(), "meta": {"trained": False}})
     else:
         files = resolve(model)
-    ensure_exported(files, seed)
+    cached = ensure_exported(files, seed)
     spec = {"files": {"name": files.name, "weights": str(files.weights) if files.weights else None,
                       "config": files.config},
             "seconds": seconds, "seed": seed}
@@ -147,6 +147,8 @@ def generation_speed(model: str | None, seconds: float, seed: int = 0, config: M
         raise RuntimeError(f"generation benchmark failed: {proc.stderr.strip()[-2000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out.update(model=files.name, trained=files.trained,
+               config={k: files.config[k] for k in ("n_layer", "n_head", "d_model", "d_inner", "context_len")},
+               onnx_mb=round(sum(f["size"] for f in cached.manifest["files"].values()) / 1e6, 1),
                music_seconds_per_wall_second=round(seconds / out["wall_s"], 2),
                music_seconds_per_cpu_second=round(seconds / out["cpu_s"], 2))
     if not files.trained:
