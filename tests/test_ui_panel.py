@@ -226,6 +226,10 @@ def test_status_area_reflects_a_real_daemon_and_panic_sends_note_offs(qtbot, tmp
         qtbot.waitUntil(lambda: "seen" in labels["reaper"].text() and "not" not in labels["reaper"].text(), timeout=10000)
         qtbot.waitUntil(lambda: labels["tempo"].text() == "120.0 BPM" and "3.50 s" in labels["position"].text(),
                         timeout=10000)
+        # REAPER's play position on the timeline (no project.json: project time = video time).
+        win.set_analysis(make_analysis(), None)
+        head = win.timeline._playhead[0]
+        qtbot.waitUntil(lambda: head.isVisible() and head.value() == pytest.approx(3.5), timeout=5000)
         # The setup wizard's first two checks: daemon running, REAPER's first OSC message arrived.
         win.open_wizard()
         qtbot.waitUntil(lambda: win.wizard.reaper_label.text().startswith("✔ REAPER seen"), timeout=10000)

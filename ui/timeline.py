@@ -24,6 +24,7 @@ from emsync_bridge.video.report import AROUSAL_COLOUR, EMOTION_COLOURS, VALENCE_
 INSTRUMENT_COLOURS = {"bass": "#1f77b4", "drums": "#7f7f7f", "guitar": "#2ca02c", "piano": "#d62728",
                       "strings": "#9467bd"}
 MARKER_COLOUR = "#f4a261"
+PLAYHEAD_COLOUR = "#e63946"
 SELECT_BRUSH = (80, 140, 255, 45)
 PICTURE_BAND = (-0.5, -0.05)  # y range of the emotion band under the thumbnails
 
@@ -68,6 +69,13 @@ class TimelineView(pg.GraphicsLayoutWidget):
         self._score_items: list = []
         self._thumb_items: list = []
         self._selection: list = []
+        self._playhead = []
+        for plot in (self.picture, self.curves, self.roll):
+            line = pg.InfiniteLine(0.0, pen=pg.mkPen(PLAYHEAD_COLOUR, width=2))
+            line.setZValue(40)
+            line.hide()
+            plot.addItem(line)
+            self._playhead.append(line)
         self.scene().sigMouseClicked.connect(self._on_click)
 
     # -- content
@@ -187,6 +195,15 @@ class TimelineView(pg.GraphicsLayoutWidget):
         if missed:
             self._add(self._score_items, self.roll, pg.ScatterPlotItem(
                 missed, [top] * len(missed), symbol="x", size=16, brush=pg.mkBrush("#e63946"), pen=pg.mkPen("k"))).setZValue(30)
+
+    def set_playhead(self, t: float | None) -> None:
+        """REAPER's play position (video seconds), or None to hide it."""
+        for line in self._playhead:
+            if t is None or self.analysis is None or not 0 <= t <= self.duration:
+                line.hide()
+            else:
+                line.setValue(t)
+                line.show()
 
     def shown(self) -> dict[str, int]:
         """What is drawn, counted (tests and scripts check the view against the data)."""

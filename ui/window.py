@@ -91,6 +91,9 @@ class MainWindow(QMainWindow):
             self.poller.status.connect(self._on_status)
             self.poller.offline.connect(self.status_area.set_offline)
             self.poller.start()
+        self._playhead_timer = QTimer(self)  # REAPER's play position on the timeline, between polls too
+        self._playhead_timer.timeout.connect(self._update_playhead)
+        self._playhead_timer.start(100)
         self._refresh_buttons()
 
     # ------------------------------------------------------------------ layout
@@ -432,6 +435,19 @@ class MainWindow(QMainWindow):
                     return it.video_to_project(video_s)
         return video_s
 
+    def video_time(self, project_s: float) -> float | None:
+        """The video time REAPER shows at a project time (None: another video, or none, is on screen)."""
+        if self.project is None or not self.project.video_items:
+            return project_s
+        hit = self.project.project_to_video(project_s)
+        if hit and self.analysis is not None and _same_file(hit[0].file, self.analysis.video):
+            return hit[1]
+        return None
+
+    def _update_playhead(self) -> None:
+        pos = self.status_area.position()
+        self.timeline.set_playhead(None if pos is None else self.video_time(pos))
+
     def _forward_override(self, index: int) -> None:
         if not self._bridge_on():
             return
@@ -467,14 +483,7 @@ class MainWindow(QMainWindow):
             return
         marks = [(m.position, m.name or str(m.index)) for m in self.project.markers]
         marks += [(r.position, r.name or f"region {r.index}") for r in self.project.regions]
-        out = []
-        for t, name in marks:
-            if not self.project.video_items:
-                out.append((t, name))
-                continue
-            hit = self.project.project_to_video(t)
-            if hit and self.analysis is not None and _same_file(hit[0].file, self.analysis.video):
-                out.append((hit[1], name))
+        out = [(vt, name) for t, name in marks if (vt := self.video_time(t)) is not None]
         self.markers = out
         if self.analysis is not None:
             self.timeline.set_markers(out)
