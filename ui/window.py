@@ -467,6 +467,7 @@ class MainWindow(QMainWindow):
         """REAPER's markers from project.json in the spool, mapped into video time."""
         from emsync_bridge.timeline import Timeline, load_project_state, resolve_spool_dir
 
+        spool = spool or (self.status_area.last or {}).get("spool")  # the running daemon's spool first
         try:
             path = Path(spool or resolve_spool_dir()) / protocol.PROJECT_FILE
             st = path.stat()
