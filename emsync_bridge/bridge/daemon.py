@@ -90,6 +90,7 @@ class BridgeConfig:
     poll_s: float = 0.25  # spool polling
     status_interval_s: float = 1.0
     generate_on_start: bool = True
+    realtime: bool = True  # live: real-time scheduling for the MIDI scheduler thread where permitted
 
 
 @dataclass(frozen=True)
@@ -247,7 +248,11 @@ class Bridge:
                              allow_from=cfg.allow_from).start()
         self.reaper = ReaperOut(cfg.reaper_host, cfg.reaper_port)
         if self.mode == "live":
-            self._enter_live()
+            try:
+                self._enter_live()
+            except BaseException:
+                self.close()  # no half-started daemon (the OSC port is released)
+                raise
         self._load_project(force=True)
         for name, target in (("control", self._control), ("worker", self._worker), ("analysis", self._analysis)):
             t = threading.Thread(target=target, name=f"emsync-{name}", daemon=True)
@@ -322,7 +327,7 @@ class Bridge:
 
             self.sink = open_sink(self.cfg.midi_port)
         if self.scheduler is None:
-            self.scheduler = Scheduler(self.sink, self.clock, self.score)
+            self.scheduler = Scheduler(self.sink, self.clock, self.score, realtime=self.cfg.realtime)
             self.scheduler.first_send_hook = self._on_first_send
             self.scheduler.start()
         self.mode = "live"
@@ -928,7 +933,8 @@ class Bridge:
             "live": None if sched is None else {
                 "port": getattr(self.sink, "name", None), "api": getattr(self.sink, "api", None),
                 "sent": sched.sent, "late_skipped": sched.late_skipped, "sounding": len(sched.sounding),
-                "silences": dict(sched.silences), "relocks": self.clock.relocks, "lead_s": round(self.lead(), 4)},
+                "silences": dict(sched.silences), "relocks": self.clock.relocks, "lead_s": round(self.lead(), 4),
+                "realtime": sched.realtime_active},
             "last_error": self.last_error,
         }
         if brief and d["plan"]:

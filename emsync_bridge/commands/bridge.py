@@ -29,7 +29,7 @@ def serve(args) -> int:
         spool=Path(args.spool) if args.spool else None, mode=args.mode,
         midi_port=args.midi_port, policy=args.boundaries, min_spacing=args.min_scene, model=args.model,
         backend=args.backend, seed=args.seed, duration=args.duration, analyze_video=not args.no_video_analysis,
-        quantize_qn=args.quantize, layout=args.layout, lead_s=args.lead,
+        quantize_qn=args.quantize, layout=args.layout, lead_s=args.lead, realtime=not args.no_realtime,
     )
     bridge = Bridge(cfg)
     bridge.start()
@@ -65,6 +65,8 @@ def _serve_args(p) -> None:
                    help="one MIDI file per instrument, or one type-1 file")
     p.add_argument("--lead", type=float, default=None,
                    help="live: earliest regeneration ahead of the play head (s; default: adaptive, 30-250 ms)")
+    p.add_argument("--no-realtime", action="store_true",
+                   help="live: do not ask for real-time scheduling of the MIDI scheduler thread")
 
 
 serve.add_arguments = _serve_args
