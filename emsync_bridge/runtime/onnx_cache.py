@@ -99,7 +99,7 @@ def ensure_exported(files, seed: int = 0, force: bool = False) -> CachedExport:
     if manifest is not None:
         return _entry(entry, manifest, False)
     try:
-        export_into(files, entry, seed)
+        export_into(files, entry, seed, force)
     except OSError as exc:
         raise EmsyncError(f"cannot write the ONNX export cache in {entry.parent} ({exc.strerror or exc}); "
                           f"set EMSYNC_CACHE_DIR to a writable folder") from None
@@ -117,7 +117,7 @@ def _entry(entry: Path, manifest: dict, exported_now: bool) -> CachedExport:
     return CachedExport(entry, *(entry / f"{g}.onnx" for g in GRAPHS), manifest, exported_now)
 
 
-def export_into(files, entry: Path, seed: int = 0) -> dict:
+def export_into(files, entry: Path, seed: int = 0, force: bool = False) -> dict:
     """Export `files` into the folder `entry`, atomically replacing whatever is there."""
     from emsync_bridge.export.onnx_export import export_onnx  # imports torch
 
@@ -142,7 +142,7 @@ def export_into(files, entry: Path, seed: int = 0) -> dict:
                       for p in (result.prefill, result.step, result.append)},
         }
         _write_json(tmp / MANIFEST, manifest)
-        _replace_dir(tmp, entry)
+        _replace_dir(tmp, entry, keep_valid=not force)
         return manifest
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -185,9 +185,12 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Move the finished folder `src` to `dst`. A folder cannot be atomically renamed over a
-    non-empty one, so an old (stale or corrupt) `dst` is first renamed aside, then deleted."""
+def _replace_dir(src: Path, dst: Path, keep_valid: bool = True) -> None:
+    """Move the finished folder `src` to `dst` (the caller deletes `src` if it is left). A folder
+    cannot be atomically renamed over a non-empty one, so an old (stale or corrupt) `dst` is first
+    renamed aside, then deleted."""
+    if keep_valid and dst.exists() and verify(dst) is not None:
+        return  # another process finished the same export meanwhile: keep theirs (it may be in use)
     if dst.exists():
         trash = dst.with_name(f".{dst.name}.old-{os.getpid()}-{time.monotonic_ns()}")
         try:
