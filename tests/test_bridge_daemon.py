@@ -265,3 +265,27 @@ def test_live_play_far_ahead_generates_from_the_play_head(rig):
     wait_for(lambda: bridge.scheduler.silences["stop"] >= 1, "stop handled")
     assert all(s.project_time >= 200.0 for s in sink.note_ons())
     assert sink.sounding() == set()
+
+
+def test_reconnect_refresh_and_mode_switch_over_osc(rig):
+    from emsync_bridge.bridge.osc import OscEvent
+
+    sink = RecordingSink()
+    bridge, sim = rig(duration=4.0, markers=(), sink=sink)
+    wait_for(lambda: [p for _, a, p in sim.received if a == "/action"], "the refresh on start")
+    refreshes = lambda: sum(1 for _, a, p in sim.received if a == "/action" and p == [protocol.REAPER_ACTION_REFRESH_SURFACES])
+    assert refreshes() == 1
+    # REAPER silent for longer than the reconnect window, then feedback again: ask for everything.
+    t = time.perf_counter()
+    bridge.handle(OscEvent("/time", "/time", (1.0,), None, t - 30.0, ("127.0.0.1", sim.port)))
+    bridge.handle(OscEvent("/time", "/time", (1.0,), None, t, ("127.0.0.1", sim.port)))
+    wait_for(lambda: refreshes() == 2, "a second refresh after the reconnect")
+    with BridgeClient(port=bridge.osc.port, timeout=5.0) as client:
+        client.set_mode("live")
+        wait_for(lambda: client.status()["mode"] == "live", "live mode")
+        st = client.status()
+        assert st["live"]["port"] == "recording" and st["live"]["sounding"] == 0
+        client.set_mode("commit")
+        wait_for(lambda: client.status()["mode"] == "commit", "commit mode again")
+        client.send("/emsync/mode", "bogus")  # a user error: reported, not fatal
+        wait_for(lambda: "bogus" in client.status()["last_error"], "the error in the status")
