@@ -89,6 +89,14 @@ def test_fade_through_black_is_one_transition(tmp_path):
     assert len(a.cuts) == 1 and abs(a.cuts[0] - 3.0) <= 0.5, a.cuts
 
 
+def test_low_contrast_cut_between_dark_shots(tmp_path):
+    # Dark blue-grey to a dark gradient: content score ~17, below ContentDetector's 27, which
+    # `scenedetect.detect` defaults miss; the adaptive ratio test finds it.
+    segs = [Segment("color=c=0x141c2c", 2.0), Segment("gradients=speed=0.005:c0=0x10203a:c1=0x2a1a30:seed=3", 2.0)]
+    path = make_video(tmp_path / "dark.mp4", segs, size=SIZE, fps=25, audio=None)
+    assert analyze(path).cuts == [pytest.approx(2.0, abs=1 / 25 + 1e-6)]
+
+
 def test_no_cut_in_static_shot(tmp_path):
     path = make_video(tmp_path / "static.mp4", [Segment("smptehdbars", 4.0)], size=SIZE, fps=25, audio=None)
     assert analyze(path).cuts == []
@@ -122,3 +130,14 @@ def test_thin_cuts_rule():
     assert thin_cuts([0.5, 2.0, 4.4, 4.6, 9.0, 12.9, 13.0], 4.0) == [0.5, 4.6, 9.0, 13.0]
     assert thin_cuts([], 4.0) == []
     assert thin_cuts([1.0, 1.5], 0.0) == [1.0, 1.5]
+
+
+def test_merge_cuts_prefers_frame_exact_hard_cuts_unless_weak():
+    from emsync_bridge.video.cuts import merge_cuts
+
+    # A strong hard cut next to a gradual candidate: the hard cut's exact time wins.
+    assert merge_cuts([3.0], [2.5]) == [3.0]
+    # A weak one (only the adaptive ratio test fired, e.g. the jump at a crossfade's end): the
+    # middle of the transition wins. Far-apart events are all kept.
+    assert merge_cuts([3.0, 8.0], [2.5], weak=[3.0]) == [2.5, 8.0]
+    assert merge_cuts([1.0], [5.0]) == [1.0, 5.0]

@@ -74,8 +74,8 @@ def _add_analyze_arguments(p) -> None:
                    help="minimum spacing of scene boundaries in seconds (EMSYNC: 4)")
     p.add_argument("--estimator", metavar="SPEC", default=None,
                    help="emotion estimator: heuristic (default), onnx:PATH or module:Name")
-    p.add_argument("--detector", choices=("content", "adaptive"), default="content",
-                   help="PySceneDetect hard-cut detector")
+    p.add_argument("--detector", choices=("both", "adaptive", "content"), default="both",
+                   help="hard-cut rule: PySceneDetect AdaptiveDetector + strong ContentDetector rule (both), or one")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write the analysis cache")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 

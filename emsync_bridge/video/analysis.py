@@ -33,7 +33,7 @@ from emsync_bridge.video.schema import VideoAnalysis
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 3  # bump when results change for the same inputs (invalidates caches)
+ANALYSIS_VERSION = 4  # bump when results change for the same inputs (invalidates caches)
 Progress = Callable[[float, float], None]  # (seconds analysed, total seconds)
 
 
@@ -123,7 +123,7 @@ def analyze_video(
     min_scene_s: float = 4.0,
     *,
     estimator: str | EmotionEstimator | None = None,
-    detector: str = "content",
+    detector: str = "both",
     threshold: float | None = None,
     fades: bool = True,
     cache: bool = True,
@@ -135,7 +135,8 @@ def analyze_video(
 
     min_scene_s: minimum spacing of `boundaries` (EMSYNC: 4 s); `cuts` keeps every cut.
     estimator: emotion estimator spec or instance (estimators.get_estimator).
-    detector/threshold: PySceneDetect hard-cut detector ("content" or "adaptive") and its threshold.
+    detector/threshold: hard-cut rule ("both" = PySceneDetect AdaptiveDetector + strong ContentDetector
+        rule, "content", "adaptive"; see cuts.HardCutDetector) and its threshold.
     fades: also detect crossfades and fades. cache: reuse/store results keyed by content + params.
     timeout_s: wall-clock limit for decoding (default 60 s + 2 × duration).
     progress: called as progress(seconds_done, seconds_total) while decoding.
@@ -183,9 +184,12 @@ def analyze_video(
     duration = info.duration
 
     frame_t = arrays["t"]
-    hard = [float(frame_t[i]) for i in state["hard"].finish() if 0 < i < len(frame_t)]
+    detector_ = state["hard"]
+    hard_idx = [i for i in detector_.finish() if 0 < i < len(frame_t)]
+    hard = [float(frame_t[i]) for i in hard_idx]
+    weak = [float(frame_t[i]) for i in hard_idx if detector_.is_weak(i)]
     gradual = FadeDetector().detect(arrays["ts"], arrays["thumbs"], duration) if fades else []
-    cuts = merge_cuts(hard, gradual)
+    cuts = merge_cuts(hard, gradual, weak=weak)
     boundaries = thin_cuts(cuts, min_scene_s)
 
     audio = None

@@ -1,7 +1,8 @@
 """Scene cuts: PySceneDetect for hard cuts, a blend test for crossfades/fades, EMSYNC thinning.
 
-Hard cuts: PySceneDetect's `ContentDetector` (or `AdaptiveDetector`) fed the small frames that
-`decode.py` already produced, so the file is decoded once. Its mean-pixel-distance score is
+Hard cuts: PySceneDetect's `AdaptiveDetector` + a strong `ContentDetector` rule (see
+`HardCutDetector`; either alone is selectable) fed the small frames that `decode.py` already
+produced, so the file is decoded once. Its mean-pixel-distance score is
 nearly scale invariant, so at ~160×90 it finds the same cuts as `scenedetect.detect` (which works
 at 320×180 for 640×360 input) with the threshold nudged from 27 to 26 (see CONTENT_THRESHOLD). Its default `min_scene_len` of 15 *frames* is 1.5 s at 10 fps and
 was measured to swallow a real cut there, so we give it a length in seconds (0.25 s by default).
@@ -27,6 +28,7 @@ later cut only if it is at least `min_gap` seconds after the last kept one.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -37,6 +39,11 @@ HARD_CUT_MIN_SCENE_S = 0.25  # PySceneDetect min_scene_len, in seconds (see modu
 # 640×360 input. On our ~160×90 area-scaled frames the same score measured 0.96× theirs (median
 # over non-cut frames; 0.85–1.08 at cuts, synthetic + noisy clips), so 26 here ≈ 27 there.
 CONTENT_THRESHOLD = 26.0
+# kind="both": AdaptiveDetector's ratio test, plus any frame whose content score reaches this
+# (≈ 1.5× ContentDetector's default) whatever its neighbours do — a cut into or out of very busy
+# footage, where the neighbours' scores are too high for the ratio test. Below it, busy footage
+# (keyframe "pops", fast pans over flat colour) made ContentDetector's fixed threshold misfire.
+STRONG_CUT_THRESHOLD = 40.0
 FADE_HALF_WINDOWS_S = (0.25, 0.5, 1.0)  # k in seconds: finds transitions of about 0.3–2.5 s
 FADE_MIN_DIFF = 20.0  # D: the two sides must differ like two different shots (0–255 scale)
 FADE_MIN_RATIO = 0.3  # score/D: steady change scores 0, a clean crossfade ~0.8, between moving shots ~0.35
@@ -75,35 +82,60 @@ def import_scenedetect():
 
 
 class HardCutDetector:
-    """Streams small BGR frames into a PySceneDetect detector; `finish()` gives cut frame indices."""
+    """Streams small BGR frames into PySceneDetect; `finish()` gives cut frame indices.
+
+    kind="content": ContentDetector (score ≥ threshold, 26 ≈ scenedetect's 27, see above).
+    kind="adaptive": AdaptiveDetector (score ≥ 3× the mean of its ±2 neighbours and ≥ 15).
+    kind="both" (default): one AdaptiveDetector pass whose per-frame content score (it is a
+    ContentDetector subclass and keeps `_frame_score`) also goes through ContentDetector's rule —
+    PySceneDetect's `FlashFilter` — at STRONG_CUT_THRESHOLD, so both rules share the HSV work and
+    their cuts are united. The ratio test catches low-contrast cuts between still shots (dark to
+    dark: score 17, missed by a fixed 27) and ignores fast pans; the strong fixed threshold catches
+    cuts into very busy footage, whose neighbours score too high for the ratio test.
+    """
 
     def __init__(
         self,
         fps: float,
-        kind: str = "content",
+        kind: str = "both",
         threshold: float | None = None,
         min_scene_s: float = HARD_CUT_MIN_SCENE_S,
     ):
         import_scenedetect()
+        from scenedetect.detector import FlashFilter
         from scenedetect.detectors import AdaptiveDetector, ContentDetector
 
         self.rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
         min_len = max(1, int(round(min_scene_s * float(self.rate))))  # frames, compared exactly
+        self.kind = kind
+        self.content_filter = None
         if kind == "content":
             self.detector = ContentDetector(threshold=threshold or CONTENT_THRESHOLD, min_scene_len=min_len)
         elif kind == "adaptive":
             self.detector = AdaptiveDetector(adaptive_threshold=threshold or 3.0, min_scene_len=min_len)
+        elif kind == "both":
+            self.detector = AdaptiveDetector(min_scene_len=min_len)
+            self.union_threshold = STRONG_CUT_THRESHOLD
+            self.content_filter = FlashFilter(mode=FlashFilter.Mode.MERGE, length=min_len)
         else:
-            raise ValueError(f"unknown cut detector {kind!r} (content, adaptive)")
+            raise ValueError(f"unknown cut detector {kind!r} (content, adaptive, both)")
+        self.content_threshold = threshold or CONTENT_THRESHOLD
         self.cuts: list[int] = []
+        self.scores = array("f")  # content score of every frame (4 bytes/frame)
         self._last = 0
 
     def push(self, index: int, frame_bgr: np.ndarray) -> None:
         from scenedetect import FrameTimecode
 
         self._last = index
-        for tc in self.detector.process_frame(FrameTimecode(index, self.rate), frame_bgr):
-            self.cuts.append(tc.frame_num)
+        tc = FrameTimecode(index, self.rate)
+        for cut in self.detector.process_frame(tc, frame_bgr):
+            self.cuts.append(cut.frame_num)
+        score = self.detector._frame_score or 0.0  # 0 on the first frame
+        self.scores.append(score)
+        if self.content_filter is not None:
+            for cut in self.content_filter.filter(timecode=tc, above_threshold=score >= self.union_threshold):
+                self.cuts.append(cut.frame_num)
 
     def finish(self) -> list[int]:
         from scenedetect import FrameTimecode
@@ -112,7 +144,16 @@ class HardCutDetector:
         if post is not None:
             for tc in post(FrameTimecode(self._last, self.rate)) or []:
                 self.cuts.append(tc.frame_num)
-        return sorted(set(self.cuts))
+        # The two rules of kind="both" may report one cut a frame apart: keep the first.
+        out: list[int] = []
+        for i in sorted(set(self.cuts)):
+            if not out or i - out[-1] > 2:
+                out.append(i)
+        return out
+
+    def is_weak(self, index: int) -> bool:
+        """A cut whose frame score is below the content threshold: only the ratio test fired."""
+        return index < len(self.scores) and self.scores[index] < self.content_threshold
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -180,12 +221,27 @@ class FadeDetector:
         return sorted(kept)
 
 
-def merge_cuts(hard: Sequence[float], gradual: Sequence[float], near_s: float = FADE_NEAR_CUT_S) -> list[float]:
-    """Hard cuts plus gradual transitions that are not within `near_s` of a hard cut."""
-    out = list(hard)
+def merge_cuts(
+    hard: Sequence[float],
+    gradual: Sequence[float],
+    near_s: float = FADE_NEAR_CUT_S,
+    weak: Sequence[float] = (),
+) -> list[float]:
+    """Hard cuts plus gradual transitions; within `near_s` of each other they are one event.
+
+    Normally the hard cut wins (its time is frame-exact). A `weak` hard cut — one only the
+    adaptive ratio test found — next to a gradual transition is usually the small jump at the
+    transition's end, so there the middle of the transition wins.
+    """
+    weak_set = set(weak)
+    out = set(hard)
     for t in gradual:
-        if all(abs(t - h) >= near_s for h in hard):
-            out.append(t)
+        near = [h for h in hard if abs(t - h) < near_s]
+        if not near:
+            out.add(t)
+        elif all(h in weak_set for h in near):
+            out.difference_update(near)
+            out.add(t)
     return sorted(out)
 
 
