@@ -183,6 +183,30 @@ _F32 = struct.Struct(">f")
 _I32 = struct.Struct(">i")
 
 
+_BUNDLE_PREFIX = b"#bundle\0"
+MAX_BUNDLE_DEPTH = 8
+
+
+def _bundle_ok(data: bytes, depth: int = 0) -> bool:
+    """Whether a bundle's element sizes are sane, checked before python-osc parses it: its parser
+    never advances on an element size of -4 (a 20-byte datagram looped the OSC thread forever,
+    logging a warning per turn) and recurses into nested bundles without a limit."""
+    if depth > MAX_BUNDLE_DEPTH or len(data) < 16:
+        return False
+    i = 16  # "#bundle\0" + 8-byte time tag
+    while i < len(data):
+        if i + 4 > len(data):
+            return False
+        (n,) = _I32.unpack_from(data, i)
+        i += 4
+        if n <= 0 or i + n > len(data):
+            return False
+        if data.startswith(_BUNDLE_PREFIX, i) and not _bundle_ok(data[i:i + n], depth + 1):
+            return False
+        i += n
+    return True
+
+
 class FastDispatcher(Dispatcher):
     """python-osc's Dispatcher matches every mapped pattern with a regex per message (~35 regex
     matches each here); this looks exact addresses up in the map and tries the few slot patterns
@@ -205,6 +229,10 @@ class FastDispatcher(Dispatcher):
         if fast is not None:
             for handler in self.handlers_for_address(fast.address):
                 handler.invoke(client_address, fast)
+            return []
+        if data.startswith(_BUNDLE_PREFIX) and not _bundle_ok(data):
+            if self.on_bad is not None:
+                self.on_bad("malformed")
             return []
         try:
             messages = [m.message for m in osc_packet.OscPacket(data).messages]
