@@ -289,3 +289,17 @@ def test_reconnect_refresh_and_mode_switch_over_osc(rig):
         wait_for(lambda: client.status()["mode"] == "commit", "commit mode again")
         client.send("/emsync/mode", "bogus")  # a user error: reported, not fatal
         wait_for(lambda: "bogus" in client.status()["last_error"], "the error in the status")
+
+
+def test_superseded_regeneration_is_still_covered_by_the_next_manifest(rig):
+    bridge, sim = rig(duration=60.0, markers=((1, "", 2.0), (2, "", 10.0), (3, "", 20.0), (4, "", 40.0)))
+    spool = bridge.spool
+    first = wait_for(lambda: manifest_id(spool), "the first manifest")
+    sim.move_marker(2, 11.0)  # regenerates from 2.0 ...
+    wait_for(lambda: bridge.generation.get("from") == pytest.approx(2.0) and not bridge.generation.get("complete")
+             and bridge.generation.get("tokens", 0) > 0, "the regeneration from 2.0 under way")
+    sim.move_marker(4, 45.0)  # ... superseded by one from a later boundary before it finished
+    wait_for(lambda: (g := manifest_id(spool)) != first and g and bridge.generation.get("complete"), "a new manifest")
+    m = load_manifest(spool)
+    assert m.replace_from == pytest.approx(2.0), "the manifest covers everything changed since the last one"
+    assert all(it.position == pytest.approx(2.0) for it in m.items)

@@ -230,6 +230,7 @@ class Bridge:
         self._next_poll = 0.0
         self._next_status = 0.0
         self._await_regen: dict | None = None
+        self._uncommitted_from: float | None = None  # commit mode: changed since the last manifest
         self._ready: collections.deque[float] = collections.deque(maxlen=20)  # job submit -> first tick done
         self.trace: list | None = None  # benches: (beat string, OSC arrival, handled) per /beat/str
         self.state = "starting"
@@ -820,7 +821,11 @@ class Bridge:
         primer_full = primer_until(self.tokens, tick) if tick > 0 else []
         primer, dropped = trim_primer(primer_full, cfg.primer_tokens)
         t_start = time.perf_counter()
-        self.score.replace_from(job.from_time if tick > 0 else plan.origin)
+        replaced = job.from_time if tick > 0 else plan.origin
+        self.score.replace_from(replaced)
+        # A superseded job still changed the score from its start: the next manifest must cover
+        # that too, or REAPER would keep older items there.
+        self._uncommitted_from = replaced if self._uncommitted_from is None else min(self._uncommitted_from, replaced)
         if self.scheduler is not None:
             self._await_regen = {"from": job.from_time, "version": self.score.version, "trigger": job.trigger_wall,
                                  "reason": job.reason, "job_wall": t_start}
@@ -872,7 +877,8 @@ class Bridge:
                                hits=sum(h.hit_time is not None for h in gen.hits), boundaries=len(gen.hits))
         self.state = "running"
         if self.mode == "commit":
-            self._commit(plan, job.from_time if tick > 0 else plan.origin, None if tick == 0 else job.from_time, gen_id)
+            start = min(self._uncommitted_from, replaced) if self._uncommitted_from is not None else replaced
+            self._commit(plan, start, None if start <= plan.origin + 1e-9 else start, gen_id)
         self._next_status = 0.0
 
     def _commit(self, plan: Plan, start: float, replace_from: float | None, gen_id: str | None = None) -> None:
@@ -885,6 +891,7 @@ class Bridge:
                               project_id=self.project.project_id if self.project else "",
                               project_written_at=self.project.written_at if self.project else "",
                               layout=self.cfg.layout)
+        self._uncommitted_from = None
         self.last_commit = {"generation_id": m.generation_id, "replace_from": m.replace_from, "files": [i.file for i in m.items],
                             "written_at": m.written_at}
         log.info("committed %s: %d MIDI files from %.3f s", m.generation_id, len(m.items), start)
