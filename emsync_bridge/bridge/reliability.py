@@ -346,6 +346,247 @@ def netns_check(spool_base: Path, timeout: float = 120.0) -> dict | None:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+# ------------------------------------------------------------------------------------ 2. OSC fuzz
+
+
+FUZZ_KINDS = ("random_bytes", "slash_random", "truncated", "wrong_tags", "huge_blob", "wrong_args", "bad_bundle",
+              "nested_bundle", "future_bundle", "pattern", "bad_utf8", "nan_inf", "oversize_string", "out_of_range")
+
+
+def _osc_str(s: bytes) -> bytes:
+    s += b"\0"
+    return s + b"\0" * (-len(s) % 4)
+
+
+def _fuzz_addresses() -> list[str]:
+    out = []
+    for a in protocol.REAPER_FEEDBACK_ADDRESSES:
+        out.append(a.replace("@", "1"))
+    # Never a well-formed /emsync/shutdown: the fuzz must not stop the daemon it is testing.
+    out += [a for a in protocol.EMSYNC_ADDRESSES if a != "/emsync/shutdown"]
+    return out
+
+
+_ADDRS = _fuzz_addresses()
+_VALID_ARGS = {"float": [1.5], "toggle": [1.0], "string": ["intro"]}
+
+
+def _valid_message(rng: random.Random) -> bytes:
+    addr = rng.choice(_ADDRS)
+    pat = addr if addr in protocol.EMSYNC_ADDRESSES else next(
+        k for k in protocol.REAPER_FEEDBACK_ADDRESSES if k.replace("@", "1") == addr)
+    if pat in protocol.EMSYNC_ADDRESSES:
+        spec = protocol.EMSYNC_ADDRESSES[pat].replace("[", "").replace("]", "")
+        args = [{"f": 0.25, "i": 1, "s": "xyz"}[c] for c in spec]
+    else:
+        args = _VALID_ARGS[protocol.REAPER_FEEDBACK_ADDRESSES[pat]]
+    return build_message(addr, args)
+
+
+def _bundle(contents: list[bytes], timetag: bytes = b"\0" * 7 + b"\1") -> bytes:
+    out = b"#bundle\0" + timetag
+    for c in contents:
+        out += struct.pack(">i", len(c)) + c
+    return out
+
+
+def fuzz_datagram(rng: random.Random, kind: str) -> bytes:
+    """One malformed (or hostile) datagram of `kind` (see FUZZ_KINDS)."""
+    if kind == "random_bytes":
+        return rng.randbytes(rng.randint(0, 600))
+    if kind == "slash_random":  # passes python-osc's first sanity check, then garbage
+        return b"/" + rng.randbytes(rng.randint(0, 300))
+    if kind == "truncated":
+        m = _valid_message(rng)
+        return m[: rng.randint(0, max(0, len(m) - 1))]
+    if kind == "wrong_tags":
+        addr = rng.choice(_ADDRS).encode()
+        tags = "".join(rng.choice("ifsbhdtTFNIcrmz[]?!") for _ in range(rng.randint(0, 12)))
+        return _osc_str(addr) + _osc_str(b"," + tags.encode()) + rng.randbytes(rng.randint(0, 64))
+    if kind == "huge_blob":
+        addr = rng.choice(_ADDRS).encode()
+        if rng.random() < 0.5:  # a size field that lies
+            return _osc_str(addr) + _osc_str(b",b") + struct.pack(">i", rng.choice([0x7FFFFFFF, -1, 1 << 30, 65536]))
+        n = rng.randint(8_000, 60_000)
+        return _osc_str(addr) + _osc_str(b",b") + struct.pack(">i", n) + rng.randbytes(n) + b"\0" * (-n % 4)
+    if kind == "wrong_args":
+        return _wrong_args(rng)
+    if kind == "bad_bundle":
+        inner = _valid_message(rng)
+        size = rng.choice([0, -4, len(inner) + 4, 0x7FFFFFFF, -0x80000000, 3])
+        return b"#bundle\0" + rng.randbytes(8) + struct.pack(">i", size) + inner[: rng.randint(0, len(inner))]
+    if kind == "nested_bundle":
+        d = _valid_message(rng)
+        for _ in range(rng.choice([50, 500, 2000])):
+            d = _bundle([d])
+            if len(d) > 60_000:
+                break
+        return d
+    if kind == "future_bundle":  # python-osc would sleep until the time tag in the server thread
+        secs = int(time.time()) + 2_208_988_800 + rng.choice([60, 3600, 10**8])
+        return _bundle([build_message("/time", [rng.uniform(0, 30)])], struct.pack(">II", secs % (1 << 32), 0))
+    if kind == "pattern":  # OSC wildcards: never routed (a regex from them backtracks for minutes)
+        return build_message(rng.choice(["/" + "*" * rng.randint(20, 200) + "Z", "/emsync/*", "/emsync/sh?tdown",
+                                         "/{emsync,marker}/*", "/marker/[!0]/time", "/*/*/*"]), [])
+    if kind == "bad_utf8":
+        addr = rng.choice(_ADDRS).encode()
+        if rng.random() < 0.5:
+            return _osc_str(addr) + _osc_str(b",s") + _osc_str(b"ab\xff\xfe" + rng.randbytes(rng.randint(0, 20)).replace(b"\0", b"x"))
+        return _osc_str(b"/ma\xffrker") + _osc_str(b",f") + struct.pack(">f", 1.0)
+    if kind == "nan_inf":
+        addr = rng.choice(["/time", "/tempo/raw", "/marker/1/time", "/playrate/raw", "/emsync/regenerate/time"])
+        return _osc_str(addr.encode()) + _osc_str(b",f") + struct.pack(">f", rng.choice([float("nan"), float("inf"), float("-inf")]))
+    if kind == "oversize_string":
+        addr = rng.choice(["/marker/1/name", "/beat/str", "/emsync/emotion/label", "/emsync/mode"])
+        return build_message(addr, ["x" * rng.randint(4097, 30_000)])
+    if kind == "out_of_range":
+        return rng.choice([
+            build_message("/marker/0/time", [1.0]), build_message("/marker/999999999/time", [1.0]),
+            build_message("/tempo/raw", [rng.choice([0.0, -5.0, 5000.0])]),
+            build_message("/emsync/emotion", [rng.uniform(1.5, 1e6), 0.0]),
+            build_message("/emsync/regenerate/marker", [rng.randint(50_000, 2**31 - 1)]),
+            build_message("/emsync/emotion/label", ["v=9 a=9"]),
+            build_message("/emsync/mode", ["chaos"]),
+            build_message("/time", [-1e30]),
+        ])
+    raise ValueError(kind)
+
+
+def _wrong_args(rng: random.Random) -> bytes:
+    from emsync_bridge.bridge.osc import _check, _check_tags
+
+    for _ in range(50):
+        addr = rng.choice(_ADDRS)
+        args = [rng.choice([1, 2.5, "s", b"blob", True, None]) for _ in range(rng.randint(0, 4))]
+        b = OscBuilder(addr, args)
+        if b is None:
+            continue
+        pat = addr if addr in protocol.EMSYNC_ADDRESSES else next(
+            k for k in protocol.REAPER_FEEDBACK_ADDRESSES if k.replace("@", "1") == addr)
+        parsed = tuple(_decode_args(b))
+        ok = (_check_tags(protocol.EMSYNC_ADDRESSES[pat], parsed) if pat in protocol.EMSYNC_ADDRESSES
+              else _check(protocol.REAPER_FEEDBACK_ADDRESSES[pat], parsed))
+        if ok is None:
+            return b
+    return build_message("/time", ["nope"])
+
+
+def OscBuilder(addr: str, args) -> bytes | None:
+    from pythonosc.osc_message_builder import OscMessageBuilder
+
+    m = OscMessageBuilder(address=addr)
+    for a in args:
+        if a is None:
+            m.add_arg(None, "N")
+        elif isinstance(a, bool):
+            m.add_arg(a, "T" if a else "F")
+        elif isinstance(a, int):
+            m.add_arg(a, "i")
+        elif isinstance(a, float):
+            m.add_arg(a, "d")  # a double where REAPER sends float32
+        elif isinstance(a, bytes):
+            m.add_arg(a, "b")
+        else:
+            m.add_arg(a, "s")
+    try:
+        return m.build().dgram
+    except Exception:
+        return None
+
+
+def _decode_args(dgram: bytes) -> list:
+    from pythonosc.osc_message import OscMessage
+
+    return list(OscMessage(dgram).params)
+
+
+def fuzz_stream(n: int, seed: int = 0):
+    """`n` (kind, datagram) pairs, the kinds in rotation (each kind about n / len(FUZZ_KINDS))."""
+    rng = random.Random(seed)
+    for i in range(n):
+        kind = FUZZ_KINDS[i % len(FUZZ_KINDS)]
+        yield kind, fuzz_datagram(rng, kind)
+
+
+def run_fuzz(daemon: DaemonProc, n: int = 10_000, seed: int = 0, rate: float = 2000.0,
+             max_bytes_per_s: float = 8e6, check_every: int = 500, warmup: int = 300) -> dict:
+    """Send `n` fuzz datagrams to `daemon` over loopback, paced (`rate` per second and
+    `max_bytes_per_s`, so the 4 MiB receive buffer never overflows); ask for status every
+    `check_every`; RSS after a `warmup` of the same traffic vs at the end."""
+    import collections
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    target = ("127.0.0.1", daemon.port)
+    kinds = collections.Counter()
+    status_ok = status_fail = 0
+    status_ms = []
+    errors = 0
+
+    def send_many(items):
+        nonlocal errors
+        t0 = time.perf_counter()
+        sent_b = 0
+        for i, (kind, d) in enumerate(items):
+            due = t0 + max(i / rate, sent_b / max_bytes_per_s)
+            while (w := due - time.perf_counter()) > 0:
+                time.sleep(min(w, 0.002))
+            try:
+                s.sendto(d, target)
+            except OSError:
+                errors += 1  # e.g. EMSGSIZE; counted, not fatal
+            sent_b += len(d)
+            kinds[kind] += 1
+
+    try:
+        before0 = daemon.status(timeout=5.0)
+        send_many(list(fuzz_stream(warmup, seed + 1)))
+        wait_for(lambda: False, 0.5)
+        base_status = daemon.status(timeout=5.0)
+        rss0 = daemon.rss()
+        kinds.clear()
+        t_start = time.perf_counter()
+        stream = list(fuzz_stream(n, seed))
+        for k in range(0, n, check_every):
+            send_many(stream[k:k + check_every])
+            t = time.perf_counter()
+            try:
+                daemon.status(timeout=3.0)
+                status_ok += 1
+                status_ms.append(time.perf_counter() - t)
+            except EmsyncError:
+                status_fail += 1
+        fuzz_s = time.perf_counter() - t_start
+        time.sleep(1.0)
+        # A valid message is still handled after everything.
+        s.sendto(build_message("/time", [0.0]), target)
+        end_status = wait_for(lambda: _try_status(daemon), 10.0)
+        rss1 = daemon.rss()
+    finally:
+        s.close()
+    c0, c1 = base_status["osc"], (end_status or {}).get("osc", {})
+    delta = {k: c1.get(k, 0) - c0.get(k, 0) for k in ("received", "accepted", "rejected", "unknown", "malformed",
+                                                          "denied", "queue_full_dropped")}
+    rejects = delta["rejected"] + delta["unknown"] + delta["malformed"]
+    return {
+        "datagrams": n, "by_kind": dict(kinds), "send_errors": errors, "fuzz_wall_s": round(fuzz_s, 2),
+        "rate_per_s": round(n / fuzz_s), "counters_delta": delta, "rejects_counted": rejects,
+        "status_checks_ok": status_ok, "status_checks_failed": status_fail,
+        "status_reply_ms_p50": ms(pct(status_ms, 0.5)), "status_reply_ms_max": ms(max(status_ms) if status_ms else None),
+        "alive": daemon.alive(), "answered_at_end": end_status is not None,
+        "rss_before_mb": round(rss0 / 2**20, 1), "rss_after_mb": round(rss1 / 2**20, 1),
+        "rss_growth_pct": round(100.0 * (rss1 - rss0) / rss0, 2),
+        "startup_counters": before0["osc"],
+    }
+
+
+def _try_status(daemon: DaemonProc):
+    try:
+        return daemon.status(timeout=1.0)
+    except EmsyncError:
+        return None
+
+
 # ------------------------------------------------------------------------------------ child runner
 
 
