@@ -814,6 +814,9 @@ class Bridge:
             except Exception as exc:
                 self.last_error = f"generation failed: {exc}"
                 log.exception("generation failed")
+            finally:
+                if self.state == "generating" and self._jobs.empty():
+                    self.state = "running"
 
     def _run_job(self, job: Job) -> None:
         plan, cfg = job.plan, self.cfg
