@@ -303,3 +303,29 @@ def test_superseded_regeneration_is_still_covered_by_the_next_manifest(rig):
     m = load_manifest(spool)
     assert m.replace_from == pytest.approx(2.0), "the manifest covers everything changed since the last one"
     assert all(it.position == pytest.approx(2.0) for it in m.items)
+
+
+def test_a_failing_model_is_reported_and_the_daemon_keeps_serving(tmp_path):
+    class Broken:
+        name, provider, context_len, cached_len = "broken", "none", 512, 0
+
+        def prefill(self, *a):
+            raise RuntimeError("model exploded")
+
+        step = prefill
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    sim = ReaperSim(0, markers=[SimMarker(1, "", 1.0)])
+    sim.write_project(spool, duration_hint=3.0)
+    bridge = Bridge(BridgeConfig(osc_port=0, reaper_port=sim.port, spool=spool, analyze_video=False), engine=Broken())
+    try:
+        bridge.start()
+        with BridgeClient(port=bridge.osc.port, timeout=5.0) as client:
+            st = wait_for(lambda: (s := client.status()) and "model exploded" in s["last_error"] and s, "the error")
+            assert st["state"] == "running"
+            client.regenerate()
+            assert client.status()["osc"]["port"] == bridge.osc.port
+    finally:
+        bridge.close()
+        sim.close()
