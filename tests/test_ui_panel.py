@@ -74,6 +74,10 @@ def test_window_loads_analysis_json_and_shows_scenes_and_cuts(window, tmp_path, 
     assert not window.act_regen.isEnabled() and window.act_generate.isEnabled()
     # A click on the timeline selects the scene under the pointer (scene 3 spans 8.5-12 s).
     vb = window.timeline.curves.vb
+    # Wait for the layout to settle (the view shows the whole film) before mapping time -> pixels.
+    qtbot.waitUntil(lambda: abs(vb.viewRange()[0][1] - 12.0) < 0.5 and vb.sceneBoundingRect().width() > 100,
+                    timeout=5000)
+    qtbot.wait(50)
     scene_pos = vb.mapViewToScene(pg_point(10.0, 0.0))
     view_pos = window.timeline.mapFromScene(scene_pos)
     from PyQt6.QtCore import Qt
