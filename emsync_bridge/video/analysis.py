@@ -201,7 +201,12 @@ def analyze_video(
             audio.frame_t += loaded[1] - info.start_time
             audio.onsets = audio.onsets + (loaded[1] - info.start_time)
     scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report)
-    scenes = est.estimate(scenes_in)
+    try:
+        scenes = est.estimate(scenes_in)
+    except EmsyncError:
+        raise
+    except Exception as exc:  # a plug-in's bug or a model/runtime mismatch: one line, not a traceback
+        raise EmsyncError(f"emotion estimator {est.name!r} failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
     if len(scenes) != len(scenes_in):
         raise EmsyncError(f"emotion estimator {est.name!r} returned {len(scenes)} scenes for {len(scenes_in)}")
     total = sum(s.end - s.start for s in scenes) or 1.0
