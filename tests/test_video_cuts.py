@@ -141,3 +141,13 @@ def test_merge_cuts_prefers_frame_exact_hard_cuts_unless_weak():
     # middle of the transition wins. Far-apart events are all kept.
     assert merge_cuts([3.0, 8.0], [2.5], weak=[3.0]) == [2.5, 8.0]
     assert merge_cuts([1.0], [5.0]) == [1.0, 5.0]
+
+
+def test_ntsc_rate_cut_times_follow_frames(tmp_path):
+    fps = 30000 / 1001  # 29.97: cut times are whole frames of 1001/30000 s
+    segs = [Segment("testsrc2", 1.0), Segment("smptehdbars", 1.5), Segment("rgbtestsrc", 1.0)]
+    path = make_video(tmp_path / "ntsc.mp4", segs, size=(160, 90), fps=fps, audio=None)
+    a = analyze(path)
+    assert a.fps == pytest.approx(fps, rel=1e-4)
+    truth = [30 / fps, 75 / fps]  # 30 and 45 frames per shot
+    assert f1(a.cuts, truth, tol=1 / fps + 1e-6) == 1.0, a.cuts
