@@ -587,6 +587,261 @@ def _try_status(daemon: DaemonProc):
         return None
 
 
+# ------------------------------------------------------------------------------------ 3. transport chaos
+
+
+_INSTS = ("bass", "drums", "guitar", "piano", "strings")
+
+
+def _chaos_notes(rng: random.Random, t0: float, t1: float, n: int) -> list[NoteEvent]:
+    """Random notes in [t0, t1): overlapping re-strikes of the same pitch, zero-length notes,
+    chords (many events at one time), every instrument."""
+    evs = []
+    for _ in range(n):
+        inst = rng.choice(_INSTS)
+        pitch = rng.randint(48, 56)  # few pitches: many re-strikes and on/off at the same time
+        s = rng.uniform(t0, t1)
+        if rng.random() < 0.2:
+            s = round(s * 4) / 4  # chords on a grid
+        d = rng.choice([0.0, rng.uniform(0.005, 0.3), rng.uniform(0.3, 6.0)])
+        evs += [NoteEvent(s, True, inst, pitch, rng.randint(1, 127)), NoteEvent(s + d, False, inst, pitch)]
+    evs.sort(key=lambda e: (e.time, e.on))
+    return evs
+
+
+def run_virtual_chaos(sequences: int = 1000, seed: int = 0) -> dict:
+    """Random transport sequences against `Scheduler` in virtual time (explicit wall times, no
+    sleeping): play, stop, seek, loop wraps, play-rate and tempo changes, regenerations ahead of
+    and behind the play head (as the worker does), panics, late wake-ups, clock jitter.
+
+    Invariants, checked after every step: the receiver never plays a note the scheduler does not
+    track (else only a global all-notes-off could end it); nothing sounds after a stop or a panic;
+    nothing sounds at the end of a sequence."""
+    from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler
+
+    totals = {"sequences": sequences, "steps": 0, "ops": 0, "messages": 0, "note_ons": 0, "silences": 0,
+              "untracked_sounding": 0, "sounding_after_stop_or_panic": 0, "notes_left_sounding": 0}
+    ops_count: dict[str, int] = {}
+    t_start = time.perf_counter()
+    for i in range(sequences):
+        rng = random.Random(seed * 1_000_003 + i)
+        sink = TrackingSink(clock=lambda: 0.0)
+        score = LiveScore()
+        score.append(_chaos_notes(rng, 0.0, 60.0, rng.randint(50, 600)), until=60.0)
+        clock = PlayClock()
+        sched = Scheduler(sink, clock, score)
+        wall = 0.0
+        loop: tuple[float, float] | None = None
+        pending_regen: tuple[float, float] | None = None  # (due wall, from time): a "tempo" job
+
+        def check():
+            totals["steps"] += 1
+            if not sink.on <= set(sched.sounding):
+                totals["untracked_sounding"] += 1
+
+        def run(dur):
+            nonlocal wall, pending_regen
+            end = wall + dur
+            while wall < end:
+                step = rng.choice([0.001, 0.004, 0.01, 0.03]) if rng.random() > 0.02 else rng.uniform(0.1, 0.6)
+                wall += step
+                if loop and clock.playing and clock.position(wall) >= loop[1]:
+                    sched.report(loop[0], wall, "loop")
+                if pending_regen and wall >= pending_regen[0]:
+                    _regen(rng, score, pending_regen[1])
+                    sched.notify()
+                    pending_regen = None
+                sched.pump(wall)
+                check()
+
+        sched.play(rng.uniform(0, 50), wall)
+        for _ in range(rng.randint(3, 15)):
+            op = rng.choice(["run", "seek", "loop", "unloop", "rate", "tempo", "regen_ahead", "regen_behind",
+                             "panic", "stop_play", "pause_resume", "jitter"])
+            ops_count[op] = ops_count.get(op, 0) + 1
+            totals["ops"] += 1
+            pos = clock.position(wall)
+            if op == "seek":
+                sched.report(rng.uniform(0, 59), wall, "seek")
+            elif op == "loop":
+                lo = rng.uniform(0, 50)
+                loop = (lo, lo + rng.uniform(0.2, 6.0))
+            elif op == "unloop":
+                loop = None
+            elif op == "rate":
+                sched.set_rate(rng.choice([0.25, 0.5, 1.0, 1.5, 2.0, 4.0]), wall)
+            elif op == "tempo":  # the daemon silences at once; the worker regenerates a little later
+                sched.silence("tempo")
+                pending_regen = (wall + rng.uniform(0.005, 0.3), pos + 0.12)
+            elif op == "regen_ahead":
+                _regen(rng, score, pos + rng.uniform(0.0, 3.0))
+                sched.notify()
+            elif op == "regen_behind":
+                _regen(rng, score, max(0.0, pos - rng.uniform(0.0, 3.0)))
+                sched.notify()
+            elif op == "panic":
+                sched.silence("panic")
+                if sink.on:
+                    totals["sounding_after_stop_or_panic"] += 1
+            elif op == "stop_play":
+                sched.stop()
+                if sink.on:
+                    totals["sounding_after_stop_or_panic"] += 1
+                wall += rng.uniform(0.0, 0.5)
+                sched.play(rng.uniform(0, 55), wall)
+            elif op == "pause_resume":
+                sched.stop()
+                if sink.on:
+                    totals["sounding_after_stop_or_panic"] += 1
+                wall += rng.uniform(0.0, 0.5)
+                sched.play(None, wall)
+            elif op == "jitter":  # a /time report a little off: slewed, not a jump
+                sched.report(pos + rng.uniform(-0.05, 0.05), wall, "seek")
+            check()
+            run(rng.uniform(0.0, 1.5))
+        sched.stop()
+        totals["notes_left_sounding"] += len(sink.on)
+        totals["messages"] += sink.count
+        totals["note_ons"] += sink.note_ons
+        totals["silences"] += sum(sched.silences.values())
+    totals["wall_s"] = round(time.perf_counter() - t_start, 2)
+    totals["ops_by_kind"] = ops_count
+    totals["pass"] = (totals["notes_left_sounding"] == 0 and totals["untracked_sounding"] == 0
+                      and totals["sounding_after_stop_or_panic"] == 0)
+    return totals
+
+
+def _regen(rng: random.Random, score, t: float) -> None:
+    """What the worker does on a regeneration: cut the tail at `t`, then stream new events."""
+    score.replace_from(t)
+    score.append(_chaos_notes(rng, t, t + rng.uniform(0.5, 20.0), rng.randint(0, 200)), until=t + 20.0)
+
+
+def run_daemon_chaos(sequences: int = 20, seed: int = 0, engine=None, files=None, tmp: Path | None = None,
+                     duration: float = 20.0) -> dict:
+    """Random transport sequences against the real daemon in live mode (real model, real worker
+    and scheduler threads), driven over UDP by the REAPER simulator: play, stop, seek, loop
+    (/repeat + loop points + the wrap REAPER reports), tempo changes (/tempo/raw: silence and
+    regenerate), regenerations and emotion changes over OSC, marker moves, play-rate changes,
+    panics. After each sequence's stop: notes left sounding at the receiver must be 0.
+
+    Panic latency: /emsync/panic sent -> the scheduler's silence done (every note-off and
+    all-notes-off handed to the MIDI port), and -> REAPER's all-notes-off action received."""
+    import tempfile
+
+    from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
+    from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+
+    if engine is None:
+        from emsync_bridge.runtime import load_engine
+
+        engine, files = load_engine()
+    own_tmp = None
+    if tmp is None:
+        own_tmp = tempfile.TemporaryDirectory(prefix="emsync-chaos-")
+        tmp = Path(own_tmp.name)
+    rng = random.Random(seed)
+    spool = Path(tmp) / f"chaos-spool-{seed}"
+    spool.mkdir(parents=True, exist_ok=True)
+    sim = ReaperSim(0, markers=[SimMarker(1, "", 4.0), SimMarker(2, "joy", 9.0), SimMarker(3, "", 14.0)])
+    sim.write_project(spool, duration_hint=duration)
+    sink = TrackingSink()
+    cfg = BridgeConfig(osc_port=0, reaper_port=sim.port, spool=spool, mode="live", analyze_video=False,
+                       policy="markers")
+    bridge = Bridge(cfg, engine=engine, model_files=files, sink=sink)
+    bridge.start()
+    sim.daemon_port = bridge.osc.port
+    marks: list[tuple[str, float, int]] = []
+    sched = bridge.scheduler
+    orig_silence = sched.silence
+
+    def silence(reason):
+        with sched.lock:
+            orig_silence(reason)
+            marks.append((reason, time.perf_counter(), len(sink.on)))
+
+    sched.silence = silence
+    client = BridgeClient("127.0.0.1", bridge.osc.port)
+    res = {"sequences": sequences, "ops": 0, "notes_left_sounding": 0, "sequences_with_notes": 0,
+           "panics": 0, "panic_sounding_after": 0}
+    panic_lat, panic_reaper_lat, ops_count = [], [], {}
+    t_start = time.perf_counter()
+    try:
+        wait_for(lambda: bridge.score.generated_until > 3.0, 120.0)
+        for _ in range(sequences):
+            sim.play(rng.uniform(0, duration - 4))
+            n_on0 = sink.note_ons
+            for _ in range(rng.randint(2, 7)):
+                op = rng.choice(["run", "seek", "loop", "tempo", "regen", "emotion", "marker", "rate", "panic", "panic"])
+                ops_count[op] = ops_count.get(op, 0) + 1
+                res["ops"] += 1
+                if op == "seek":
+                    sim.seek(rng.uniform(0, duration - 1))
+                elif op == "loop":  # REAPER: loop points, repeat on, and the wrap as a /time jump
+                    lo = rng.uniform(0, duration - 4)
+                    sim.send("/loop/start/time", lo)
+                    sim.send("/loop/end/time", lo + 2.0)
+                    sim.send("/repeat", 1)
+                    sim.seek(lo + 1.9)
+                    time.sleep(0.1)
+                    sim.seek(lo)
+                elif op == "tempo":
+                    for _ in range(rng.randint(1, 4)):
+                        sim.set_tempo(rng.uniform(60, 180))
+                        time.sleep(0.003)
+                elif op == "regen":
+                    client.regenerate(time_s=sim.position() + rng.uniform(-1, 2))
+                elif op == "emotion":
+                    client.set_emotion(rng.uniform(-1, 1), rng.uniform(-1, 1), sim.position() + rng.uniform(0, 2))
+                elif op == "marker":
+                    sim.move_marker(rng.choice([1, 2, 3]), rng.uniform(1, duration - 1))
+                elif op == "rate":
+                    sim.send("/playrate/raw", rng.choice([0.5, 1.0, 1.5]))
+                elif op == "panic":
+                    n = len(marks)
+                    t0 = time.perf_counter()
+                    client.panic()
+                    got = wait_for(lambda: next((m for m in marks[n:] if m[0] == "panic"), None), 2.0, step=0.0002)
+                    if got is None:
+                        panic_lat.append(float("inf"))
+                    else:
+                        panic_lat.append(got[1] - t0)
+                        res["panic_sounding_after"] += got[2] > 0
+                    r = wait_for(lambda: next((w for w, a, p in list(sim.received) if w >= t0 and a == "/action"
+                                               and p == [protocol.REAPER_ACTION_ALL_NOTES_OFF]), None), 2.0,
+                                 step=0.0005)
+                    if r is not None:
+                        panic_reaper_lat.append(r - t0)
+                    res["panics"] += 1
+                time.sleep(rng.uniform(0.02, 0.25))
+            n_stop = sched.silences["stop"]
+            sim.stop()
+            wait_for(lambda: sched.silences["stop"] > n_stop, 3.0, step=0.001)
+            left = len(sink.sounding())
+            res["notes_left_sounding"] += left
+            res["sequences_with_notes"] += sink.note_ons > n_on0
+    finally:
+        client.close()
+        bridge.close()
+        sim.close()
+        if own_tmp is not None:
+            own_tmp.cleanup()
+    finite = [x for x in panic_lat if x != float("inf")]
+    res.update({
+        "ops_by_kind": ops_count, "note_ons": sink.note_ons, "messages": sink.count,
+        "wall_s": round(time.perf_counter() - t_start, 1),
+        "panic_ms": {"p50": ms(pct(finite, 0.5)), "p99": ms(pct(finite, 0.99)), "max": ms(max(panic_lat) if panic_lat else None)},
+        "panic_to_reaper_ms": {"p50": ms(pct(panic_reaper_lat, 0.5)), "max": ms(max(panic_reaper_lat) if panic_reaper_lat else None)},
+        "panics_within_50ms": sum(x <= 0.05 for x in panic_lat),
+        "regenerations": bridge._job_seq, "silences": dict(sched.silences),
+        "regen_latency_ms_p50": ms(pct([r["latency_s"] for r in bridge.regen_latencies], 0.5)),
+        "last_error": bridge.last_error,
+    })
+    res["pass"] = (res["notes_left_sounding"] == 0 and res["panic_sounding_after"] == 0
+                   and res["panics_within_50ms"] == res["panics"])
+    return res
+
+
 # ------------------------------------------------------------------------------------ child runner
 
 
