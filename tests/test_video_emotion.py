@@ -161,3 +161,41 @@ def test_json_round_trip(contrast_clips):
     assert list(d["scenes"][0]) == ["start", "end", "valence", "arousal", "emotions", "confidence"]
     with pytest.raises(EmsyncError):
         VideoAnalysis.from_json('{"video": 1}')
+
+
+def _scene(**kw):
+    from emsync_bridge.video.features import SceneFeatures
+
+    base = dict(start=0.0, end=6.0, brightness=0.45, saturation=0.35, colourfulness=33.0, warmth=0.0,
+                motion=2.0, cut_count=1, cut_rate=10.0, shot_length=3.0, loudness_db=-30.0, onset_rate=1.0)
+    base.update(kw)
+    return SceneFeatures(**base)
+
+
+@pytest.mark.parametrize(
+    "feature, low, high, axis",
+    [
+        ("motion", 0.0, 12.0, "arousal"),  # Hanjalic & Xu: motion activity
+        ("shot_length", 8.0, 0.7, "arousal"),  # shorter shots (faster rhythm) → more arousal
+        ("loudness_db", -55.0, -12.0, "arousal"),  # sound energy
+        ("onset_rate", 0.0, 6.0, "arousal"),
+        ("saturation", 0.1, 0.8, "arousal"),  # Valdez & Mehrabian: A = −.31 B + .60 S
+        ("brightness", 0.1, 0.9, "valence"),  # Valdez & Mehrabian: P = .69 B + .22 S
+        ("saturation", 0.1, 0.8, "valence"),
+        ("colourfulness", 5.0, 90.0, "valence"),  # Hasler & Süsstrunk colourfulness
+    ],
+)
+def test_heuristic_rules_are_monotone(feature, low, high, axis):
+    from emsync_bridge.video.estimators import HeuristicEstimator
+
+    est = HeuristicEstimator()
+    lo, hi = est.estimate([_scene(**{feature: low}), _scene(**{feature: high})])
+    assert getattr(hi, axis) > getattr(lo, axis) + 0.05
+
+
+def test_heuristic_without_audio_is_less_confident():
+    from emsync_bridge.video.estimators import HeuristicEstimator
+
+    with_audio, without = HeuristicEstimator().estimate([_scene(), _scene(loudness_db=None, onset_rate=None)])
+    assert without.confidence < with_audio.confidence
+    assert -1 <= without.arousal <= 1
