@@ -130,6 +130,19 @@ def test_cache_hit_and_corrupt_entry(files, tmp_path):
     assert not list(tmp_path.glob("*.tmp"))  # atomic writes leave no temp files
 
 
+def test_cache_follows_file_content(tmp_path):
+    import shutil
+
+    video = tmp_path / "v.mp4"
+    make_video(video, [Segment("testsrc2", 1.0), Segment("smptehdbars", 1.0)], size=(160, 90), fps=25, audio=None)
+    first = analyze_video(video, cache_dir=tmp_path / "cache")
+    other = make_video(tmp_path / "w.mp4", [Segment("smptehdbars", 0.6), Segment("testsrc2", 1.4)],
+                       size=(160, 90), fps=25, audio=None)
+    shutil.copyfile(other, video)  # same path, new content (and mtime)
+    second = analyze_video(video, cache_dir=tmp_path / "cache")
+    assert first.cuts == pytest.approx([1.0]) and second.cuts == pytest.approx([0.6])
+
+
 def test_report_png(files, tmp_path):
     from matplotlib.figure import Figure
 

@@ -51,6 +51,26 @@ def file_hash(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def content_hash(path: Path, cache_dir: Path) -> str:
+    """`file_hash`, memoised by (absolute path, size, mtime, inode) so an unchanged multi-GB file
+    is not re-read on every cache hit; any change to the file changes the memo key."""
+    st = path.stat()
+    sig = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{st.st_ino}"
+    memo = cache_dir / "hashes" / hashlib.sha256(sig.encode()).hexdigest()[:32]
+    try:
+        h = memo.read_text().strip()
+        if len(h) == 64:
+            return h
+    except OSError:
+        pass
+    h = file_hash(path)
+    try:
+        _atomic_write(memo, h.encode())
+    except OSError:
+        pass
+    return h
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
@@ -155,9 +175,9 @@ def analyze_video(
             v=ANALYSIS_VERSION, min_scene_s=float(min_scene_s), est=cache_id, det=detector,
             thr=threshold, fades=fades,
         )
-        key = hashlib.sha256((file_hash(p) + json.dumps(params, sort_keys=True)).encode()).hexdigest()[:32]
-        base = Path(cache_dir) if cache_dir else default_cache_dir()
-        base = base / key
+        root = Path(cache_dir) if cache_dir else default_cache_dir()
+        key = hashlib.sha256((content_hash(p, root) + json.dumps(params, sort_keys=True)).encode()).hexdigest()[:32]
+        base = root / key
         hit = _load_cached(base, str(path))
         if hit is not None:
             if progress:
