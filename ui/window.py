@@ -362,6 +362,7 @@ class MainWindow(QMainWindow):
         task.succeeded.connect(lambda th: self.timeline.set_thumbnails(th) if self.analysis is analysis else None)
         task.failed.connect(lambda msg: self.say(f"no thumbnails: {msg}"))
         task.finished.connect(lambda: self._side_tasks.remove(task) if task in self._side_tasks else None)
+        task.finished.connect(task.deleteLater)
         task.start()
 
     # ------------------------------------------------------------------ scenes and overrides
@@ -549,7 +550,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ task plumbing
 
     def start(self, task: Task, on_done, message: str) -> None:
-        if self.busy():
+        if self.task is not None:  # one analysis/generation at a time; thumbnails may still be loading
             self.say("busy: cancel the running job first")
             return
         task.setParent(self)
@@ -559,6 +560,7 @@ class MainWindow(QMainWindow):
         task.failed.connect(self.error)
         task.cancelled.connect(lambda: self.say(f"{task.name} cancelled"))
         task.finished.connect(self._task_finished)
+        task.finished.connect(task.deleteLater)
         self.progress.setValue(0)
         self.progress.setFormat(f"{task.name}…")
         self.say(message)
@@ -578,6 +580,7 @@ class MainWindow(QMainWindow):
         self._refresh_buttons()
 
     def busy(self) -> bool:
+        """Any background work running (the main job or thumbnails)."""
         return self.task is not None or bool(self._side_tasks)
 
     def wait_idle(self, timeout_s: float = 120.0) -> bool:
