@@ -102,8 +102,17 @@ class HardCutDetector:
         min_scene_s: float = HARD_CUT_MIN_SCENE_S,
     ):
         import_scenedetect()
-        from scenedetect.detector import FlashFilter
-        from scenedetect.detectors import AdaptiveDetector, ContentDetector
+        try:  # 0.7 API: detectors take FrameTimecodes; FlashFilter lives in scenedetect.detector
+            from scenedetect.detector import FlashFilter
+            from scenedetect.detectors import AdaptiveDetector, ContentDetector
+        except ImportError:
+            import scenedetect
+
+            from emsync_bridge.errors import EmsyncError
+
+            raise EmsyncError(
+                f"scenedetect {getattr(scenedetect, '__version__', '?')} is too old: video analysis needs >= 0.7"
+            ) from None
 
         self.rate = Fraction(fps).limit_denominator(1001) if fps > 0 else Fraction(25)
         min_len = max(1, int(round(min_scene_s * float(self.rate))))  # frames, compared exactly
@@ -131,7 +140,7 @@ class HardCutDetector:
         tc = FrameTimecode(index, self.rate)
         for cut in self.detector.process_frame(tc, frame_bgr):
             self.cuts.append(cut.frame_num)
-        score = self.detector._frame_score or 0.0  # 0 on the first frame
+        score = getattr(self.detector, "_frame_score", None) or 0.0  # 0 on the first frame
         self.scores.append(score)
         if self.content_filter is not None:
             for cut in self.content_filter.filter(timecode=tc, above_threshold=score >= self.union_threshold):
