@@ -59,7 +59,7 @@ class PlayClock:
         self.anchor_pos = self.anchor_pos if pos is None else pos
         self.anchor_wall = wall
         self.playing = True
-        # REAPER's /play arrives before the first /time of the run: lock hard to the first two.
+        # REAPER's /play arrives before the first /time of the run (see report()).
         self._fresh = 2
 
     def stop(self, pos: float | None = None) -> None:
@@ -81,10 +81,12 @@ class PlayClock:
             self.anchor_pos = pos
             return jumped
         err = pos - self.position(wall)
-        if self._fresh > 0:
+        if self._fresh > 0 and 0 < err <= self.jump_s:
+            # Just started: a report ahead of the estimate means the start anchor was late; take
+            # it whole. One behind it is more likely a report that sat in a queue: slew as usual.
             self._fresh -= 1
             self.anchor_pos, self.anchor_wall = pos, wall
-            return abs(err) > self.jump_s
+            return False
         if abs(err) > self.jump_s:
             self.anchor_pos, self.anchor_wall = pos, wall
             self.relocks += 1
