@@ -1,8 +1,10 @@
-"""The ONNX Runtime engine: runs the exported prefill/step graphs with the KV cache kept between
-calls. Imports onnxruntime and numpy only (never torch).
+"""The ONNX Runtime engine: runs the exported prefill/step graphs (see `emsync_bridge.export`)
+with the KV cache kept between calls. Imports onnxruntime and numpy only, never torch.
 
-On CUDA the cache never leaves the GPU: the step's `present` output is bound to device memory
-(IO binding) and fed back as the next `past`; only the logits [vocab] come back to the host.
+Providers: [CUDAExecutionProvider, CPUExecutionProvider] by default; the active one is
+`session.get_providers()[0]` after creation (onnxruntime-gpu lists CUDA even without a GPU) and
+is logged in one line. On CUDA the cache never leaves the GPU (IO binding; the append graph grows
+it); only tokens go in and logits [vocab] come back to the host.
 """
 
 from __future__ import annotations
