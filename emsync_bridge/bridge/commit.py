@@ -158,6 +158,32 @@ def save_atomic(mid: mido.MidiFile, path: Path) -> Path:
     return path
 
 
+def remove_stale_temp_files(spool: Path) -> list[str]:
+    """Delete the temp files a killed daemon left behind: `.<name>.<random>.tmp` in out/, in the
+    generation folders under it (`save_atomic`, `write_manifest`) and `.status.json.*.tmp`.
+
+    Only the daemon writes there, so at its start-up any such file is garbage (the importer never
+    reads them: it acts on out/manifest.json alone). Symlinks are never followed. Returns the
+    removed paths, relative to the spool."""
+    spool = Path(spool)
+    out = spool / protocol.OUT_DIR
+    folders = [out]
+    try:
+        folders += [Path(e.path) for e in os.scandir(out) if e.is_dir(follow_symlinks=False)]
+    except FileNotFoundError:
+        return []
+    removed = []
+    for folder, pattern in [(f, ".*.tmp") for f in folders] + [(spool, f".{protocol.STATUS_FILE}.*.tmp")]:
+        for p in folder.glob(pattern):
+            if p.is_symlink() or p.is_file():
+                try:
+                    p.unlink()
+                    removed.append(str(p.relative_to(spool)))
+                except OSError:
+                    pass
+    return removed
+
+
 def commit(spool: Path, generation_id: str, events, tempo: TempoMap, start: float, end: float, *,
            replace_from: float | None, project_id: str = "", project_written_at: str = "",
            layout: str = "per-instrument", instruments=INSTRUMENTS, keep: int = 3) -> Manifest:

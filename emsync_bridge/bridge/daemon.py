@@ -247,6 +247,9 @@ class Bridge:
                 log.warning("UNTRAINED MODEL: random weights (the shipped default model is missing)")
         self.osc = OscServer(cfg.osc_host, cfg.osc_port, allow_remote=cfg.allow_remote,
                              allow_from=cfg.allow_from).start()
+        stale = commit_mod.remove_stale_temp_files(self.spool)  # a killed daemon's half-written files
+        if stale:
+            log.info("removed %d temp file(s) left by an interrupted commit: %s", len(stale), ", ".join(stale[:5]))
         self.reaper = ReaperOut(cfg.reaper_host, cfg.reaper_port)
         if self.mode == "live":
             try:
