@@ -18,7 +18,7 @@ stays torch-free so the runtime can read names and the version without it.
 
 # Bump whenever the graphs' inputs/outputs or the export recipe change: it is part of the cache key,
 # so users' cached exports are rebuilt rather than misread.
-EXPORTER_VERSION = 2
+EXPORTER_VERSION = 3
 
 GRAPHS = ("prefill", "step", "append")
 PREFILL_INPUTS = ("tokens", "boundary", "valence", "arousal")

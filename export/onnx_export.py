@@ -11,8 +11,9 @@ one stacked tensor: about five copies of the cache per generated token (split pe
 k/v, concat, stack k/v, stack layers), ~250 MB of memory traffic per token for the 37 M model at
 a full window, far more than its matrix products. Here the step reads the cache in place and
 returns only the new keys/values; relative-position indices and masks are computed once for all
-layers; only the last position reaches the output projection. `check_parity` compares the graphs
-with `MusicTransformer.forward`, so a drift between the two fails the export loudly.
+layers; in a prefill the last layer computes its output for the last position only.
+`check_parity` compares the graphs with `MusicTransformer.forward`, so a drift between the two
+fails the export loudly.
 """
 
 from __future__ import annotations
@@ -81,11 +82,14 @@ class _Graph(nn.Module):
         offset = m.ff_times_to_chord((MAX_SECONDS_TO_CHORD - b.clamp(0, MAX_SECONDS_TO_CHORD)).unsqueeze(-1))
         x = x + torch.cat([pos, offset], dim=-1)
         # Relative attention: score(i, j) uses E[L-1-d], d = pos_i - pos_j >= 0 (model.py). Indices
-        # into q @ E^T [.., T, L] and masks are shared by all layers, so computed once here.
+        # into q @ E^T and masks are shared by all layers, so computed once here.
         d_new = new.unsqueeze(1) - new.unsqueeze(0)  # [T, T] among the new tokens
-        idx_new = (L - 1 - d_new).clamp(0, L - 1).expand(1, H, T, T)
         bias = torch.zeros(T, T).masked_fill(d_new < 0, float("-inf"))
-        if not self.prefill:
+        if self.prefill:
+            # Distances are 0..T-1: only E's last T rows are needed; column c is distance T-1-c.
+            idx_new = (T - 1 - d_new).clamp(0, T - 1).expand(1, H, T, T)
+        else:
+            idx_new = (L - 1 - d_new).clamp(0, L - 1).expand(1, H, T, T)
             slots = torch.arange(C).unsqueeze(0)
             d_old = positions.unsqueeze(1) - slots  # [T, C]
             idx_old = (L - 1 - d_old).clamp(0, L - 1).expand(1, H, T, C)
@@ -95,21 +99,30 @@ class _Graph(nn.Module):
         outputs = []
         for i, layer in enumerate(m.enc_layers):
             att = layer.rga
-            q = att.Wq(x).view(1, T, H, dh).transpose(1, 2)
             k = att.Wk(x).view(1, T, H, dh).transpose(1, 2)
             v = att.Wv(x).view(1, T, H, dh).transpose(1, 2)
             outputs += [k, v]
-            qe = q @ att.E.transpose(0, 1)  # [1, H, T, L]: q . E[r] for every distance row r
-            scores = q @ k.transpose(-2, -1) + torch.gather(qe, 3, idx_new)
+            if self.prefill and i == cfg.n_layer - 1:
+                # The last layer's keys/values come from its input; of its output only the last
+                # position is used, so queries, projection and FFN run for that one (a re-prime
+                # of hundreds of tokens is a quarter of a trained model's generation time).
+                x, idx, mask = x[:, -1:], idx_new[:, :, -1:], bias[-1:]
+            else:
+                idx, mask = idx_new, bias
+            Tq = x.shape[1]
+            q = att.Wq(x).view(1, Tq, H, dh).transpose(1, 2)
+            E = att.E[L - T:] if self.prefill else att.E
+            qe = q @ E.transpose(0, 1)  # [1, H, Tq, rows]: q . E[r] for each distance row r
+            scores = q @ k.transpose(-2, -1) + torch.gather(qe, 3, idx)
             if not self.prefill:
                 ck, cv = caches[2 * i], caches[2 * i + 1]
                 scores = torch.cat([q @ ck.transpose(-2, -1) + torch.gather(qe, 3, idx_old), scores], dim=-1)
-            w = F.softmax(scores * scale + bias, dim=-1)
+            w = F.softmax(scores * scale + mask, dim=-1)
             if self.prefill:
                 y = w @ v
             else:
                 y = w[..., :C] @ cv + w[..., C:] @ v
-            x = layer.layernorm1(x + att.fc(y.transpose(1, 2).reshape(1, T, cfg.d_model)))
+            x = layer.layernorm1(x + att.fc(y.transpose(1, 2).reshape(1, Tq, cfg.d_model)))
             x = layer.layernorm2(x + layer.FFN_suf(F.relu(layer.FFN_pre(x))))
         return (m.fc(x[:, -1]), *outputs)
 
