@@ -842,38 +842,299 @@ def run_daemon_chaos(sequences: int = 20, seed: int = 0, engine=None, files=None
     return res
 
 
+# ------------------------------------------------------------------------------------ 4. crash safety
+
+
+def importer_view(spool: Path) -> dict:
+    """What "EmSync: Import generated MIDI" acts on: out/manifest.json (absent is fine: nothing to
+    import) and every MIDI file it names (inside the spool, a regular file, parses as MIDI), plus
+    status.json (the panel reads it). `ok` False means a partial or corrupt file is visible."""
+    import stat as stat_mod
+
+    import mido
+
+    from emsync_bridge.timeline.spool import load_manifest, read_json_file, spool_path
+
+    v = {"ok": True, "manifest": None, "files": 0, "problem": ""}
+    spool = Path(spool)
+    try:
+        if (spool / protocol.MANIFEST_FILE).exists() or os.path.islink(spool / protocol.MANIFEST_FILE):
+            m = load_manifest(spool)
+            v["manifest"] = m.generation_id
+            for it in m.items:
+                path = spool_path(spool, it.file)
+                st = os.lstat(path)
+                if not stat_mod.S_ISREG(st.st_mode) or st.st_size == 0:
+                    raise EmsyncError(f"{it.file}: not a complete regular file")
+                mid = mido.MidiFile(path)
+                if len(mid.tracks) < 2:
+                    raise EmsyncError(f"{it.file}: {len(mid.tracks)} tracks")
+                v["files"] += 1
+        if (spool / protocol.STATUS_FILE).exists():
+            read_json_file(spool / protocol.STATUS_FILE, "status.json")
+    except Exception as exc:  # anything the importer would trip on
+        v["ok"] = False
+        v["problem"] = f"{type(exc).__name__}: {exc}"
+    return v
+
+
+def temp_files(spool: Path) -> list[str]:
+    return sorted(str(p.relative_to(spool)) for p in Path(spool).rglob(".*.tmp"))
+
+
+def _manifest_id(spool: Path):
+    from emsync_bridge.timeline.spool import load_manifest
+
+    try:
+        return load_manifest(spool).generation_id
+    except Exception:
+        return None
+
+
+def _trace_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text().splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, duration: float = 3.0,
+                     extra_ops: int = 2, timeout: float = 120.0, random_kills: int = 0) -> dict:
+    """kill -9 a commit-mode daemon at random points of a commit, `rounds` times, on one spool.
+
+    Each round starts the daemon (`child`, same code path as `serve`): on start it must recover —
+    generate and commit a new complete manifest (what the previous round's kill interrupted, done
+    again). Then /emsync/regenerate starts a second commit, and the daemon SIGKILLs itself at
+    file-system step N of it (N uniform over the commit's steps, plus `extra_ops` past the end,
+    where the harness kills it with SIGKILL from outside). After every kill the importer's view
+    must be whole (`importer_view`). Then `random_kills` more rounds are killed from outside at
+    random times while regenerating. Finally one more restart recovers and SIGTERM stops it."""
+    import tempfile
+
+    rng = random.Random(seed)
+    own = None
+    if tmp is None:
+        own = tempfile.TemporaryDirectory(prefix="emsync-crash-")
+        tmp = Path(own.name)
+    spool = Path(tmp) / "crash-spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    write_project(spool, duration=duration)
+    res = {"rounds": rounds, "kills_in_commit": 0, "kills_outside_commit": 0, "importer_view_bad": 0,
+           "recovered": 0, "recovery_failed": 0, "problems": [], "kill_points": {}, "temp_files_max": 0,
+           "temp_files_cleaned": 0}
+    recover_s = []
+
+    def start(kill_at: int, trace: Path):
+        d = start_daemon(spool, child=True, args=["--no-video-analysis", "--kill-at-op", kill_at,
+                                                 "--kill-in-commit", 2, "--op-trace", trace],
+                         log_path=Path(tmp) / "crash-daemon.log")
+        return d
+
+    def recover(d, before):
+        t0 = time.monotonic()
+        got = wait_for(lambda: (g := _manifest_id(spool)) and g != before and g, timeout, step=0.02)
+        if got and d.alive():
+            res["recovered"] += 1
+            recover_s.append(time.monotonic() - t0)
+            return True
+        res["recovery_failed"] += 1
+        res["problems"].append(f"no recovery: {d.log_tail(3)}")
+        return False
+
+    # Calibration: how many steps the second commit takes here.
+    trace = Path(tmp) / "trace-cal.txt"
+    before = _manifest_id(spool)
+    d = start(0, trace)
+    try:
+        d.wait_ready(timeout)
+        recover(d, before)
+        before = _manifest_id(spool)
+        d.send("/emsync/regenerate")
+        wait_for(lambda: any(x.startswith("commit-end 2") for x in _trace_lines(trace)), timeout)
+    finally:
+        d.stop()
+    end_line = next((x for x in _trace_lines(trace) if x.startswith("commit-end 2")), "ops=40")
+    steps = int(end_line.rsplit("ops=", 1)[1])
+    res["steps_per_commit"] = steps
+    res["recovered"] = res["recovery_failed"] = 0
+    t_start = time.perf_counter()
+    for r in range(rounds):
+        n = rng.randint(1, steps + extra_ops)
+        trace = Path(tmp) / f"trace-{r}.txt"
+        before = _manifest_id(spool)
+        temps_before = temp_files(spool)
+        d = start(n, trace)
+        try:
+            d.wait_ready(timeout)
+            recover(d, before)
+            res["temp_files_cleaned"] += len(set(temps_before) - set(temp_files(spool)))
+            view = importer_view(spool)
+            if not view["ok"]:
+                res["importer_view_bad"] += 1
+                res["problems"].append(f"round {r} after recovery: {view['problem']}")
+            before = _manifest_id(spool)
+            d.send("/emsync/regenerate")
+            if n <= steps:
+                try:
+                    d.proc.wait(timeout=timeout)
+                except subprocess.TimeoutExpired:
+                    pass
+            else:  # past the commit's last step: SIGKILL from outside, a moment after it
+                wait_for(lambda: (g := _manifest_id(spool)) and g != before, timeout, step=0.005)
+                time.sleep(rng.uniform(0.0, 0.05))
+        finally:
+            if d.alive():
+                d.kill9()
+                res["kills_outside_commit"] += 1
+            else:
+                d.stop()
+                if d.proc.returncode == -signal.SIGKILL:
+                    res["kills_in_commit"] += 1
+                else:
+                    res["problems"].append(f"round {r}: exited {d.proc.returncode}")
+        ops = [x for x in _trace_lines(trace) if x.startswith("op ")]
+        if ops and n <= steps:
+            point = ops[-1].split(" ")[2]
+            res["kill_points"][point] = res["kill_points"].get(point, 0) + 1
+        view = importer_view(spool)
+        if not view["ok"]:
+            res["importer_view_bad"] += 1
+            res["problems"].append(f"round {r} after kill at step {n}: {view['problem']}")
+        res["temp_files_max"] = max(res["temp_files_max"], len(temp_files(spool)))
+    res["rounds_wall_s"] = round(time.perf_counter() - t_start, 1)
+    # Also kill -9 from outside at random times while it regenerates (generation, commit, status).
+    res["random_time_kills"] = random_kills
+    for r in range(random_kills):
+        before = _manifest_id(spool)
+        d = start(0, Path(tmp) / "trace-random.txt")
+        try:
+            d.wait_ready(timeout)
+            recover(d, before)
+            for _ in range(rng.randint(1, 4)):
+                d.send("/emsync/regenerate")
+                time.sleep(rng.uniform(0.0, 0.4))
+        finally:
+            d.kill9()
+        view = importer_view(spool)
+        if not view["ok"]:
+            res["importer_view_bad"] += 1
+            res["problems"].append(f"random-time kill {r}: {view['problem']}")
+    # The last restart: recovers, then a clean SIGTERM.
+    before = _manifest_id(spool)
+    d = start(0, Path(tmp) / "trace-final.txt")
+    try:
+        d.wait_ready(timeout)
+        recover(d, before)
+    finally:
+        rc = d.stop(signal.SIGTERM)
+    res["final_exit_code"] = rc
+    res["final_importer_view"] = importer_view(spool)
+    res["temp_files_left"] = temp_files(spool)
+    try:
+        res["final_status_state"] = json.loads((spool / protocol.STATUS_FILE).read_text())["state"]
+    except Exception as exc:
+        res["final_status_state"] = f"unreadable: {exc}"
+    res["recovery_s_p50"] = None if not recover_s else round(pct(recover_s, 0.5), 2)
+    res["recovery_s_max"] = None if not recover_s else round(max(recover_s), 2)
+    res["pass"] = (res["importer_view_bad"] == 0 and res["recovery_failed"] == 0
+                   and res["kills_in_commit"] + res["kills_outside_commit"] == rounds
+                   and res["final_importer_view"]["ok"] and rc == 0 and not res["temp_files_left"])
+    if own is not None:
+        own.cleanup()
+    return res
+
+
+def run_sigterm_check(tmp: Path, duration: float = 20.0, timeout: float = 120.0) -> dict:
+    """Live mode with MIDI recorded to a file; play; SIGTERM while notes sound (if the model makes
+    any within a few seconds) -> every channel gets all-notes-off after the signal, nothing is left
+    sounding, the process exits 0 and status.json says stopped."""
+    from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+    from emsync_bridge.bridge.sinks import sounding_after
+
+    spool = Path(tmp) / "sigterm-spool"
+    spool.mkdir(parents=True, exist_ok=True)
+    record = Path(tmp) / "sigterm-midi.txt"
+    sim = ReaperSim(0, markers=[SimMarker(1, "", 3.0), SimMarker(2, "joy", 8.0)])
+    sim.write_project(spool, duration_hint=duration)
+    d = start_daemon(spool, child=True, args=["--no-video-analysis", "--mode", "live", "--record", record],
+                     log_path=Path(tmp) / "sigterm-daemon.log")
+    res = {}
+    try:
+        d.wait_ready(timeout)
+        sim.daemon_port = d.port
+        wait_for(lambda: (st := d.status(timeout=1.0)) and (st["generation"].get("cursor") or 0) > 4.0, timeout)
+        sim.play(0.0)
+        sounding = wait_for(lambda: sounding_after([m for _, m in read_file_sink(record)]), 8.0)
+        res["sounding_at_sigterm"] = len(sounding or ())
+        t_sig = time.perf_counter()
+        d.send_signal(signal.SIGTERM)
+        try:
+            d.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        res["exit_code"] = d.proc.returncode
+        res["exit_s"] = round(time.perf_counter() - t_sig, 3)
+    finally:
+        sim.close()
+        d.stop()
+    msgs = read_file_sink(record)
+    after = [m for w, m in msgs if w >= t_sig]
+    res["note_ons_before"] = sum(m.type == "note_on" for w, m in msgs if w < t_sig)
+    res["all_notes_off_channels_after_sigterm"] = sorted({m.channel for m in after if m.type == "control_change"
+                                                          and m.control == CC_ALL_NOTES_OFF})
+    res["left_sounding"] = len(sounding_after([m for _, m in msgs]))
+    try:
+        res["status_state"] = json.loads((spool / protocol.STATUS_FILE).read_text())["state"]
+    except Exception as exc:
+        res["status_state"] = f"unreadable: {exc}"
+    from emsync_bridge.music.midi import CHANNELS
+
+    res["pass"] = (res.get("exit_code") == 0 and res["left_sounding"] == 0 and res["status_state"] == "stopped"
+                   and res["all_notes_off_channels_after_sigterm"] == sorted(set(CHANNELS.values())))
+    return res
+
+
 # ------------------------------------------------------------------------------------ child runner
 
 
-_OPS = {"n": 0, "kill_at": 0, "trace_fd": None, "in_commit": 0}
+_OPS = {"n": 0, "kill_at": 0, "kill_commit": 1, "commit_no": 0, "trace_fd": None, "thread": None}
 
 
 def _op(name: str, where: str) -> None:
-    """One file-system step inside a commit: trace it, SIGKILL here if it is the chosen one."""
-    if not _OPS["in_commit"]:
+    """One file-system step of the commit being run (in its thread): trace it, SIGKILL here if it
+    is the chosen one."""
+    if _OPS["thread"] != threading.get_ident():
+        return  # not inside commit(), or another thread (status.json writes)
+    if _OPS["commit_no"] != _OPS["kill_commit"]:
         return
     _OPS["n"] += 1
     if _OPS["trace_fd"] is not None:
-        os.write(_OPS["trace_fd"], f"{_OPS['n']} {name} {where}\n".encode())
+        os.write(_OPS["trace_fd"], f"op {_OPS['n']} {name} {where}\n".encode())
     if _OPS["kill_at"] and _OPS["n"] == _OPS["kill_at"]:
         os.kill(os.getpid(), signal.SIGKILL)
         time.sleep(10)  # never reached
 
 
-def install_commit_kill_points(kill_at: int, trace_path: str | None) -> None:
-    """Count (and trace) every file-system step of `commit.commit`; SIGKILL at step `kill_at`.
+def install_commit_kill_points(kill_at: int, trace_path: str | None, kill_commit: int = 1) -> None:
+    """Count (and trace) every file-system step of the `kill_commit`-th `commit.commit`; SIGKILL at
+    step `kill_at` (0: never).
 
     Steps: before/after `tempfile.mkstemp`, `os.fsync`, `os.replace`, `shutil.rmtree`, `os.unlink`
-    while a commit runs, so a kill lands with a temp file empty, written, synced, renamed, or
-    with a generation folder half removed."""
+    in the committing thread, so a kill lands with a temp file empty, written, synced, renamed, the
+    manifest not yet or just replaced, or an old generation folder half removed."""
     import shutil
     import tempfile
 
     from emsync_bridge.bridge import commit as commit_mod
 
     _OPS["kill_at"] = kill_at
+    _OPS["kill_commit"] = kill_commit
     if trace_path:
         _OPS["trace_fd"] = os.open(trace_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+
+    def trace(line: str) -> None:
+        if _OPS["trace_fd"] is not None:
+            os.write(_OPS["trace_fd"], (line + "\n").encode())
 
     def wrap(mod, name):
         orig = getattr(mod, name)
@@ -887,24 +1148,21 @@ def install_commit_kill_points(kill_at: int, trace_path: str | None) -> None:
 
         setattr(mod, name, f)
 
-    wrap(tempfile, "mkstemp")
-    wrap(os, "fsync")
-    wrap(os, "replace")
-    wrap(shutil, "rmtree")
-    wrap(os, "unlink")
+    for mod, name in ((tempfile, "mkstemp"), (os, "fsync"), (os, "replace"), (shutil, "rmtree"), (os, "unlink")):
+        wrap(mod, name)
     orig_commit = commit_mod.commit
 
     def commit(*a, **k):
-        _OPS["in_commit"] += 1
+        _OPS["commit_no"] += 1
+        _OPS["n"] = 0
+        _OPS["thread"] = threading.get_ident()
+        trace(f"commit-start {_OPS['commit_no']}")
         try:
-            if _OPS["trace_fd"] is not None:
-                os.write(_OPS["trace_fd"], b"commit-start\n")
             r = orig_commit(*a, **k)
-            if _OPS["trace_fd"] is not None:
-                os.write(_OPS["trace_fd"], f"commit-end {r.generation_id}\n".encode())
+            trace(f"commit-end {_OPS['commit_no']} {r.generation_id} ops={_OPS['n']}")
             return r
         finally:
-            _OPS["in_commit"] -= 1
+            _OPS["thread"] = None
 
     commit_mod.commit = commit
 
@@ -918,6 +1176,7 @@ def child_main(argv) -> int:
     p.add_argument("--mode", default="commit")
     p.add_argument("--record", default=None, help="live MIDI to this file")
     p.add_argument("--kill-at-op", type=int, default=0)
+    p.add_argument("--kill-in-commit", type=int, default=1)
     p.add_argument("--op-trace", default=None)
     p.add_argument("--duration", type=float, default=None)
     p.add_argument("--no-video-analysis", action="store_true")
@@ -926,7 +1185,7 @@ def child_main(argv) -> int:
     from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
 
     if a.kill_at_op or a.op_trace:
-        install_commit_kill_points(a.kill_at_op, a.op_trace)
+        install_commit_kill_points(a.kill_at_op, a.op_trace, a.kill_in_commit)
     cfg = BridgeConfig(osc_port=a.osc_port, reaper_port=a.reaper_port, spool=Path(a.spool), mode=a.mode,
                        duration=a.duration, analyze_video=not a.no_video_analysis)
     sink = FileSink(a.record) if a.record else None
