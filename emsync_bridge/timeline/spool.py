@@ -542,7 +542,8 @@ def poll_requests(spool: Path) -> list[Request]:
         try:
             out.append(load_request(path))
         except EmsyncError as exc:
-            log.warning("%s", exc)
+            text = str(exc)
+            log.warning("%s", text if name in text else f"{text} (requests/{name}, moved to rejected/)")
             rejected = Path(spool) / protocol.REJECTED_DIR
             rejected.mkdir(exist_ok=True)
             try:
