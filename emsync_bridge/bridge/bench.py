@@ -397,11 +397,11 @@ def bench_osc(engine, files, tmp: Path, rate: int = 10_000, seconds: float = 3.0
 # ------------------------------------------------------------------------------------ all
 
 
-def run_all(quick: bool = False, only: str | None = None) -> dict:
+def run_all(quick: bool = False, only: str | None = None, model: str | None = None) -> dict:
     from emsync_bridge.runtime import load_engine
 
     logging.getLogger("emsync_bridge").setLevel(logging.WARNING)
-    engine, files = load_engine()
+    engine, files = load_engine(model)
     out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
                        "engine": engine.name, "provider": engine.provider, "model": files.name,
                        "trained": bool(getattr(files, "trained", False)), "loadavg_1m": os.getloadavg()[0]},

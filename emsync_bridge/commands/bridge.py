@@ -123,7 +123,7 @@ doctor.add_arguments = _doctor_args
 def bench_live(args) -> int:
     from emsync_bridge.bridge.bench import run_all
 
-    result = run_all(quick=args.quick, only=args.only)
+    result = run_all(quick=args.quick, only=args.only, model=args.model)
     text = json.dumps(result, indent=1)
     if args.json:
         from pathlib import Path
@@ -137,6 +137,7 @@ def _bench_args(p) -> None:
     p.add_argument("--quick", action="store_true", help="smaller counts (smoke run)")
     p.add_argument("--only", choices=["regen", "scheduler", "transport", "osc"], default=None)
     p.add_argument("--json", metavar="PATH", default=None, help="also write the results here")
+    p.add_argument("--model", default=None, help="model (default: the shipped one)")
 
 
 bench_live.add_arguments = _bench_args
