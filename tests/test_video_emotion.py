@@ -199,3 +199,28 @@ def test_heuristic_without_audio_is_less_confident():
     with_audio, without = HeuristicEstimator().estimate([_scene(), _scene(loudness_db=None, onset_rate=None)])
     assert without.confidence < with_audio.confidence
     assert -1 <= without.arousal <= 1
+
+
+def test_onnx_estimator_on_frames(tmp_path):
+    pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    # Frames model: mean colour per channel (NCHW) → logits; red → joy, blue → sadness.
+    w = np.zeros((3, 6), np.float32)
+    w[0, EMOTIONS.index("joy")] = 10.0
+    w[2, EMOTIONS.index("sadness")] = 10.0
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=0), helper.make_node("MatMul", ["m", "W"], ["y"])],
+        "frames",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 3, 32, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 6])],
+        initializer=[numpy_helper.from_array(w, "W"), numpy_helper.from_array(np.array([2, 3], np.int64), "axes")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    onnx.save(model, tmp_path / "frames.onnx")
+    video = make_video(tmp_path / "rb.mp4", [Segment("color=c=red", 2.0), Segment("color=c=blue", 2.0)],
+                       size=(160, 90), fps=25, audio=None)
+    a = analyze_video(video, min_scene_s=1.0, estimator=f"onnx:{tmp_path / 'frames.onnx'}", cache=False)
+    assert [s.dominant for s in a.scenes] == ["joy", "sadness"]
