@@ -164,6 +164,8 @@ def analyze_video(
     """
     if not (isinstance(min_scene_s, (int, float)) and math.isfinite(min_scene_s) and min_scene_s >= 0):
         raise EmsyncError(f"--min-scene must be a number of seconds >= 0, got {min_scene_s!r}")
+    if detector not in ("both", "adaptive", "content"):
+        raise EmsyncError(f"unknown cut detector {detector!r}; use both, adaptive or content")
     est = get_estimator(estimator)
     p = Path(path)
     decode.probe(p)  # fail fast with the precise message before hashing or decoding
@@ -204,10 +206,10 @@ def analyze_video(
     duration = info.duration
 
     frame_t = arrays["t"]
-    detector_ = state["hard"]
-    hard_idx = [i for i in detector_.finish() if 0 < i < len(frame_t)]
+    hard_det: HardCutDetector = state["hard"]
+    hard_idx = [i for i in hard_det.finish() if 0 < i < len(frame_t)]
     hard = [float(frame_t[i]) for i in hard_idx]
-    weak = [float(frame_t[i]) for i in hard_idx if detector_.is_weak(i)]
+    weak = [float(frame_t[i]) for i in hard_idx if hard_det.is_weak(i)]
     gradual = FadeDetector().detect(arrays["ts"], arrays["thumbs"], duration) if fades else []
     cuts = merge_cuts(hard, gradual, weak=weak)
     boundaries = thin_cuts(cuts, min_scene_s)
