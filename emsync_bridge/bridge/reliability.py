@@ -1094,6 +1094,110 @@ def run_sigterm_check(tmp: Path, duration: float = 20.0, timeout: float = 120.0)
     return res
 
 
+# ------------------------------------------------------------------------------------ 5. bad video matrix
+
+
+# name -> words of the one-line error (any of them), or None: an odd file that analyses fine
+VIDEO_EXPECT = {
+    "missing": ("no such file",),
+    "zero_bytes": ("empty file",),
+    "truncated_head": ("corrupt/truncated", "zero duration"),  # index intact, no frame data
+    "truncated_tail": ("truncated",),
+    "not_a_video": ("not a video",),
+    "audio_only": ("audio-only",),
+    "one_by_one": ("resolution 1x1",),
+    "zero_frames": ("no video stream",),
+    "one_frame": ("zero duration",),
+    "fifo": ("not a regular file",),
+    "dev_zero": ("not a regular file",),
+    "eight_k": None,
+    "vfr": None,
+    "rotated": None,
+}
+
+
+def make_bad_videos(d: Path) -> dict[str, Path]:
+    """The files of `VIDEO_EXPECT`, made with ffmpeg in a few seconds (8K: three 7680x4320 frames)."""
+    ff = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y"]
+    x264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+
+    def run(*args):
+        subprocess.run([*ff, *map(str, args)], check=True, timeout=120)
+
+    d = Path(d)
+    d.mkdir(parents=True, exist_ok=True)
+    v = {k: d / f"{k}.mp4" for k in VIDEO_EXPECT}
+    run("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-t", 3, *x264, "-movflags", "+faststart", d / "good.mp4")
+    good = (d / "good.mp4").read_bytes()
+    v["truncated_tail"].write_bytes(good[: len(good) // 3])
+    v["truncated_head"].write_bytes(good[:3000])
+    v["zero_bytes"].write_bytes(b"")
+    v["not_a_video"].write_text("ceci n'est pas une video\n")
+    v["audio_only"] = d / "audio_only.m4a"
+    run("-f", "lavfi", "-i", "sine=frequency=440", "-t", 1, "-c:a", "aac", v["audio_only"])
+    v["one_by_one"] = d / "one_by_one.mkv"
+    run("-f", "lavfi", "-i", "color=red:size=16x16:rate=25", "-t", 0.4, "-vf", "scale=1:1", "-c:v", "ffv1", v["one_by_one"])
+    run("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-frames:v", 0, *x264, v["zero_frames"])
+    run("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-frames:v", 1, *x264, v["one_frame"])
+    for k in ("fifo", "dev_zero"):
+        if v[k].exists() or v[k].is_symlink():
+            v[k].unlink()
+    os.mkfifo(v["fifo"])  # a decoder opening this would block forever
+    v["dev_zero"].symlink_to("/dev/zero")
+    run("-f", "lavfi", "-i", "color=blue:size=7680x4320:rate=25", "-frames:v", 3, *x264, v["eight_k"])
+    run("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=1", "-f", "lavfi", "-i",
+        "rgbtestsrc=size=160x90:rate=10:duration=1", "-filter_complex", "[0][1]concat=n=2:v=1:a=0",
+        "-fps_mode", "vfr", *x264, v["vfr"])
+    run("-i", v["vfr"], "-c", "copy", "-metadata:s:v:0", "rotate=90", v["rotated"])
+    if v["missing"].exists():
+        v["missing"].unlink()
+    return v
+
+
+def analyze_bounded(path: Path, timeout: float = 60.0) -> dict:
+    """`analyze_video` in a thread: {"analysis"} or {"error"}, plus "wall_s" and "hung"."""
+    from emsync_bridge.video.analysis import analyze_video
+
+    out: dict = {}
+
+    def run():
+        try:
+            out["analysis"] = analyze_video(path, cache=False)
+        except Exception as exc:  # noqa: BLE001 - reported
+            out["error"] = exc
+
+    t0 = time.perf_counter()
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    t.join(timeout)
+    out["wall_s"] = time.perf_counter() - t0
+    out["hung"] = t.is_alive()
+    return out
+
+
+def run_video_matrix(tmp: Path) -> dict:
+    import psutil
+
+    v = make_bad_videos(Path(tmp) / "videos")
+    rows, ok = {}, True
+    proc = psutil.Process()
+    for name, words in VIDEO_EXPECT.items():
+        rss0 = proc.memory_info().rss
+        r = analyze_bounded(v[name])
+        e = r.get("error")
+        if words is None:
+            good = "analysis" in r
+            detail = (f"{r['analysis'].width}x{r['analysis'].height}, {r['analysis'].duration:.2f} s" if good
+                      else f"{type(e).__name__}: {e}")
+        else:
+            good = isinstance(e, EmsyncError) and any(w in str(e) for w in words) and "\n" not in str(e)
+            detail = str(e)
+        ok &= good and not r["hung"]
+        rows[name] = {"ok": good, "hung": r["hung"], "wall_ms": ms(r["wall_s"]), "result": detail,
+                      "rss_delta_mb": round((proc.memory_info().rss - rss0) / 2**20, 1)}
+    return {"files": len(rows), "cases": rows, "max_wall_ms": max(x["wall_ms"] for x in rows.values()), "pass": ok}
+
+
 # ------------------------------------------------------------------------------------ child runner
 
 
