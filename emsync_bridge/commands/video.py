@@ -49,9 +49,9 @@ def analyze(args) -> int:
             bar.close()
 
     if args.json == "-":
-        print(a.to_json())
+        print(a.to_json(include_features=args.features))
     elif args.json:
-        Path(args.json).write_text(a.to_json() + "\n")
+        Path(args.json).write_text(a.to_json(include_features=args.features) + "\n")
     if args.png:
         from emsync_bridge.video.report import save_report_png
 
@@ -76,6 +76,8 @@ def _add_analyze_arguments(p) -> None:
                    help="emotion estimator: heuristic (default), onnx:PATH or module:Name")
     p.add_argument("--detector", choices=("both", "adaptive", "content"), default="both",
                    help="hard-cut rule: PySceneDetect AdaptiveDetector + strong ContentDetector rule (both), or one")
+    p.add_argument("--features", action="store_true",
+                   help="also write each scene's affect features into the JSON (extra 'features' key)")
     p.add_argument("--no-cache", action="store_true", help="ignore and do not write the analysis cache")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
