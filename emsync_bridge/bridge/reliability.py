@@ -1198,6 +1198,151 @@ def run_video_matrix(tmp: Path) -> dict:
     return {"files": len(rows), "cases": rows, "max_wall_ms": max(x["wall_ms"] for x in rows.values()), "pass": ok}
 
 
+# ------------------------------------------------------------------------------------ 6. soak
+
+
+def run_soak(minutes: float = 30.0, regen_every_s: float = 10.0, osc_hz: float = 30.0, project_s: float = 60.0,
+             windows: int = 10, seed: int = 0, progress=None) -> dict:
+    """Live mode for `minutes`: the REAPER simulator plays a `project_s` project in a loop, sending
+    /time and /beat/str at `osc_hz`; every `regen_every_s` a regeneration (alternately
+    /emsync/regenerate/time and /emsync/emotion a little ahead of the play head); a status round
+    trip every 2 s. Figures per window (`windows` of them): RSS, regeneration latency (OSC arrival
+    -> first new token; -> first regenerated note sent), status round trip, note timing error
+    (sent vs the simulator's true play position), notes sent. RSS growth: last window vs the end of
+    the first (warm-up) window."""
+    import psutil
+
+    from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
+    from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+    from emsync_bridge.runtime import load_engine
+
+    import tempfile
+
+    rng = random.Random(seed)
+    engine, files = load_engine()
+    tmpdir = tempfile.TemporaryDirectory(prefix="emsync-soak-")
+    spool = Path(tmpdir.name) / "spool"
+    spool.mkdir()
+    sim = ReaperSim(0, rate_hz=osc_hz, markers=[SimMarker(1, "", 10.0), SimMarker(2, "joy", 25.0),
+                                                SimMarker(3, "", 40.0), SimMarker(4, "sadness", 50.0)])
+    sim.write_project(spool, duration_hint=project_s)
+    sink = TrackingSink()
+    win = {"err": [], "sent": 0}
+
+    def on_send(msg, project_time, wall):
+        if msg.type == "note_on" and project_time is not None:
+            win["err"].append(sim.position(wall) - project_time)
+            win["sent"] += 1
+
+    sink.on_send = on_send
+    cfg = BridgeConfig(osc_port=0, reaper_port=sim.port, spool=spool, mode="live", analyze_video=False,
+                       policy="markers")
+    bridge = Bridge(cfg, engine=engine, model_files=files, sink=sink)
+    bridge.start()
+    sim.daemon_port = bridge.osc.port
+    proc = psutil.Process()
+    client = BridgeClient("127.0.0.1", bridge.osc.port, timeout=2.0)
+    rows = []
+    rtts: list[float] = []
+    regen_sent = 0
+    status_fail = 0
+    try:
+        wait_for(lambda: bridge.score.generated_until > 8.0, 300.0)
+        sim.send("/repeat", 1)
+        sim.play(0.0)
+        t0 = time.perf_counter()
+        total = minutes * 60.0
+        window_s = total / windows
+        next_regen = t0 + regen_every_s
+        next_status = t0 + 2.0
+        next_window = t0 + window_s
+        next_beat = t0
+        n_lat = 0
+        late0 = bridge.scheduler.late_skipped
+        beats = 0
+        def close_window(now):
+            nonlocal n_lat, late0, rtts, next_window
+            lats = bridge.regen_latencies[n_lat:]
+            n_lat = len(bridge.regen_latencies)
+            first_tok = [x["first_token_wall"] - (x["sent_wall"] - x["latency_s"]) for x in lats
+                         if x.get("first_token_wall") is not None and x.get("sent_wall") is not None]
+            errs = [abs(e) for e in win["err"]]
+            row = {"t_min": round((now - t0) / 60.0, 2), "rss_mb": round(proc.memory_info().rss / 2**20, 1),
+                   "notes_sent": win["sent"], "late_skipped": bridge.scheduler.late_skipped - late0,
+                   "timing_err_ms_p50": ms(pct(errs, 0.5)), "timing_err_ms_p99": ms(pct(errs, 0.99)),
+                   "regens": len(lats), "regen_first_token_ms_p50": ms(pct(first_tok, 0.5)),
+                   "regen_to_note_ms_p50": ms(pct([x["latency_s"] for x in lats], 0.5)),
+                   "status_rtt_ms_p50": ms(pct(rtts, 0.5)), "status_rtt_ms_max": ms(max(rtts) if rtts else None),
+                   "threads": threading.active_count(), "score_events": len(bridge.score.events)}
+            rows.append(row)
+            if progress:
+                progress(row)
+            win["err"], win["sent"], rtts = [], 0, []
+            late0 = bridge.scheduler.late_skipped
+            next_window += window_s
+
+        while (now := time.perf_counter()) < t0 + total:
+            pos = sim.position()
+            if pos >= project_s - 0.02:  # REAPER's loop wrap: a /time jump back to the start
+                sim.seek(0.0)
+            if now >= next_beat:
+                beats += 1
+                sim.send("/beat/str", f"{beats // 4 + 1}.{beats % 4 + 1}.00")
+                next_beat += 1.0 / osc_hz
+            if now >= next_regen:
+                if regen_sent % 2 == 0:
+                    client.regenerate(time_s=min(project_s - 1.0, pos + 1.0))
+                else:
+                    client.set_emotion(rng.uniform(-1, 1), rng.uniform(-1, 1), min(project_s - 1.0, pos + 0.5))
+                regen_sent += 1
+                next_regen += regen_every_s
+            if now >= next_status:
+                t = time.perf_counter()
+                try:
+                    client.status()
+                    rtts.append(time.perf_counter() - t)
+                except EmsyncError:
+                    status_fail += 1
+                next_status += 2.0
+            if now >= next_window:
+                close_window(now)
+            time.sleep(max(0.0, min(next_beat, next_regen, next_status, next_window) - time.perf_counter()))
+        if len(rows) < windows:
+            close_window(time.perf_counter())
+        n_stop = bridge.scheduler.silences["stop"]
+        sim.stop()
+        wait_for(lambda: bridge.scheduler.silences["stop"] > n_stop, 5.0)
+        left = len(sink.sounding())
+        osc = dict(bridge.osc.counters)
+        regenerations = bridge._job_seq
+    finally:
+        client.close()
+        bridge.close()
+        sim.close()
+        tmpdir.cleanup()
+    base = rows[0]["rss_mb"] if rows else None
+    end = rows[-1]["rss_mb"] if rows else None
+    half = max(1, len(rows) // 2)
+
+    def med(key, part):
+        vals = [r[key] for r in part if r[key] is not None]
+        return None if not vals else round(pct(vals, 0.5), 3)
+
+    res = {
+        "minutes": minutes, "regen_every_s": regen_every_s, "osc_hz": osc_hz, "windows": rows,
+        "rss_first_window_mb": base, "rss_end_mb": end,
+        "rss_growth_pct": None if not base else round(100.0 * (end - base) / base, 2),
+        "regenerations_requested": regen_sent, "generation_jobs": regenerations,
+        "osc_received": osc.get("received", 0), "osc_accepted": osc.get("accepted", 0),
+        "status_failures": status_fail, "notes_left_sounding": left,
+        "drift": {k: {"first_half": med(k, rows[1:half + 1] or rows[:1]), "second_half": med(k, rows[half:])}
+                  for k in ("timing_err_ms_p50", "timing_err_ms_p99", "regen_first_token_ms_p50", "status_rtt_ms_p50")},
+    }
+    res["pass"] = (res["rss_growth_pct"] is not None and res["rss_growth_pct"] < 10.0 and left == 0
+                   and status_fail == 0)
+    return res
+
+
 # ------------------------------------------------------------------------------------ child runner
 
 
