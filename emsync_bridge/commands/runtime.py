@@ -74,7 +74,9 @@ def _bench_args(p):
     p.add_argument("what", nargs="?", default="decode", choices=["decode", "analyze", "all", "live"])
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true", help="tiny model, short piece (smoke test)")
-    p.add_argument("--model", default=None, help="model for the generation benchmark (default: the shipped one)")
+    p.add_argument("--model", default=None,
+                   help="model for the generation benchmark (default: the shipped one; a config name such as "
+                        "emsync-37m without installed weights runs that shape with random weights)")
     p.add_argument("--seconds", type=float, default=None, help="music to generate (default 60)")
 
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import CONFIGS, N_PREFIX, ModelConfig
 
 # POP909 training data: 26,951,786 tokens over 188.7 hours (emsync_bridge/models/DATA_CARD.md).
@@ -135,6 +136,11 @@ def generation_speed(model: str | None, seconds: float, seed: int = 0, config: M
 
     if config is not None:
         files = ModelFiles("quick-random", None, {**config.to_dict(), "meta": {"trained": False}})
+    elif model in CONFIGS:
+        try:
+            files = resolve(model)
+        except EmsyncError:  # e.g. emsync-37m before import-checkpoint: its shape, random weights
+            files = ModelFiles(f"{model}-random", None, {**CONFIGS[model].to_dict(), "meta": {"trained": False}})
     else:
         files = resolve(model)
     cached = ensure_exported(files, seed)
