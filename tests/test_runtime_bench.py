@@ -25,3 +25,22 @@ def test_bench_analyze_without_the_video_bench_says_not_available(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "emsync_bridge.video.bench", None)
     assert bench_analyze()["available"] is False
+
+
+def test_export_cli_writes_single_file_graphs_with_manifest(tmp_path, capsys):
+    import torch
+
+    from emsync_bridge.cli import main
+    from emsync_bridge.models import save_model
+    from emsync_bridge.music.model import MusicTransformer
+    from emsync_bridge.music.model_config import ModelConfig
+
+    torch.manual_seed(1)
+    cfg = ModelConfig(n_layer=1, n_head=2, d_model=32, d_inner=64, context_len=32)
+    weights = save_model(MusicTransformer(cfg), tmp_path / "m.safetensors", {"trained": True})
+    assert main(["export", "--model", str(weights), "--out", str(tmp_path / "onnx")]) == 0
+    assert "max |logits diff| vs torch" in capsys.readouterr().out
+    files = sorted(p.name for p in (tmp_path / "onnx").iterdir())
+    assert files == ["append.onnx", "manifest.json", "prefill.onnx", "step.onnx"]  # no .onnx.data sidecar
+    manifest = json.loads((tmp_path / "onnx" / "manifest.json").read_text())
+    assert manifest["parity_max_abs_diff"] <= 1e-3 and manifest["model"] == "m"
