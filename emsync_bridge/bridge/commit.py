@@ -77,6 +77,13 @@ def notes_from_events(events) -> list[tuple[str, int, float, float, int]]:
     return notes
 
 
+def _set_tempo(bpm: float) -> mido.MetaMessage:
+    """A set_tempo event; below ~3.58 BPM (REAPER allows 1) the microseconds per quarter note do
+    not fit the event's 24 bits, so it is clamped: notes are placed by tick (the project's beats)
+    either way, the file's tempo is only a hint."""
+    return mido.MetaMessage("set_tempo", tempo=min(0xFFFFFF, max(1, mido.bpm2tempo(bpm))))
+
+
 def _conductor(tempo: TempoMap, start: float, end: float) -> mido.MidiTrack:
     """Tempo and time-signature events of the map between `start` and `end`, ticks from `start`."""
     q0 = tempo.time_to_qn(start)
@@ -96,10 +103,10 @@ def _conductor(tempo: TempoMap, start: float, end: float) -> mido.MidiTrack:
             q, q_end = tempo.time_to_qn(t0), tempo.time_to_qn(t1)
             while q < q_end - 1e-9:
                 bpm = tempo.bpm_at(tempo.qn_to_time(min(q + RAMP_STEP_QN / 2, q_end)))
-                changes.append((round((q - q0) * TICKS_PER_QN), 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm))))
+                changes.append((round((q - q0) * TICKS_PER_QN), 1, _set_tempo(bpm)))
                 q += RAMP_STEP_QN
         else:
-            changes.append((tick, 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo.bpm_at(t0)))))
+            changes.append((tick, 1, _set_tempo(tempo.bpm_at(t0))))
     changes.sort(key=lambda c: (c[0], c[1]))
     track = mido.MidiTrack()
     now = 0
