@@ -93,3 +93,23 @@ def test_fuzz_daemon_stays_up_answers_counts_and_does_not_grow(daemon):
     assert r["rss_growth_pct"] < 10.0, r
     log = daemon.log_text()
     assert "Traceback" not in log and "OSC handler failed" not in log, log[-3000:]
+
+
+def test_slow_tempo_from_reaper_does_not_break_every_commit(tmp_path):
+    """Found by the 10 000-datagram fuzz: a valid /tempo/raw below ~3.6 BPM (REAPER allows 1)
+    made every later commit fail (set_tempo's 24 bits overflowed in mido)."""
+    import mido
+
+    from emsync_bridge.bridge.commit import commit
+    from emsync_bridge.bridge.events import NoteEvent
+    from emsync_bridge.timeline.spool import ensure_spool, load_manifest
+    from emsync_bridge.timeline.state import TempoPoint
+    from emsync_bridge.timeline.tempo import TempoMap
+
+    spool = ensure_spool(tmp_path / "spool")
+    events = [NoteEvent(0.0, True, "piano", 60, 90), NoteEvent(1.0, False, "piano", 60)]
+    for bpm in (1.0, 1.5, 3.5):
+        m = commit(spool, f"g{int(bpm * 10)}", events, TempoMap([TempoPoint(0.0, bpm)]), 0.0, 4.0, replace_from=None)
+        assert load_manifest(spool).generation_id == m.generation_id
+        mid = mido.MidiFile(spool / m.items[0].file)
+        assert [x.tempo for x in mid.tracks[0] if x.type == "set_tempo"] == [0xFFFFFF]
