@@ -900,14 +900,14 @@ def _trace_lines(path: Path) -> list[str]:
 
 
 def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, duration: float = 3.0,
-                     extra_ops: int = 2, timeout: float = 120.0, random_kills: int = 0) -> dict:
+                     extra_ops: int = 8, timeout: float = 120.0, random_kills: int = 0) -> dict:
     """kill -9 a commit-mode daemon at random points of a commit, `rounds` times, on one spool.
 
     Each round starts the daemon (`child`, same code path as `serve`): on start it must recover —
     generate and commit a new complete manifest (what the previous round's kill interrupted, done
     again). Then /emsync/regenerate starts a second commit, and the daemon SIGKILLs itself at
-    file-system step N of it (N uniform over the commit's steps, plus `extra_ops` past the end,
-    where the harness kills it with SIGKILL from outside). After every kill the importer's view
+    file-system step N of it (N uniform over the steps a first commit takes, plus `extra_ops`: old
+    generation folders being pruned add steps; past the last one the harness kills it from outside). After every kill the importer's view
     must be whole (`importer_view`). Then `random_kills` more rounds are killed from outside at
     random times while regenerating. Finally one more restart recovers and SIGTERM stops it."""
     import tempfile
@@ -992,12 +992,14 @@ def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, 
                 d.stop()
                 if d.proc.returncode == -signal.SIGKILL:
                     res["kills_in_commit"] += 1
+                    res["kills_in_prune_steps"] = res.get("kills_in_prune_steps", 0) + (n > steps)
                 else:
                     res["problems"].append(f"round {r}: exited {d.proc.returncode}")
         ops = [x for x in _trace_lines(trace) if x.startswith("op ")]
-        if ops and n <= steps:
+        if ops and d.proc.returncode == -signal.SIGKILL and len(ops) == n:  # it killed itself at step n
             point = ops[-1].split(" ")[2]
             res["kill_points"][point] = res["kill_points"].get(point, 0) + 1
+            res["max_step_seen"] = max(res.get("max_step_seen", 0), n)
         view = importer_view(spool)
         if not view["ok"]:
             res["importer_view_bad"] += 1
