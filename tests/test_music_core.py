@@ -313,3 +313,28 @@ def test_cli_generate_bad_values_one_line(tmp_path, args, needle):
     assert r.returncode == 2
     assert needle in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_landing_and_holding_aids_for_boundaries():
+    tr = BoundaryTracker([1.0], hold_s=1.0)
+    tr.advance(vocab.timeshift(100))  # cursor 0.8
+    # a 0.6 s shift would jump the 1.0 s target: it is shortened to land on it
+    landed = tr.land(vocab.timeshift(75))
+    assert vocab.shift_ticks(landed) == 25
+    assert tr.land(vocab.CHORD) == vocab.CHORD and tr.land(vocab.timeshift(10)) == vocab.timeshift(10)
+    tr.advance(landed)
+    assert tr.b() == 0.0
+    tr.advance(vocab.timeshift(50))  # 0.4 s late, not hit yet: still due (held at 0)
+    assert tr.b() == 0.0
+    tr.advance(vocab.timeshift(75))  # 1.0 s late: dropped
+    assert tr.b() == 8.0
+    emsync = BoundaryTracker([1.0])  # EMSYNC: no hold
+    emsync.advance(vocab.timeshift(125))
+    emsync.advance(vocab.timeshift(10))
+    assert emsync.b() == 8.0
+
+
+def test_emsync_exact_mode_skips_targets(small_engine):
+    exact = SamplingConfig(seed=4, land_on_boundaries=False, hold_missed_boundaries=False)
+    gen = generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.37]), exact)
+    assert gen.tokens == generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.37]), exact).tokens

@@ -80,6 +80,14 @@ class SamplingConfig:
     repeat_penalty: float = 0.4
     seed: int = 0
     instruments: tuple[str, ...] = vocab.INSTRUMENTS  # others are masked out at sampling
+    # Two decode-side aids for boundaries, both off reproduces EMSYNC exactly:
+    # - land: shorten a time shift that would jump over an unused boundary so the cursor lands on
+    #   it (b = 0, the state that precedes every CHORD in training, where an event always sits on
+    #   the chord's tick; EMSYNC lets such jumps skip the target);
+    # - hold: a target not yet hit keeps b at 0 for up to the 1 s hit tolerance instead of being
+    #   dropped the moment the cursor passes it, so the model is still told the chord is due.
+    land_on_boundaries: bool = True
+    hold_missed_boundaries: bool = True
 
 
 @dataclass
@@ -113,14 +121,16 @@ class Generation:
 class BoundaryTracker:
     """Targets, the time cursor and EMSYNC's hit bookkeeping; testable on hand-made tokens."""
 
-    def __init__(self, targets):
+    def __init__(self, targets, hold_s: float = 0.0):
+        """`hold_s`: how long a missed target keeps b at 0 (EMSYNC: 0, dropped at once)."""
+        self.hold_s = hold_s
         self.targets = sorted(float(t) for t in targets)
         self.hit_time: list[float | None] = [None] * len(self.targets)
         self.cursor = 0.0
 
     def b(self) -> float:
-        ahead = [t - self.cursor for t, h in zip(self.targets, self.hit_time)
-                 if h is None and t - self.cursor >= 0]
+        ahead = [max(t - self.cursor, 0.0) for t, h in zip(self.targets, self.hit_time)
+                 if h is None and t - self.cursor >= -self.hold_s]
         return min(min(ahead, default=MAX_SECONDS_TO_CHORD), MAX_SECONDS_TO_CHORD)
 
     def advance(self, token: int) -> float:
@@ -131,6 +141,18 @@ class BoundaryTracker:
                     self.hit_time[i] = self.cursor
         self.cursor += vocab.shift_ticks(token) * vocab.TICK_S
         return self.b()
+
+    def land(self, token: int) -> int:
+        """`token`, or a shorter TIMESHIFT that ends on the next unused target it would skip."""
+        ticks = vocab.shift_ticks(token)
+        if ticks == 0:
+            return token
+        end = self.cursor + ticks * vocab.TICK_S
+        for t, h in zip(self.targets, self.hit_time):
+            if h is None and self.cursor < t < end - 1e-9:
+                to_target = int(round((t - self.cursor) / vocab.TICK_S))
+                return vocab.timeshift(to_target) if to_target >= 1 else token
+        return token
 
     def hits(self) -> list[BoundaryHit]:
         return [BoundaryHit(t, h) for t, h in zip(self.targets, self.hit_time)]
@@ -257,7 +279,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     conditioning.validate(duration)
     dec = {"reference": _ReferenceDecoder, "cached": _CachedDecoder}[decoder](engine)
     sampler = Sampler(sampling)
-    tracker = BoundaryTracker(conditioning.boundaries)
+    tracker = BoundaryTracker(conditioning.boundaries,
+                              CHORD_SENSITIVITY_S if sampling.hold_missed_boundaries else 0.0)
     tracker.cursor = float(start_time)
     primer = list(primer) if primer is not None else [vocab.BAR]
     # The sequence the model sees after its V/A prefix: the instrument-count token, then music.
@@ -280,6 +303,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
             break
         logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
         token = sampler(logits)
+        if sampling.land_on_boundaries:
+            token = tracker.land(token)
         seq.append(token)
         bs.append(tracker.advance(token))
         new_emotion = conditioning.emotion_at(tracker.cursor)
