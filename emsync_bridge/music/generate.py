@@ -130,7 +130,7 @@ class BoundaryTracker:
 
     def b(self) -> float:
         ahead = [max(t - self.cursor, 0.0) for t, h in zip(self.targets, self.hit_time)
-                 if h is None and t - self.cursor >= -self.hold_s]
+                 if h is None and (t - self.cursor >= 0 or t - self.cursor > -self.hold_s)]
         return min(min(ahead, default=MAX_SECONDS_TO_CHORD), MAX_SECONDS_TO_CHORD)
 
     def advance(self, token: int) -> float:
