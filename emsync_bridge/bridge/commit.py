@@ -10,10 +10,11 @@ manifest is written last (timeline.spool.write_manifest), so the importer never 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import mido
+
+from emsync_bridge.atomic import write_atomic
 
 from emsync_bridge.bridge.events import NoteEvent
 from emsync_bridge.music.midi import CHANNELS, PROGRAMS
@@ -151,18 +152,8 @@ def midi_file(notes, tempo: TempoMap, start: float, end: float, instruments) -> 
 
 
 def save_atomic(mid: mido.MidiFile, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            mid.save(file=fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, writer=lambda fh: mid.save(file=fh))
+
 
 
 def remove_stale_temp_files(spool: Path) -> list[str]:

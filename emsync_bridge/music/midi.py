@@ -7,13 +7,13 @@ lets error accumulate; a global grid keeps every note within 8 ms of where it wa
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import mido
 
+from emsync_bridge.atomic import write_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import vocab
 from emsync_bridge.music.vocab import INSTRUMENTS, MAX_PITCH, MIN_PITCH, TICK_S
@@ -359,17 +359,5 @@ def score_to_midifile(score: Score, instruments: tuple[str, ...] = INSTRUMENTS, 
 
 def write_midi(score: Score, path: str | os.PathLike, **kwargs) -> Path:
     """Write atomically (temp file in the same folder + rename): a reader never sees half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     mid = score_to_midifile(score, **kwargs)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            mid.save(file=fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, writer=lambda fh: mid.save(file=fh))

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import platformdirs
 
+from emsync_bridge.atomic import write_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.export import EXPORTER_VERSION, GRAPHS
 
@@ -180,9 +181,7 @@ def write_export(model, out_dir: Path, extra: dict | None = None) -> dict:
 
 
 def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 def _replace_dir(src: Path, dst: Path, keep_valid: bool = True) -> None:

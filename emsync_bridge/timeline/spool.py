@@ -18,12 +18,12 @@ import posixpath
 import shutil
 import stat
 import sys
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
+from emsync_bridge.atomic import write_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.state import (
@@ -172,40 +172,10 @@ def utc_now_iso() -> str:
 
 
 def write_json_atomic(path: Path | str, obj: Any) -> Path:
-    """Write `obj` as JSON so readers see either the old file or the whole new one.
-
-    Temp file in the same folder (a rename across filesystems is not atomic), named with a leading
-    dot so pollers skip it, fsync'd before `os.replace`; the folder is fsync'd after, where the OS
-    allows, so the rename survives a crash. NaN/inf are refused (JSON has no spelling for them).
-    """
-    path = Path(path)
+    """Write `obj` as JSON atomically (see `emsync_bridge.atomic`); the folder must exist.
+    NaN/inf are refused (JSON has no spelling for them)."""
     data = json.dumps(obj, indent=1, sort_keys=True, allow_nan=False, ensure_ascii=False).encode("utf-8")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.write(b"\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    if hasattr(os, "O_DIRECTORY"):  # POSIX: make the rename itself durable
-        try:
-            dfd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            return path
-        try:
-            os.fsync(dfd)
-        except OSError:
-            pass
-        finally:
-            os.close(dfd)
-    return path
+    return write_atomic(path, data + b"\n", make_parents=False)
 
 
 def _reject_constant(name: str) -> None:

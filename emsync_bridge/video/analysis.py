@@ -17,13 +17,12 @@ import hashlib
 import json
 import logging
 import math
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
+from emsync_bridge.atomic import write_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.video import decode
 from emsync_bridge.video.cuts import FadeDetector, HardCutDetector, merge_cuts, thin_cuts
@@ -65,25 +64,10 @@ def content_hash(path: Path, cache_dir: Path) -> str:
         pass
     h = file_hash(path)
     try:
-        _atomic_write(memo, h.encode())
+        write_atomic(memo, h.encode())
     except OSError:
         pass
     return h
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)  # atomic on POSIX: readers see the old file or the new one
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def _load_cached(base: Path, video: str) -> VideoAnalysis | None:
@@ -131,9 +115,9 @@ def _store_cached(base: Path, a: VideoAnalysis) -> None:
                 jpeg=np.concatenate(enc).astype(np.uint8),
                 ends=np.cumsum([len(e) for e in enc]),
             )
-            _atomic_write(base.with_suffix(".npz"), buf.getvalue())
+            write_atomic(base.with_suffix(".npz"), buf.getvalue())
         # JSON last: its presence marks a complete entry.
-        _atomic_write(base.with_suffix(".json"), json.dumps(d).encode())
+        write_atomic(base.with_suffix(".json"), json.dumps(d).encode())
     except OSError as exc:  # a read-only cache must not break analysis
         log.warning("could not write analysis cache %s: %s", base, exc)
 

@@ -1,0 +1,52 @@
+"""Atomic file writes: the one way this project writes a file someone else may read.
+
+A temp file in the same folder (a rename across filesystems is not atomic), named with a leading
+dot so pollers skip it, fsync'd, then `os.replace`d over the target; the folder is fsync'd after,
+where the OS allows, so the rename survives a crash. A reader sees the old file or the whole new
+one, never half of it; an interrupted write leaves no temp file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+
+def write_atomic(path: str | os.PathLike, data: bytes | None = None,
+                 writer: Callable[[BinaryIO], None] | None = None, make_parents: bool = True) -> Path:
+    """Write `data`, or whatever `writer(file)` writes, to `path` atomically."""
+    path = Path(path)
+    if make_parents:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if writer is not None:
+                writer(fh)
+            else:
+                fh.write(data or b"")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    if not hasattr(os, "O_DIRECTORY"):  # Windows: renames are durable enough, no dir handles
+        return
+    try:
+        dfd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
