@@ -338,3 +338,12 @@ def test_emsync_exact_mode_skips_targets(small_engine):
     exact = SamplingConfig(seed=4, land_on_boundaries=False, hold_missed_boundaries=False)
     gen = generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.37]), exact)
     assert gen.tokens == generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.37]), exact).tokens
+
+
+def test_unreleased_notes_are_let_go():
+    from emsync_bridge.music.generate import MAX_NOTE_S, Generation
+    on = vocab.note_on("strings", 60)
+    gen = Generation(tokens=[on] + [vocab.timeshift(125)] * 20, duration=20.0, hits=[], wall_time=0.0,
+                     decoder="cached", engine="t", provider="t", seed=0)
+    (note,) = gen.score().notes
+    assert note.start == 0.0 and note.end == MAX_NOTE_S

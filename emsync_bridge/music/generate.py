@@ -32,6 +32,7 @@ from emsync_bridge.music.model_config import MAX_SECONDS_TO_CHORD, N_PREFIX
 log = logging.getLogger(__name__)
 
 CHORD_SENSITIVITY_S = 1.0
+MAX_NOTE_S = 8.0
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,12 @@ class Generation:
 
     def score(self) -> Score:
         s = tokens_to_score(self.tokens, end_time=self.duration)
-        # Notes may run past the film: cut them at the end (nothing sounds after it).
+        # Notes may run past the film: cut them at the end (nothing sounds after it). A note the
+        # model never released is let go after MAX_NOTE_S: a drone under every later scene is
+        # never what the film needs (the training data holds nothing longer than 4 bars).
         s.notes = [n for n in s.notes if n.start < self.duration - 1e-6]
         for n in s.notes:
-            n.end = min(n.end, self.duration)
+            n.end = min(n.end, self.duration, n.start + MAX_NOTE_S)
         s.duration = self.duration
         return s
 
