@@ -38,10 +38,11 @@ def test_arousal_drives_note_density(engine):
     assert nps["0.8"] >= 1.2 * nps["-0.8"], r  # model card: 1.39x over 5 seeds x 30 s
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the shipped model barely follows valence (model card: "
-                   "+10 pp major share at V=+0.8 vs -0.8, target 40 pp); strict, so it flags when fixed")
+@pytest.mark.xfail(strict=True, reason="known gap: the shipped model does not follow valence yet (model card: "
+                   "0 pp major share between V=+0.8 and -0.8, target 40 pp); strict, so it flags when fixed")
 def test_valence_drives_mode(engine):
-    r = eval_valence(engine, seeds=[0, 1, 2, 3, 4, 5], duration=20.0)
+    # The model card's budget (10 seeds x 30 s): smaller budgets swing by +-30 pp on noise alone.
+    r = eval_valence(engine, seeds=list(range(10)), duration=30.0)
     assert r["difference_pp"] >= 30, r
 
 
