@@ -104,14 +104,7 @@ def load_torch_model(name_or_path: str | None = None, seed: int = 0):
             state = load_file(str(files.weights))
         except Exception as exc:
             raise EmsyncError(f"cannot read model weights {files.weights}: {exc}") from None
-        try:
-            missing, unexpected = model.load_state_dict(state, strict=False)
-        except RuntimeError as exc:  # shape mismatches
-            raise EmsyncError(f"weights {files.weights.name} do not fit their config: "
-                              f"{str(exc).splitlines()[-1].strip()[:160]}") from None
-        if missing or unexpected:
-            raise EmsyncError(f"weights {files.weights.name} do not fit config {cfg}: "
-                              f"missing {missing[:3]}, unexpected {unexpected[:3]}")
+        _load_exactly(model, state, f"weights {files.weights.name} do not fit their config")
     model.eval()
     return model, files
 
@@ -153,17 +146,20 @@ def import_checkpoint(path: str | os.PathLike, name: str = "emsync-37m") -> Path
         raise EmsyncError(f"no model state_dict found in {path.name}")
     state = {k.removeprefix("module."): v for k, v in state.items()}
     model = MusicTransformer(CONFIGS["emsync-37m"])
+    _load_exactly(model, state, f"{path.name} does not match the emsync-37m layout")
+    meta = {"trained": True, "source": f"imported from {path.name}", "official": True}
+    return save_model(model, user_models_dir() / f"{name}.safetensors", meta)
+
+
+def _load_exactly(model, state: dict, problem: str) -> None:
+    """Load `state` into `model`, every key and shape; anything else is one EmsyncError line."""
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as exc:  # shape mismatches
-        raise EmsyncError(f"{path.name} does not match the emsync-37m layout: "
-                          f"{str(exc).splitlines()[-1].strip()[:160]}") from None
+        raise EmsyncError(f"{problem}: {str(exc).splitlines()[-1].strip()[:160]}") from None
     if missing or unexpected:
-        raise EmsyncError(f"{path.name} does not match the emsync-37m layout: "
-                          f"{len(missing)} missing keys (e.g. {missing[:2]}), {len(unexpected)} unexpected "
-                          f"(e.g. {unexpected[:2]})")
-    meta = {"trained": True, "source": f"imported from {path.name}", "official": True}
-    return save_model(model, user_models_dir() / f"{name}.safetensors", meta)
+        raise EmsyncError(f"{problem}: {len(missing)} missing keys (e.g. {missing[:2]}), "
+                          f"{len(unexpected)} unexpected (e.g. {unexpected[:2]})")
 
 
 def _find_state_dict(obj):
