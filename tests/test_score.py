@@ -71,9 +71,8 @@ def test_music_fits_the_film(scored):
     active = sum(1 for c in score.instruments().values() if c > 0)
     assert active >= 4
     rep = boundary_report(score, CUTS)
-    # Issue 7 asks for >= 80 %; the shipped model lands 88 % over 10 seeds (model card), so this
-    # 3-cut film asserts 2 of 3 — still above its random-time rate of about 47 %.
-    assert rep.hit_rate[1.0] >= 0.66
+    # Issue 7's bar; the shipped model lands 88 % over 10 seeds x 60 s (model card).
+    assert rep.hit_rate[1.0] >= 0.8
 
 
 def test_rerun_replaces_outputs_and_no_render_drops_stale_previews(film, tmp_path):
