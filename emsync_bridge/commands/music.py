@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
 
@@ -15,19 +14,9 @@ def parse_times(text: str | None) -> list[float]:
     if not text:
         return []
     try:
-        times = [float(t) for t in text.split(",") if t.strip()]
+        return [float(t) for t in text.split(",") if t.strip()]
     except ValueError:
         raise EmsyncError(f"boundaries must be comma-separated seconds, got {text!r}") from None
-    for t in times:
-        if not (t >= 0 and math.isfinite(t)):
-            raise EmsyncError(f"boundary times must be non-negative seconds, got {t}")
-    return times
-
-
-def parse_unit(name: str, value: float | None) -> float | None:
-    if value is not None and not (-1.0 <= value <= 1.0):
-        raise EmsyncError(f"{name} must be within [-1, 1], got {value}")
-    return value
 
 
 UNTRAINED_BANNER = ("UNTRAINED MODEL: random weights, not the product's music "
@@ -42,10 +31,9 @@ def generate_cmd(args) -> int:
     from emsync_bridge.runtime import load_engine
     from emsync_bridge.timeline.spool import write_json_atomic
 
-    if not (args.duration > 0 and math.isfinite(args.duration)):
-        raise EmsyncError(f"--duration must be a positive number of seconds, got {args.duration}")
     boundaries = parse_times(args.boundaries)
-    cond = Conditioning.constant(parse_unit("valence", args.valence), parse_unit("arousal", args.arousal), boundaries)
+    cond = Conditioning.constant(args.valence, args.arousal, boundaries)
+    cond.validate(args.duration)  # before the model loads: bad values fail fast
     engine, files = load_engine(args.model, backend=args.backend, seed=args.seed)
     if not files.trained:
         print(UNTRAINED_BANNER, file=sys.stderr)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from emsync_bridge.music.midi import Note, Score, chord_onsets
-from emsync_bridge.music.vocab import INSTRUMENTS
 
 LONG_CHORD_HELD_S = 0.5
 TOLERANCES = (0.25, 0.5, 1.0)
@@ -74,10 +73,6 @@ def notes_per_second(score: Score, instrument: str | None = None) -> float:
     return n / score.duration
 
 
-def notes_per_instrument(score: Score) -> dict[str, int]:
-    return score.instruments()
-
-
 def pitch_class_histogram(notes: list[Note]) -> np.ndarray:
     hist = np.zeros(12)
     for n in notes:
@@ -122,11 +117,12 @@ def stuck_notes(score: Score) -> int:
 def summary(score: Score, boundaries=()) -> dict:
     """Everything above in one JSON-friendly dict (used by generation.json and bench)."""
     key = estimate_key(score.notes)
+    counts = score.instruments()
     out = {
         "duration": score.duration,
         "notes_per_second": notes_per_second(score),
-        "notes_per_instrument": notes_per_instrument(score),
-        "instruments_active": sum(1 for i in INSTRUMENTS if notes_per_instrument(score)[i] > 0),
+        "notes_per_instrument": counts,
+        "instruments_active": sum(1 for c in counts.values() if c > 0),
         "key": f"{key[0]} {key[1]}",
         "pitch_class_entropy": pitch_class_entropy(score.notes),
         "stuck_notes": stuck_notes(score),

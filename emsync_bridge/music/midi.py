@@ -6,6 +6,7 @@ lets error accumulate; a global grid keeps every note within 8 ms of where it wa
 
 from __future__ import annotations
 
+import bisect
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -62,14 +63,8 @@ class Score:
         b = self.beats
         if len(b) < 2:
             return 0.5
-        lo, hi = 0, len(b) - 1
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if b[mid] <= t:
-                lo = mid
-            else:
-                hi = mid
-        return b[hi] - b[lo]
+        i = min(max(bisect.bisect_right(b, t), 1), len(b) - 1)
+        return b[i] - b[i - 1]
 
 
 def program_to_instrument(program: int) -> str:

@@ -167,14 +167,15 @@ def unigram_loss(train: Corpus, val: Corpus) -> float:
 
 
 @torch.no_grad()
-def evaluate(model, sampler: WindowSampler, batches: list) -> float:
+def evaluate(model, batches: list) -> float:
+    """Mean validation cross-entropy (PAD ignored, no CHORD weighting) over fixed batches."""
     model.eval()
+    device = _device(model)
     total = 0.0
     for x, y, b, v, a in batches:
-        logits, _ = model(x.to(_device(model)), b.to(_device(model)), v.to(_device(model)), a.to(_device(model)))
-        ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.to(_device(model)).reshape(-1),
-                             ignore_index=vocab.PAD)
-        total += float(ce)
+        logits, _ = model(x.to(device), b.to(device), v.to(device), a.to(device))
+        total += float(F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.to(device).reshape(-1),
+                                       ignore_index=vocab.PAD))
     model.train()
     return total / len(batches)
 
@@ -243,7 +244,7 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
             log.info("step %d loss %.4f lr %.2e tok/s %.0f", step, loss.item(), cur_lr,
                      tokens_seen / (time.time() - tstart))
         if time.time() - last_ckpt > checkpoint_minutes * 60 or elapsed >= budget:
-            val = evaluate(model, val_s, val_batches)
+            val = evaluate(model, val_batches)
             log.info("step %d val loss %.4f (unigram %.4f)", step, val, baseline)
             if val < best:
                 best = val
