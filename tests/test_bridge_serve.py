@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,16 +13,9 @@ import time
 import pytest
 
 from emsync_bridge.bridge.osc import BridgeClient
+from emsync_bridge.bridge.reliability import free_udp_port
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
-
-
-def free_udp_port() -> int:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 @pytest.mark.skipif(sys.platform.startswith("win"), reason="SIGTERM semantics")

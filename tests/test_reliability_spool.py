@@ -13,7 +13,7 @@ import pytest
 
 from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
 from emsync_bridge.bridge.osc import BridgeClient
-from emsync_bridge.bridge.reliability import free_udp_port, wait_for, write_project
+from emsync_bridge.bridge.reliability import free_udp_port, manifest_id, wait_for, write_project
 from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.spool import load_manifest, write_json_atomic
 
@@ -35,17 +35,12 @@ def daemon(engine, tmp_path):
     bridge = Bridge(cfg, engine=engine[0], model_files=engine[1])
     bridge.start()
     try:
-        assert wait_for(lambda: _manifest(spool), 120.0), "first manifest"
+        assert wait_for(lambda: manifest_id(spool), 120.0), "first manifest"
         yield bridge
     finally:
         bridge.close()
 
 
-def _manifest(spool):
-    try:
-        return load_manifest(spool).generation_id
-    except Exception:
-        return None
 
 
 def _answers(bridge) -> bool:
@@ -128,7 +123,7 @@ def test_bad_requests_are_rejected_with_a_log_line_and_a_good_one_still_runs(dae
         "h-type.json": lambda p: p.write_text(json.dumps({**valid, "type": "rm -rf /"})),
         "i-mode.json": lambda p: p.write_text(json.dumps({**valid, "type": "set_mode", "mode": "../../x"})),
     }
-    first = _manifest(spool)
+    first = manifest_id(spool)
     with caplog.at_level(logging.WARNING):
         for name, make in bad.items():
             make(req / name)
@@ -142,16 +137,16 @@ def test_bad_requests_are_rejected_with_a_log_line_and_a_good_one_still_runs(dae
         assert any(name in m for m in msgs), f"{name}: no log line"
     assert outside.read_text() == json.dumps(valid), "a symlinked request's target is never touched"
     assert (req / ".j-temp.json.tmp").exists()
-    assert first == _manifest(spool), "no bad request did anything"
+    assert first == manifest_id(spool), "no bad request did anything"
     assert _answers(daemon)
     write_json_atomic(req / "z-good.json", valid)
-    assert wait_for(lambda: (g := _manifest(spool)) and g != first, 120.0), "the good request regenerated"
+    assert wait_for(lambda: (g := manifest_id(spool)) and g != first, 120.0), "the good request regenerated"
     assert load_manifest(spool).replace_from == pytest.approx(1.0)
 
 
 def test_output_never_escapes_the_spool(daemon, tmp_path):
     spool = daemon.spool
-    first = _manifest(spool)
+    first = manifest_id(spool)
     outside = tmp_path / "outside"
     outside.mkdir()
     victim = outside / "important.json"
@@ -176,4 +171,4 @@ def test_output_never_escapes_the_spool(daemon, tmp_path):
         (spool / "out").unlink()
         os.rename(spool / "out.real", spool / "out")
         c.regenerate()
-        assert wait_for(lambda: (g := _manifest(spool)) and g != first, 120.0)
+        assert wait_for(lambda: (g := manifest_id(spool)) and g != first, 120.0)

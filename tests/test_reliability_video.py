@@ -15,13 +15,13 @@ from emsync_bridge.bridge.reliability import (
     VIDEO_EXPECT,
     analyze_bounded,
     free_udp_port,
+    manifest_id,
     make_bad_videos,
     wait_for,
     write_project,
 )
 from emsync_bridge.cli import main
 from emsync_bridge.errors import EmsyncError
-from emsync_bridge.timeline.spool import load_manifest
 
 EXPECT = VIDEO_EXPECT
 
@@ -92,14 +92,9 @@ def test_daemon_reports_failed_analysis_keeps_serving_and_scores(videos, engine,
             st = c.status()
             assert st["last_error"].startswith("video analysis failed") and "\n" not in st["last_error"]
             assert st["state"] in ("running", "generating")
-            assert wait_for(lambda: _manifest(spool), 120.0), "scored without the bad videos"
+            assert wait_for(lambda: manifest_id(spool), 120.0), "scored without the bad videos"
             assert c.status()["commit"]["generation_id"]
     finally:
         bridge.close()
 
 
-def _manifest(spool):
-    try:
-        return load_manifest(spool).generation_id
-    except Exception:
-        return None

@@ -26,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from emsync_bridge.bridge.events import MidiMsg, NoteEvent
@@ -883,7 +883,8 @@ def temp_files(spool: Path) -> list[str]:
     return sorted(str(p.relative_to(spool)) for p in Path(spool).rglob(".*.tmp"))
 
 
-def _manifest_id(spool: Path):
+def manifest_id(spool: Path):
+    """The current manifest's generation id, or None while there is no valid manifest."""
     from emsync_bridge.timeline.spool import load_manifest
 
     try:
@@ -934,7 +935,7 @@ def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, 
         return d
 
     def recover(d, before):
-        got = wait_for(lambda: (g := _manifest_id(spool)) and g != before and g, timeout, step=0.02)
+        got = wait_for(lambda: (g := manifest_id(spool)) and g != before and g, timeout, step=0.02)
         if got and d.alive():
             res["recovered"] += 1
             recover_s.append(time.monotonic() - d.started)  # restart -> a complete new manifest
@@ -945,12 +946,12 @@ def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, 
 
     # Calibration: how many steps the second commit takes here.
     trace = Path(tmp) / "trace-cal.txt"
-    before = _manifest_id(spool)
+    before = manifest_id(spool)
     d = start(0, trace)
     try:
         d.wait_ready(timeout)
         recover(d, before)
-        before = _manifest_id(spool)
+        before = manifest_id(spool)
         d.send("/emsync/regenerate")
         wait_for(lambda: any(x.startswith("commit-end 2") for x in _trace_lines(trace)), timeout)
     finally:
@@ -963,7 +964,7 @@ def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, 
     for r in range(rounds):
         n = rng.randint(1, steps + extra_ops)
         trace = Path(tmp) / f"trace-{r}.txt"
-        before = _manifest_id(spool)
+        before = manifest_id(spool)
         temps_before = temp_files(spool)
         d = start(n, trace)
         try:
@@ -974,7 +975,7 @@ def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, 
             if not view["ok"]:
                 res["importer_view_bad"] += 1
                 res["problems"].append(f"round {r} after recovery: {view['problem']}")
-            before = _manifest_id(spool)
+            before = manifest_id(spool)
             d.send("/emsync/regenerate")
             if n <= steps:
                 try:
@@ -982,7 +983,7 @@ def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, 
                 except subprocess.TimeoutExpired:
                     pass
             else:  # past the commit's last step: SIGKILL from outside, a moment after it
-                wait_for(lambda: (g := _manifest_id(spool)) and g != before, timeout, step=0.005)
+                wait_for(lambda: (g := manifest_id(spool)) and g != before, timeout, step=0.005)
                 time.sleep(rng.uniform(0.0, 0.05))
         finally:
             if d.alive():
@@ -1009,7 +1010,7 @@ def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, 
     # Also kill -9 from outside at random times while it regenerates (generation, commit, status).
     res["random_time_kills"] = random_kills
     for r in range(random_kills):
-        before = _manifest_id(spool)
+        before = manifest_id(spool)
         d = start(0, Path(tmp) / "trace-random.txt")
         try:
             d.wait_ready(timeout)
@@ -1024,7 +1025,7 @@ def run_crash_rounds(rounds: int = 100, seed: int = 0, tmp: Path | None = None, 
             res["importer_view_bad"] += 1
             res["problems"].append(f"random-time kill {r}: {view['problem']}")
     # The last restart: recovers, then a clean SIGTERM.
-    before = _manifest_id(spool)
+    before = manifest_id(spool)
     d = start(0, Path(tmp) / "trace-final.txt")
     try:
         d.wait_ready(timeout)
