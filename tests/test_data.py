@@ -92,6 +92,21 @@ def test_rendition_has_five_instruments_in_role(song, energy):
 
 
 @needs_pop909
+@pytest.mark.parametrize("tempo", [0.85, 1.0, 1.2])
+def test_held_chords_only_at_phrase_hits(song, tempo):
+    """What the metrics call a long chord (>= 3 onsets, >= 2 held >= 0.5 s) happens at phrase hits
+    and nowhere else, at every tempo factor: that contrast is what the model learns to put on cuts."""
+    from emsync_bridge.music.metrics import long_chords
+
+    _, meta, score = render(song, Rendition(1, tempo, False, 2, seed=11))
+    held = np.array(long_chords(score.notes))
+    phrases = np.array(meta["phrase_times"])
+    off_phrase = [t for t in held if np.min(np.abs(phrases - t)) > 0.1]
+    assert len(off_phrase) <= 0.02 * len(held), off_phrase
+    assert all(np.min(np.abs(held - p)) <= 0.1 for p in phrases)
+
+
+@needs_pop909
 def test_energy_changes_density(song):
     dens = [render(song, Rendition(e, 1.0, False, 0, seed=3))[1]["notes_per_s"] for e in (0, 2)]
     assert dens[1] > 1.5 * dens[0], dens

@@ -7,9 +7,11 @@ Each POP909 song is rendered several times ("renditions") as a five-instrument a
 MELODY -> strings, BRIDGE -> guitar, PIANO -> piano (POP909's own playing), plus generated bass,
 drums and (at high energy) guitar comping, all on the song's annotated beats. At irregular phrase
 starts (every 2/4/8 bars, always on a chord change) a *phrase hit* is added: a strings pad, a piano
-block chord and a bass root held >= 2 beats plus a crash. Any other group of notes that the
-tokenizer would call a chord (>= 3 onsets within 60 ms, >= 2 held >= 2 beats) is shortened to
-1.8 beats, so CHORD tokens mean "phrase start" - what the model must learn to put on scene cuts.
+block chord and a bass root held >= 2 beats plus a crash. In any other group of >= 3 onsets
+within 60 ms with >= 2 notes held >= 0.4 s, all but the longest note end after 0.4 s: neither the
+tokenizer's CHORD rule (>= 2 held >= 2 beats) nor the metrics' long-chord rule (>= 2 held >= 0.5 s)
+fires away from phrase hits, so a held chord means "phrase start" - what the model must learn to
+put on scene cuts, and nowhere else.
 Per rendition: an energy level (low/mid/high, changing per 8-bar section), a tempo factor
 (0.85/1.0/1.2), a parallel-mode flip for about half the renditions (balances major/minor), and a
 transposition of -5..+6 semitones (not drums).
@@ -68,7 +70,11 @@ PITCH_CLASSES = {"C": 0, "D": 2, "E": 4, "F": 5, "G": 7, "A": 9, "B": 11}
 MAJOR_TO_MINOR = {4: 3, 9: 8, 11: 10}
 MINOR_TO_MAJOR = {v: k for k, v in MAJOR_TO_MINOR.items()}
 HIT_MIN_BEATS = 2.25  # phrase-hit notes are held at least this long (the CHORD rule needs 2 beats)
-TRIM_BEATS = 1.8  # off-phrase "chords" are shortened to this, safely under the 2-beat rule
+# Off-phrase chord groups: caught when >= 2 notes are held OFFPHRASE_RULE_S, then all but the
+# longest end after OFFPHRASE_HELD_S. Both are before the tempo stretch, whose slowest factor (0.85)
+# lengthens notes by 1/0.85: 0.4 s -> 0.47 s, still under the metrics' 0.5 s long-chord rule.
+OFFPHRASE_RULE_S = 0.4
+OFFPHRASE_HELD_S = 0.4
 SECTION_BARS = 8
 DEFAULT_LIMITS = {"min_pitch": vocab.MIN_PITCH, "max_pitch": vocab.MAX_PITCH}
 
@@ -551,19 +557,31 @@ def _clean(notes: list[Note]) -> list[Note]:
 
 
 def _trim_offphrase_chords(notes: list[Note], grid: Grid, hit_times: list[float]) -> list[Note]:
+    """Away from phrase hits, no group of notes may count as a *long chord* - neither for the
+    tokenizer's CHORD rule (>= 2 held >= 2 beats) nor for the metrics' rule (>= 2 held >= 0.5 s):
+    in every other onset group only the longest note keeps its length, the rest end after
+    OFFPHRASE_HELD_S. So a held chord means "phrase start" in the data, as at a scene cut, and
+    the model learns to keep its other chords short."""
     hits = np.asarray(sorted(hit_times)) if hit_times else np.zeros(1) - 1e9
-    onsets = chord_onsets(notes, lambda t: 2.0 * grid.beat_len(t))
-    bad = [t for t in onsets if np.min(np.abs(hits - t)) > 0.07]
-    if not bad:
+    onsets = chord_onsets(notes, lambda t: min(2.0 * grid.beat_len(t), OFFPHRASE_RULE_S))
+    bad = np.asarray([t for t in onsets if np.min(np.abs(hits - t)) > 0.07])
+    if not len(bad):
         return notes
-    bad_arr = np.asarray(bad)
+    groups: dict[int, list[Note]] = {}
     for n in notes:
         if n.instrument == "drums":
             continue
-        j = int(np.searchsorted(bad_arr, n.start))
+        j = int(np.searchsorted(bad, n.start))
         # the tokenizer's group starts at the onset and spans 60 ms
-        if any(0 <= k < len(bad_arr) and -1e-6 <= n.start - bad_arr[k] <= 0.065 for k in (j - 1, j)):
-            n.end = min(n.end, n.start + TRIM_BEATS * grid.beat_len(n.start))
+        for k in (j - 1, j):
+            if 0 <= k < len(bad) and -1e-6 <= n.start - bad[k] <= 0.065:
+                groups.setdefault(k, []).append(n)
+                break
+    for group in groups.values():
+        longest = max(group, key=lambda n: n.end - n.start)
+        for n in group:
+            if n is not longest:
+                n.end = min(n.end, n.start + OFFPHRASE_HELD_S)
     return notes
 
 
@@ -748,8 +766,10 @@ def data_card(index: dict, tokens: np.ndarray) -> str:
 - **Phrase hits** at irregular phrase starts (steps of 2/4/8 bars drawn at random, phrase length
   3.5-14 s preferred; always at a chord change): strings pad of 3-4 chord tones (MIDI 48-70) held
   to the next phrase (max 4 bars, min 2.25 beats), piano block chord and bass root held >= 2.25
-  beats, crash + kick. Any other note group the CHORD rule would catch (>= 3 onsets within 60 ms,
-  >= 2 held >= 2 beats) has its notes shortened to 1.8 beats, so CHORD tokens mark phrase starts.
+  beats, crash + kick. In any other note group of >= 3 onsets within 60 ms with >= 2 notes held
+  >= 0.4 s, all but the longest note end after 0.4 s (before the tempo stretch, so < 0.5 s after it):
+  neither the CHORD rule (>= 2 held >= 2 beats) nor the metrics' long-chord rule (>= 2 held >= 0.5 s)
+  fires away from phrase hits, so held chords mark phrase starts only.
 - **Energy**: base level low/mid/high per rendition (each song gets all three), changed by one step
   in 40 % of 8-bar sections. Low energy also keeps only the on-beat piano and bridge notes.
 - **Tempo factor** 0.85/1.0/1.2 (times divided by it), one each per song.

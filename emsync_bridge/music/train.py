@@ -37,7 +37,7 @@ log = logging.getLogger("emsync.train")
 CHORD_LOSS_WEIGHT = 10.0
 REMOVE_BOUNDARY_P = 0.2
 REMOVE_AROUSAL_P = 0.2
-REMOVE_VALENCE_P = 0.05  # keeps the valence null vector trained, for callers who give none
+REMOVE_VALENCE_P = 0.15  # trains the valence null vector: callers who give none, and valence guidance
 BAR_START_P = 0.5
 
 
@@ -185,7 +185,11 @@ def _device(model) -> torch.device:
 
 
 def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, batch_size: int,
-          lr: float, seed: int, checkpoint_minutes: float = 5.0, threads: int | None = None) -> dict:
+          lr: float, seed: int, checkpoint_minutes: float = 5.0, threads: int | None = None,
+          init: str | None = None) -> dict:
+    """Train for `minutes` (wall clock), resuming from `run_dir/ckpt.pt` when there is one; a new
+    run starts from random weights, or from model `init` (a name or .safetensors path) to
+    fine-tune a shipped model on new data (its config wins over `config`)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     fh = logging.FileHandler(run_dir / "train.log")
     fh.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
@@ -200,7 +204,17 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
     train_s = WindowSampler(train_c, n, np.random.default_rng(seed))
     val_s = WindowSampler(val_c, n, np.random.default_rng(seed + 1), train_s.arousal_scale)
     val_batches = [val_s.batch(batch_size) for _ in range(8)]
-    model = MusicTransformer(config).to(device)
+    if init is not None and not (run_dir / "ckpt.pt").exists():
+        from emsync_bridge.models import load_torch_model
+
+        model, files = load_torch_model(init)
+        config = model.cfg
+        started_from = init_record(files)
+        log.info("starting from %s (%s)", files.weights, started_from)
+    else:
+        model = MusicTransformer(config)
+        started_from = None
+    model = model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, elapsed, best = 0, 0.0, float("inf")
     ckpt = run_dir / "ckpt.pt"
@@ -209,6 +223,7 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         step, elapsed, best = state["step"], state["elapsed"], state["best"]
+        started_from = state.get("init")
         train_s.rng = np.random.default_rng(seed + step)
         log.info("resumed at step %d (%.1f min)", step, elapsed / 60)
     baseline = unigram_loss(train_c, val_c)
@@ -252,7 +267,7 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
                 os.replace(run_dir / "best.pt.tmp", run_dir / "best.pt")
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "elapsed": elapsed, "best": best, "config": config.to_dict(),
-                        "arousal_scale": train_s.arousal_scale}, run_dir / "ckpt.pt.tmp")
+                        "arousal_scale": train_s.arousal_scale, "init": started_from}, run_dir / "ckpt.pt.tmp")
             os.replace(run_dir / "ckpt.pt.tmp", ckpt)
             last_ckpt = time.time()
     bar.close()
@@ -265,9 +280,17 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
     return summary
 
 
-def ship(run_dir: Path, out: Path, which: str = "best") -> Path:
-    """Save a run's best (or latest) weights as the shipped safetensors + config JSON."""
-    from emsync_bridge.models import save_model
+def init_record(files) -> dict:
+    """What a fine-tuning run started from, for the shipped model's metadata."""
+    meta = files.config.get("meta", {})
+    return {"model": files.name, "steps": meta.get("steps"), "train_minutes": meta.get("train_minutes"),
+            "best_val_loss": meta.get("best_val_loss"), "data": meta.get("data")}
+
+
+def ship(run_dir: Path, out: Path, which: str = "best", init: str | None = None) -> Path:
+    """Save a run's best (or latest) weights as the shipped safetensors + config JSON.
+    `init`: the model the run started from, when its checkpoint predates recording it."""
+    from emsync_bridge.models import resolve, save_model
 
     state = torch.load(run_dir / "ckpt.pt", map_location="cpu", weights_only=False)
     config = ModelConfig.from_dict(state["config"])
@@ -278,7 +301,10 @@ def ship(run_dir: Path, out: Path, which: str = "best") -> Path:
     meta = {"trained": True, "steps": state["step"], "train_minutes": round(state["elapsed"] / 60, 1),
             "best_val_loss": state["best"], "finished": summary_path.exists(),
             "arousal_scale_log_notes_per_s": state.get("arousal_scale"),
-            "data": "POP909 five-instrument renditions, see DATA_CARD.md"}
+            "data": "POP909 five-instrument renditions (held chords only at phrase hits), see DATA_CARD.md"}
+    started_from = state.get("init") or (init_record(resolve(init)) if init else None)
+    if started_from:
+        meta["fine_tuned_from"] = started_from
     return save_model(model, out, meta)
 
 
@@ -292,14 +318,17 @@ def main(argv=None):
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--init", default=None, metavar="MODEL",
+                    help="start a new run from this model (name or .safetensors) instead of random weights")
     ap.add_argument("--ship", type=Path, default=None, metavar="OUT.safetensors",
                     help="don't train: save the run's best weights to OUT (+ .json)")
     a = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     if a.ship:
-        print(ship(a.run, a.ship))
+        print(ship(a.run, a.ship, init=a.init))
         return None
-    return train(a.data, a.run, CONFIGS[a.config], a.minutes, a.batch_size, a.lr, a.seed, threads=a.threads)
+    return train(a.data, a.run, CONFIGS[a.config], a.minutes, a.batch_size, a.lr, a.seed, threads=a.threads,
+                 init=a.init)
 
 
 if __name__ == "__main__":
