@@ -23,6 +23,7 @@ import numpy as np
 
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import vocab
+from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, Generation, SamplingConfig, generate
 from emsync_bridge.music.metrics import boundary_report, summary
 from emsync_bridge.music.midi import Score, write_midi
@@ -65,6 +66,7 @@ class ScoreOptions:
     backend: str = "auto"
     temperature: float = 1.2
     top_p: float = 0.7
+    valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
     min_scene_s: float = 4.0
     # Steering (the control panel): the defaults keep the video's own curve and cuts.
     scene_overrides: dict[int, tuple[float, float]] = field(default_factory=dict)  # scene index -> (V, A)
@@ -310,7 +312,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     timings["load_model_s"] = time.perf_counter() - t
     cond = conditioning_for(analysis, opts)
     sampling = SamplingConfig(temperature=opts.temperature, top_p=opts.top_p, seed=opts.seed,
-                              instruments=tuple(opts.instruments))
+                              instruments=tuple(opts.instruments), valence_guidance=opts.valence_guidance)
     primer = None
     if previous is not None and regenerate_from is not None and regenerate_from > 0:
         from emsync_bridge.bridge.events import primer_until, tick_of
@@ -362,7 +364,8 @@ def generation_report(analysis, cond: Conditioning, gen: Generation, score: Scor
     return {
         "model": files.name, "trained": files.trained, "engine": gen.engine, "provider": gen.provider,
         "seed": gen.seed, "decoder": gen.decoder, "duration": gen.duration,
-        "temperature": opts.temperature, "top_p": opts.top_p, "instruments": list(opts.instruments),
+        "temperature": opts.temperature, "top_p": opts.top_p, "valence_guidance": opts.valence_guidance,
+        "instruments": list(opts.instruments),
         "tempo_grid": opts.tempo_grid,
         "emotion_curve": [{"start": s.start, "valence": s.valence, "arousal": s.arousal} for s in cond.emotion],
         "scenes": [{"start": s.start, "end": s.end, "valence_used": cond.emotion_at(s.start)[0],

@@ -306,6 +306,7 @@ def test_cli_generate_writes_midi_and_json(tmp_path):
     (["--boundaries", "3,-1"], "non-negative"),
     (["--boundaries", "a,b"], "comma-separated"),
     (["--duration", "-5"], "duration"),
+    (["--valence-guidance", "-1"], "valence guidance"),
     (["--model", "no-such-model"], "unknown model"),
 ])
 def test_cli_generate_bad_values_one_line(tmp_path, args, needle):
@@ -332,6 +333,35 @@ def test_landing_and_holding_aids_for_boundaries():
     emsync.advance(vocab.timeshift(125))
     emsync.advance(vocab.timeshift(10))
     assert emsync.b() == 8.0
+
+
+def test_valence_guidance_extrapolates_from_the_null_valence(small_engine):
+    from emsync_bridge.music.generate import _decoder
+
+    seq, bs = [vocab.MORE_INSTRUMENTS, vocab.BAR, vocab.timeshift(20)], [8.0, 8.0, 8.0]
+    cond = small_engine.prefill(np.array(seq), np.array(bs, dtype=np.float32), 0.8, 0.1)
+    null = small_engine.prefill(np.array(seq), np.array(bs, dtype=np.float32), None, 0.1)
+    assert np.abs(cond - null).max() > 1e-4  # the valence slot matters
+    guided = _decoder("cached", small_engine, 3.0).next_logits(seq, bs, 0.8, 0.1, True)
+    np.testing.assert_allclose(guided, null + 3.0 * (cond - null), rtol=1e-5, atol=1e-4)
+    # with no valence there is nothing to guide by: the plain logits
+    plain = _decoder("cached", small_engine, 3.0).next_logits(seq, bs, None, 0.1, True)
+    np.testing.assert_allclose(plain, null, rtol=1e-5, atol=1e-5)
+    cond_v = Conditioning.constant(0.8, 0.0)
+    guided_gen = generate(small_engine, 2.0, cond_v, SamplingConfig(seed=5, valence_guidance=3.0))
+    plain_gen = generate(small_engine, 2.0, cond_v, SamplingConfig(seed=5, valence_guidance=1.0))
+    assert guided_gen.tokens != plain_gen.tokens
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_a_splice_starts_with_a_note_not_a_rest(small_engine, seed):
+    primer = [vocab.BAR, vocab.note_on("piano", 60), vocab.timeshift(60), vocab.note_off("piano", 60)]
+    gen = generate(small_engine, 3.0, Conditioning.constant(0, 0), SamplingConfig(seed=seed, attack_at_start=True),
+                   primer=primer)
+    new = gen.tokens[len(primer):]
+    first_on = next(i for i, t in enumerate(new) if vocab.decode_token(t).kind == "on")
+    assert not any(vocab.is_timeshift(t) for t in new[:first_on])
+    assert any(vocab.is_timeshift(t) for t in new[first_on:])  # time moves on after it
 
 
 def test_emsync_exact_mode_skips_targets(small_engine):

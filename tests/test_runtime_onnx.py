@@ -88,6 +88,21 @@ def test_onnx_cached_generation_matches_torch_full_pass():
     assert checked.worst <= 1e-3, checked.worst
 
 
+def test_a_twin_engine_has_its_own_cache():
+    """Valence guidance decodes two sequences on one loaded model: neither may disturb the other."""
+    files = tiny_files()
+    engine = engine_for_files(files, "onnx", seed=0)
+    twin = engine.twin()
+    fresh = engine_for_files(files, "onnx", seed=0)
+    tokens, b = np.array([3, 10, 200]), np.full(3, 8.0, dtype=np.float32)
+    engine.prefill(tokens, b, 0.5, 0.1)
+    twin.prefill(tokens[:2], b[:2], None, -0.7)
+    twin.step(150, 2.0)
+    fresh.prefill(tokens, b, 0.5, 0.1)
+    np.testing.assert_allclose(engine.step(400, 1.0), fresh.step(400, 1.0), atol=1e-5)
+    assert engine.cached_len == len(tokens) + N_PREFIX + 1 and twin.cached_len == 2 + N_PREFIX + 1
+
+
 def test_io_binding_path_matches_torch():
     """The CUDA code path (cache kept as OrtValues, grown by append.onnx), run on the CPU."""
     files = tiny_files()

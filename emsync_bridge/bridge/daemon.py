@@ -39,6 +39,7 @@ from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, generate
+from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 from emsync_bridge.music.vocab import TICK_S
 from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.spool import (
@@ -77,6 +78,7 @@ class BridgeConfig:
     seed: int = 0
     temperature: float = 1.2
     top_p: float = 0.7
+    valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
     duration: float | None = None  # score length when there is no video item
     valence: float | None = 0.0  # emotion where neither the video nor the user says
     arousal: float | None = 0.0
@@ -891,7 +893,10 @@ class Bridge:
                     time.sleep(0.05)
             return False
 
-        sampling = SamplingConfig(temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed + job.seq)
+        # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.
+        sampling = SamplingConfig(temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed + job.seq,
+                                  valence_guidance=cfg.valence_guidance,
+                                  attack_at_start=self.mode == "live" and tick > 0)
         gen = generate(self.engine, plan.duration, plan.conditioning(), sampling, primer=primer or None,
                        start_time=dropped * TICK_S, on_token=on_token)
         if job.seq != self._job_seq or self._stop.is_set():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from emsync_bridge.cli import command
 from emsync_bridge.errors import EmsyncError
+from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 
 
 def parse_times(text: str | None) -> list[float]:
@@ -33,12 +34,14 @@ def generate_cmd(args) -> int:
 
     boundaries = parse_times(args.boundaries)
     cond = Conditioning.constant(args.valence, args.arousal, boundaries)
+    sampling = SamplingConfig(seed=args.seed, temperature=args.temperature, top_p=args.top_p,
+                              valence_guidance=args.valence_guidance)
     cond.validate(args.duration)  # before the model loads: bad values fail fast
+    sampling.validate()
     engine, files = load_engine(args.model, backend=args.backend, seed=args.seed)
     if not files.trained:
         print(UNTRAINED_BANNER, file=sys.stderr)
-    gen = generate(engine, args.duration, cond, SamplingConfig(seed=args.seed, temperature=args.temperature,
-                                                               top_p=args.top_p))
+    gen = generate(engine, args.duration, cond, sampling)
     score = gen.score()
     out = Path(args.output)
     write_midi(score, out)
@@ -69,6 +72,7 @@ def _generate_args(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.2)
     p.add_argument("--top-p", type=float, default=0.7)
+    p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help="follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)")
     p.add_argument("--model", default=None, help="default | emsync-37m | path to .safetensors")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     p.add_argument("-o", "--output", default="out.mid")

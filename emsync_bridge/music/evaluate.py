@@ -10,6 +10,7 @@ Used by the model card (`python -m emsync_bridge.music.evaluate`) and, on a smal
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 
@@ -21,6 +22,10 @@ from emsync_bridge.music.metrics import boundary_report, estimate_mode, notes_pe
 AROUSAL_LEVELS = (-0.8, -0.4, 0.0, 0.4, 0.8)
 
 
+def _with_seed(sampling: SamplingConfig | None, seed: int) -> SamplingConfig:
+    return dataclasses.replace(sampling or SamplingConfig(), seed=seed)
+
+
 def random_boundaries(rng: np.random.Generator, duration: float, lo: float = 4.0, hi: float = 12.0) -> list[float]:
     out, t = [], rng.uniform(lo, hi)
     while t < duration - 2.0:
@@ -29,13 +34,13 @@ def random_boundaries(rng: np.random.Generator, duration: float, lo: float = 4.0
     return out
 
 
-def eval_boundaries(engine, seeds, duration: float = 60.0) -> dict:
+def eval_boundaries(engine, seeds, duration: float = 60.0, sampling: SamplingConfig | None = None) -> dict:
     with_b, without_b, random_rate, offsets = [], [], [], []
     for seed in seeds:
         bounds = random_boundaries(np.random.default_rng(1000 + seed), duration)
-        gen = generate(engine, duration, Conditioning.constant(0.0, 0.0, bounds), SamplingConfig(seed=seed))
+        gen = generate(engine, duration, Conditioning.constant(0.0, 0.0, bounds), _with_seed(sampling, seed))
         rep = boundary_report(gen.score(), bounds, seed=seed)
-        gen0 = generate(engine, duration, Conditioning.constant(0.0, 0.0, []), SamplingConfig(seed=seed))
+        gen0 = generate(engine, duration, Conditioning.constant(0.0, 0.0, []), _with_seed(sampling, seed))
         rep0 = boundary_report(gen0.score(), bounds, seed=seed)
         with_b.append(rep.hit_rate)
         without_b.append(rep0.hit_rate)
@@ -51,30 +56,30 @@ def eval_boundaries(engine, seeds, duration: float = 60.0) -> dict:
             "mean_offset_s": float(np.mean(offsets)) if offsets else None}
 
 
-def eval_arousal(engine, seeds, duration: float = 30.0) -> dict:
+def eval_arousal(engine, seeds, duration: float = 30.0, sampling: SamplingConfig | None = None) -> dict:
     nps = {}
     for a in AROUSAL_LEVELS:
         nps[str(a)] = float(np.mean([
-            notes_per_second(generate(engine, duration, Conditioning.constant(0.0, a), SamplingConfig(seed=s)).score())
+            notes_per_second(generate(engine, duration, Conditioning.constant(0.0, a), _with_seed(sampling, s)).score())
             for s in seeds]))
     vals = list(nps.values())
     return {"notes_per_second": nps, "ratio_high_low": vals[-1] / max(vals[0], 1e-9),
             "monotone": bool(all(b > a for a, b in zip(vals, vals[1:])))}
 
 
-def eval_valence(engine, seeds, duration: float = 30.0) -> dict:
+def eval_valence(engine, seeds, duration: float = 30.0, sampling: SamplingConfig | None = None) -> dict:
     major = {}
     for v in (-0.8, 0.8):
-        modes = [estimate_mode(generate(engine, duration, Conditioning.constant(v, 0.0), SamplingConfig(seed=s)).score().notes)
+        modes = [estimate_mode(generate(engine, duration, Conditioning.constant(v, 0.0), _with_seed(sampling, s)).score().notes)
                  for s in seeds]
         major[str(v)] = float(np.mean([m == "major" for m in modes]))
     return {"major_share": major, "difference_pp": 100 * (major["0.8"] - major["-0.8"])}
 
 
-def eval_instruments(engine, seeds, duration: float = 60.0) -> dict:
+def eval_instruments(engine, seeds, duration: float = 60.0, sampling: SamplingConfig | None = None) -> dict:
     rows = []
     for s in seeds:
-        score = generate(engine, duration, Conditioning.constant(0.0, 0.0, [10, 20, 30, 40, 50]), SamplingConfig(seed=s)).score()
+        score = generate(engine, duration, Conditioning.constant(0.0, 0.0, [10, 20, 30, 40, 50]), _with_seed(sampling, s)).score()
         counts = score.instruments()
         med = {i: float(np.median([n.pitch for n in score.notes if n.instrument == i])) if counts[i] else None
                for i in counts}
@@ -92,17 +97,23 @@ def main(argv=None):
     ap.add_argument("--model", default=None)
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--out", default=None, help="write the JSON here too")
+    ap.add_argument("--valence-guidance", type=float, default=SamplingConfig.valence_guidance,
+                    help="valence guidance weight (1 = none); valence is also measured at 1 as the baseline")
     ap.add_argument("--only", default="boundaries,arousal,valence,instruments",
                     help="comma-separated subset (to run parts in parallel processes)")
     a = ap.parse_args(argv)
     engine, files = load_engine(a.model)
     seeds = list(range(a.seeds))
+    sampling = SamplingConfig(valence_guidance=a.valence_guidance)
+    unguided = SamplingConfig(valence_guidance=1.0)
     t = time.time()
-    parts = {"boundaries": lambda: eval_boundaries(engine, seeds),
-             "arousal": lambda: eval_arousal(engine, seeds[: max(4, a.seeds // 2)]),
-             "valence": lambda: eval_valence(engine, seeds),
-             "instruments": lambda: eval_instruments(engine, seeds[:5])}
-    result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider}
+    parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling),
+             "arousal": lambda: eval_arousal(engine, seeds[: max(4, a.seeds // 2)], sampling=sampling),
+             "valence": lambda: {**eval_valence(engine, seeds, sampling=sampling),
+                                 "unguided": eval_valence(engine, seeds, sampling=unguided)},
+             "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling)}
+    result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider,
+              "valence_guidance": a.valence_guidance}
     for name in a.only.split(","):
         result[name] = parts[name]()
     result["wall_s"] = time.time() - t

@@ -27,7 +27,7 @@ import numpy as np
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import vocab
 from emsync_bridge.music.midi import Score, tokens_to_score
-from emsync_bridge.music.model_config import MAX_SECONDS_TO_CHORD, N_PREFIX
+from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD, N_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,22 @@ class SamplingConfig:
     #   dropped the moment the cursor passes it, so the model is still told the chord is due.
     land_on_boundaries: bool = True
     hold_missed_boundaries: bool = True
+    # Valence guidance (classifier-free guidance on the valence condition only): the logits are
+    # uncond + w * (cond - uncond), where uncond is the same sequence with valence missing (the
+    # model's trained null). w = 1 is plain EMSYNC; w > 1 follows valence (major/minor) more
+    # strongly at twice the compute per token. Measured on the shipped model: see MODEL_CARD.md.
+    valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
+    # A live splice (the bridge regenerating from the play head): no time passes before the first
+    # note-on, so the new material is heard at once instead of after a rest the model chose.
+    attack_at_start: bool = False
+
+    def validate(self) -> None:
+        if not 0.0 < self.temperature <= 10.0:
+            raise EmsyncError(f"temperature must be within (0, 10], got {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise EmsyncError(f"top-p must be within (0, 1], got {self.top_p}")
+        if not 0.0 <= self.valence_guidance <= 10.0:
+            raise EmsyncError(f"valence guidance must be within [0, 10], got {self.valence_guidance}")
 
 
 @dataclass
@@ -174,16 +190,18 @@ class Sampler:
                 excluded.update(vocab.note_on(inst, p) for p in range(vocab.MIN_PITCH, vocab.MAX_PITCH + 1))
         self.mask = np.zeros(vocab.VOCAB_SIZE, dtype=bool)
         self.mask[list(excluded)] = True
+        self.mask_no_time = self.mask.copy()
+        self.mask_no_time[vocab.TIMESHIFT_BASE:vocab.NOTE_BASE] = True
 
     # Candidates sorted per step: a full argsort of the vocabulary is the sampler's largest cost,
     # and the nucleus almost always lies within the top few dozen tokens.
     TOP_K = 64
 
-    def __call__(self, logits: np.ndarray) -> int:
+    def __call__(self, logits: np.ndarray, allow_time: bool = True) -> int:
         logits = logits.astype(np.float64)
         if np.isnan(logits).any():
             logits = np.nan_to_num(logits, nan=0.0)
-        logits[self.mask] = -np.inf
+        logits[self.mask if allow_time else self.mask_no_time] = -np.inf
         logp = logits - _logsumexp(logits)
         temp = self.cfg.temperature * (
             1 + self.cfg.repeat_penalty * max(0.0, math.log((self.collapse_count + 1) / 4)))
@@ -256,6 +274,29 @@ class _CachedDecoder:
         return self.engine.step(seq[-1], bs[-1])
 
 
+class _GuidedDecoder:
+    """Valence guidance: one decoder with the valence, one without, each with its own cache."""
+
+    def __init__(self, cond, uncond, weight: float):
+        self.cond, self.uncond, self.weight = cond, uncond, weight
+        self.name = cond.name
+
+    def next_logits(self, seq, bs, valence, arousal, emotion_changed):
+        cond = self.cond.next_logits(seq, bs, valence, arousal, emotion_changed)
+        if valence is None:  # nothing to guide by; the other cache catches up when needed
+            return cond
+        uncond = self.uncond.next_logits(seq, bs, None, arousal, emotion_changed)
+        return uncond + self.weight * (cond - uncond)
+
+
+def _decoder(name: str, engine, guidance: float):
+    cls = {"reference": _ReferenceDecoder, "cached": _CachedDecoder}[name]
+    twin = getattr(engine, "twin", None)
+    if guidance == 1.0 or twin is None:
+        return cls(engine)
+    return _GuidedDecoder(cls(engine), cls(twin()), guidance)
+
+
 def _window(seq, bs, n):
     """The last `n` positions the model sees: the instrument-count token (always first, its b
     "same"-padded from the first music token) followed by the newest music tokens."""
@@ -280,7 +321,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     conditioning = conditioning or Conditioning()
     sampling = sampling or SamplingConfig()
     conditioning.validate(duration)
-    dec = {"reference": _ReferenceDecoder, "cached": _CachedDecoder}[decoder](engine)
+    sampling.validate()
+    dec = _decoder(decoder, engine, sampling.valence_guidance)
     sampler = Sampler(sampling)
     tracker = BoundaryTracker(conditioning.boundaries,
                               CHORD_SENSITIVITY_S if sampling.hold_missed_boundaries else 0.0)
@@ -299,13 +341,15 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     truncated = False
     changed = True
     last_progress = 0.0
+    attacked = not sampling.attack_at_start
     while tracker.cursor < duration:
         if len(seq) - 1 >= max_tokens:
             truncated = True
             log.warning("generation stopped at the token cap (%d) at %.1f s", max_tokens, tracker.cursor)
             break
         logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
-        token = sampler(logits)
+        token = sampler(logits, allow_time=attacked)
+        attacked = attacked or vocab.decode_token(token).kind == "on"
         if sampling.land_on_boundaries:
             token = tracker.land(token)
         seq.append(token)

@@ -9,6 +9,8 @@ from emsync_bridge.music.vocab import VOCAB_SIZE
 
 MAX_SECONDS_TO_CHORD = 8.0
 N_PREFIX = 2  # the valence and arousal slots
+# Valence guidance weight used by default at generation (music/generate.py, SamplingConfig).
+DEFAULT_VALENCE_GUIDANCE = 2.5
 
 
 @dataclass

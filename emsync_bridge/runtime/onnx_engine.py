@@ -9,6 +9,7 @@ it); only tokens go in and logits [vocab] come back to the host.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -127,6 +128,17 @@ class OnnxEngine:
         for name, arr in [("logits", self._logits), *zip(self._new_names, self._new)]:
             binding.bind_output(name, "cpu", 0, arr.dtype, list(arr.shape), arr.ctypes.data)
         self._step_binding = binding  # holds raw pointers: the arrays above live as long as self
+
+    def twin(self) -> "OnnxEngine":
+        """The same sessions (stateless, run one after the other) with a cache of its own."""
+        other = copy.copy(self)
+        other._len = 0
+        if self._bound:
+            other._cache = None
+        else:
+            other._cache = [np.zeros_like(c) for c in self._cache]
+            other._bind_step()
+        return other
 
     @staticmethod
     def _options(ort, threads: int, severity: int):

@@ -37,6 +37,9 @@ class TorchEngine:
         logits, self._past = self.model(t, b, v, a, last_only=True)
         return logits[0, -1].float().cpu().numpy()
 
+    def twin(self) -> "TorchEngine":
+        return TorchEngine(self.model, self.device)
+
     @torch.inference_mode()
     def step(self, token, b):
         if self._past is None:
