@@ -851,13 +851,15 @@ class Bridge:
         primer_full = primer_until(self.tokens, tick) if tick > 0 else []
         primer, dropped = trim_primer(primer_full, cfg.primer_tokens)
         t_start = time.perf_counter()
-        replaced = job.from_time if tick > 0 else plan.origin
+        # The splice sits on the token grid: the new tokens start at this tick, so the old score is
+        # replaced from exactly there (from_time itself may lie up to half a tick later).
+        replaced = plan.origin + tick * TICK_S if tick > 0 else plan.origin
         self.score.replace_from(replaced)
         # A superseded job still changed the score from its start: the next manifest must cover
         # that too, or REAPER would keep older items there.
         self._uncommitted_from = replaced if self._uncommitted_from is None else min(self._uncommitted_from, replaced)
         if self.scheduler is not None:
-            self._await_regen = {"from": job.from_time, "version": self.score.version, "trigger": job.trigger_wall,
+            self._await_regen = {"from": replaced, "version": self.score.version, "trigger": job.trigger_wall,
                                  "reason": job.reason, "job_wall": t_start}
             self.scheduler.notify()
         # Live: notes go out as soon as they are sampled (a same-tick cancellation is withdrawn),
@@ -865,8 +867,8 @@ class Bridge:
         stream = TokenStream(origin=plan.origin, tick=tick, early=self.mode == "live")
         new_tokens: list[int] = []
         gen_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{job.seq}"
-        self.generation = {"id": gen_id, "from": job.from_time, "end": plan.end, "reason": job.reason,
-                           "cursor": job.from_time, "complete": False, "tokens": 0, "started": utc_now_iso()}
+        self.generation = {"id": gen_id, "from": replaced, "end": plan.end, "reason": job.reason,
+                           "cursor": replaced, "complete": False, "tokens": 0, "started": utc_now_iso()}
         self.state = "generating"
         self.tokens = list(primer_full)
 
