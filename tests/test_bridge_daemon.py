@@ -183,6 +183,12 @@ def test_live_mode_plays_notes_at_project_times_follows_markers_and_panics(rig):
     assert cut.time >= 1.2
     kept = [e for e in events_before if e.time < cut.time - 1e-9 and not isinstance(e, Cut)]
     assert [e for e in bridge.score.events if e.time < cut.time - 1e-9 and not isinstance(e, Cut)] == kept
+    # The splice starts with a note, not a rest, and that note is what the play head hears first.
+    first = wait_for(lambda: next((e for e in bridge.score.events if getattr(e, "on", False)
+                                   and e.time >= cut.time - 1e-9), None), "the first regenerated note")
+    assert first.time == pytest.approx(cut.time, abs=1e-6)
+    heard = wait_for(lambda: [r for r in bridge.regen_latencies if r["from"] > 0], "the regenerated note sent")[-1]
+    assert heard["note_time"] == pytest.approx(cut.time, abs=1e-6)
     wait_for(lambda: sim.position() > 2.6, "playing to 2.6 s")
     sim.stop()
     wait_for(lambda: not bridge.live.playing, "the daemon to see the stop")
