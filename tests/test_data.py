@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from emsync_bridge.music import vocab
+from emsync_bridge.music.metrics import estimate_mode
 from emsync_bridge.music.data import (
     GM_DRUM_KEYS,
     Rendition,
@@ -25,31 +26,8 @@ needs_pop909 = pytest.mark.skipif(
     reason=f"POP909 not found at {POP909} (staged copy of the dataset; see shared/data/pop909/SOURCE.md)",
 )
 
-# Krumhansl-Kessler key profiles (Krumhansl 1990), C major / C minor.
-KK_MAJOR = np.array([6.35, 2.23, 3.48, 2.33, 4.38, 4.09, 2.52, 5.19, 2.39, 3.66, 2.29, 2.88])
-KK_MINOR = np.array([6.33, 2.68, 3.52, 5.38, 2.60, 3.53, 2.54, 4.75, 3.98, 2.69, 3.34, 3.17])
-
-
 def kk_mode(score) -> str:
-    try:  # the project's metric, when present, so data and evaluation agree
-        from emsync_bridge.music.metrics import estimate_mode
-    except ImportError:
-        return _kk_mode(score)
-    return estimate_mode(score.notes)
-
-
-def _kk_mode(score) -> str:
-    """Mode of the best-correlating KK key over duration-weighted pitch classes (no drums)."""
-    hist = np.zeros(12)
-    for n in score.notes:
-        if n.instrument != "drums":
-            hist[n.pitch % 12] += n.duration
-    best = max(
-        (np.corrcoef(hist, np.roll(prof, tonic))[0, 1], mode)
-        for mode, prof in (("major", KK_MAJOR), ("minor", KK_MINOR))
-        for tonic in range(12)
-    )
-    return best[1]
+    return estimate_mode(score.notes)  # the evaluation's own estimate, so data and metrics agree
 
 
 def test_chord_labels_parse():

@@ -29,7 +29,7 @@ import numpy as np
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import CONFIGS, N_PREFIX, ModelConfig
 
-# POP909 training data: 26,951,786 tokens over 188.7 hours (emsync_bridge/models/DATA_CARD.md).
+# POP909 training data: 26,703,112 tokens over 188.7 hours (emsync_bridge/models/DATA_CARD.md).
 DATA_TOKENS_PER_SECOND = 39.7
 
 # --quick (tests): a tiny model, a short piece; same code paths.
