@@ -108,7 +108,7 @@ def main(argv=None):
     unguided = SamplingConfig(valence_guidance=1.0)
     t = time.time()
     parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling),
-             "arousal": lambda: eval_arousal(engine, seeds[: max(4, a.seeds // 2)], sampling=sampling),
+             "arousal": lambda: eval_arousal(engine, seeds, sampling=sampling),
              "valence": lambda: {**eval_valence(engine, seeds, sampling=sampling),
                                  "unguided": eval_valence(engine, seeds, sampling=unguided)},
              "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling)}
