@@ -365,7 +365,7 @@ def test_a_splice_starts_with_a_note_not_a_rest(small_engine, seed):
 
 
 def test_emsync_exact_mode_skips_targets(small_engine):
-    exact = SamplingConfig(seed=4, land_on_boundaries=False, hold_missed_boundaries=False)
+    exact = SamplingConfig(seed=4, land_on_boundaries=False, hold_missed_boundaries=False, chord_on_boundaries=False)
     gen = generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.37]), exact)
     assert gen.tokens == generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.37]), exact).tokens
 

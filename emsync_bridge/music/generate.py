@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 CHORD_SENSITIVITY_S = 1.0
 MAX_NOTE_S = 8.0
+CHORD_NOTES = 3  # pitched notes a boundary CHORD gets before time moves on (the long-chord rule's 3)
+MAX_TOKENS_HELD = 24
 
 
 @dataclass(frozen=True)
@@ -81,14 +83,18 @@ class SamplingConfig:
     repeat_penalty: float = 0.4
     seed: int = 0
     instruments: tuple[str, ...] = vocab.INSTRUMENTS  # others are masked out at sampling
-    # Two decode-side aids for boundaries, both off reproduces EMSYNC exactly:
+    # Three decode-side aids for boundaries, all off reproduces EMSYNC exactly:
     # - land: shorten a time shift that would jump over an unused boundary so the cursor lands on
     #   it (b = 0, the state that precedes every CHORD in training, where an event always sits on
     #   the chord's tick; EMSYNC lets such jumps skip the target);
     # - hold: a target not yet hit keeps b at 0 for up to the 1 s hit tolerance instead of being
     #   dropped the moment the cursor passes it, so the model is still told the chord is due.
+    # - chord: when the cursor sits on an unused boundary, the next token is CHORD (the token the
+    #   model was trained to follow with a held chord), and time stands still until it has started
+    #   three pitched notes there; off its own beat grid the model would often let the cut pass.
     land_on_boundaries: bool = True
     hold_missed_boundaries: bool = True
+    chord_on_boundaries: bool = True
     # Valence guidance (classifier-free guidance on the valence condition only): the logits are
     # uncond + w * (cond - uncond), where uncond is the same sequence with valence missing (the
     # model's trained null). w = 1 is plain EMSYNC; w > 1 follows valence (major/minor) more
@@ -172,6 +178,10 @@ class BoundaryTracker:
                 to_target = int(round((t - self.cursor) / vocab.TICK_S))
                 return vocab.timeshift(to_target) if to_target >= 1 else token
         return token
+
+    def on_unused_target(self) -> bool:
+        """The cursor is on (within a tick of) a target no CHORD has used yet."""
+        return any(h is None and abs(t - self.cursor) <= vocab.TICK_S / 2 + 1e-9 for t, h in zip(self.targets, self.hit_time))
 
     def hits(self) -> list[BoundaryHit]:
         return [BoundaryHit(t, h) for t, h in zip(self.targets, self.hit_time)]
@@ -341,15 +351,27 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     truncated = False
     changed = True
     last_progress = 0.0
-    attacked = not sampling.attack_at_start
+    # Pitched note-ons still due before time may pass (a splice's attack, a boundary chord's notes);
+    # at most MAX_TOKENS_HELD tokens are sampled in one instant for them.
+    ons_due = 1 if sampling.attack_at_start else 0
+    held = 0
     while tracker.cursor < duration:
         if len(seq) - 1 >= max_tokens:
             truncated = True
             log.warning("generation stopped at the token cap (%d) at %.1f s", max_tokens, tracker.cursor)
             break
         logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
-        token = sampler(logits, allow_time=attacked)
-        attacked = attacked or vocab.decode_token(token).kind == "on"
+        if sampling.chord_on_boundaries and tracker.on_unused_target():
+            token = vocab.CHORD
+            ons_due, held = CHORD_NOTES, 0
+        else:
+            token = sampler(logits, allow_time=ons_due == 0 or held >= MAX_TOKENS_HELD)
+            held += 1
+        ev = vocab.decode_token(token)
+        if ev.kind == "on" and ev.instrument != "drums":
+            ons_due = max(0, ons_due - 1)
+        if vocab.is_timeshift(token):
+            ons_due, held = 0, 0
         if sampling.land_on_boundaries:
             token = tracker.land(token)
         seq.append(token)
