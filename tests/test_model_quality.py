@@ -25,7 +25,7 @@ def engine():
 def test_long_chords_land_on_boundaries(engine):
     r = eval_boundaries(engine, seeds=[0, 1, 2], duration=40.0)
     hit, rand, without = r["hit_rate"]["1.0"], r["random_time_rate"]["1.0"], r["hit_rate_without_boundaries"]["1.0"]
-    # Shipped model, 10 seeds x 60 s (model card): 0.88 hit vs 0.65 at random times and 0.67 with
+    # Shipped model, 20 seeds x 60 s (model card): 0.80 hit vs 0.40 at random times and 0.44 with
     # no boundaries given. A model that ignores boundaries scores its random-time rate.
     assert hit >= 0.6, r
     assert hit - rand >= 0.15, r
@@ -35,11 +35,11 @@ def test_long_chords_land_on_boundaries(engine):
 def test_arousal_drives_note_density(engine):
     r = eval_arousal(engine, seeds=[0, 1], duration=20.0)
     nps = r["notes_per_second"]
-    assert nps["0.8"] >= 1.2 * nps["-0.8"], r  # model card: 2.57x over 5 seeds x 30 s, monotone
+    assert nps["0.8"] >= 1.2 * nps["-0.8"], r  # model card: 2.04x over 20 seeds x 30 s, monotone
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: the shipped model does not follow valence yet (model card: "
-                   "10 pp major share between V=+0.8 and -0.8, target 40 pp); strict, so it flags when fixed")
+@pytest.mark.xfail(strict=True, reason="known gap: the shipped model follows valence only weakly (model card: "
+                   "10 pp major share between V=+0.8 and -0.8, 15 pp with guidance; target 40 pp); strict, so it flags when fixed")
 def test_valence_drives_mode(engine):
     # The model card's budget (10 seeds x 30 s): smaller budgets swing by +-30 pp on noise alone.
     r = eval_valence(engine, seeds=list(range(10)), duration=30.0)

