@@ -364,6 +364,18 @@ def test_a_splice_starts_with_a_note_not_a_rest(small_engine, seed):
     assert any(vocab.is_timeshift(t) for t in new[first_on:])  # time moves on after it
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_every_boundary_gets_a_held_chord(small_engine, seed):
+    """The boundary aids on: each target gets a CHORD, three pitched notes on it, held >= 0.5 s
+    (even from an untrained model, which on its own would almost never do so)."""
+    targets = [0.7, 1.9, 3.1]
+    gen = generate(small_engine, 4.0, Conditioning.constant(0, 0, targets), SamplingConfig(seed=seed))
+    assert all(h.hit_time == pytest.approx(h.target, abs=vocab.TICK_S) for h in gen.hits)
+    held = metrics.long_chords(gen.score().notes)
+    # a group may start up to the 60 ms onset window early (a model note just before the cut)
+    assert all(min(abs(t - c) for c in held) <= 0.06 + 1e-9 for t in targets), held
+
+
 def test_emsync_exact_mode_skips_targets(small_engine):
     exact = SamplingConfig(seed=4, land_on_boundaries=False, hold_missed_boundaries=False, chord_on_boundaries=False)
     gen = generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.37]), exact)

@@ -35,6 +35,7 @@ CHORD_SENSITIVITY_S = 1.0
 MAX_NOTE_S = 8.0
 CHORD_NOTES = 3  # pitched notes a boundary CHORD gets before time moves on (the long-chord rule's 3)
 MAX_TOKENS_HELD = 24
+SUSTAIN_S = 1.0  # a boundary chord's notes sound at least this long (the long-chord rule needs 0.5 s)
 
 
 @dataclass(frozen=True)
@@ -207,11 +208,13 @@ class Sampler:
     # and the nucleus almost always lies within the top few dozen tokens.
     TOP_K = 64
 
-    def __call__(self, logits: np.ndarray, allow_time: bool = True) -> int:
+    def __call__(self, logits: np.ndarray, allow_time: bool = True, forbid=()) -> int:
         logits = logits.astype(np.float64)
         if np.isnan(logits).any():
             logits = np.nan_to_num(logits, nan=0.0)
         logits[self.mask if allow_time else self.mask_no_time] = -np.inf
+        if forbid:
+            logits[list(forbid)] = -np.inf
         logp = logits - _logsumexp(logits)
         temp = self.cfg.temperature * (
             1 + self.cfg.repeat_penalty * max(0.0, math.log((self.collapse_count + 1) / 4)))
@@ -355,6 +358,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     # at most MAX_TOKENS_HELD tokens are sampled in one instant for them.
     ons_due = 1 if sampling.attack_at_start else 0
     held = 0
+    at_boundary = False  # the current instant holds a boundary CHORD
+    sustained: dict[int, float] = {}  # note-on token of a boundary chord note -> cursor it may end
     while tracker.cursor < duration:
         if len(seq) - 1 >= max_tokens:
             truncated = True
@@ -363,15 +368,20 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
         logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
         if sampling.chord_on_boundaries and tracker.on_unused_target():
             token = vocab.CHORD
-            ons_due, held = CHORD_NOTES, 0
+            ons_due, held, at_boundary = CHORD_NOTES, 0, True
         else:
-            token = sampler(logits, allow_time=ons_due == 0 or held >= MAX_TOKENS_HELD)
+            sustained = {k: t for k, t in sustained.items() if t > tracker.cursor + 1e-9}
+            # a boundary chord's notes neither end nor re-strike before SUSTAIN_S
+            forbid = [k - vocab.N_PITCHES for k in sustained] + list(sustained)
+            token = sampler(logits, allow_time=ons_due == 0 or held >= MAX_TOKENS_HELD, forbid=forbid)
             held += 1
         ev = vocab.decode_token(token)
         if ev.kind == "on" and ev.instrument != "drums":
             ons_due = max(0, ons_due - 1)
+            if at_boundary:
+                sustained[token] = tracker.cursor + SUSTAIN_S
         if vocab.is_timeshift(token):
-            ons_due, held = 0, 0
+            ons_due, held, at_boundary = 0, 0, False
         if sampling.land_on_boundaries:
             token = tracker.land(token)
         seq.append(token)
