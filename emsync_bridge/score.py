@@ -85,6 +85,11 @@ class ScoreResult:
     report: dict = field(default_factory=dict)
 
 
+def sampling_for(opts: ScoreOptions) -> SamplingConfig:
+    return SamplingConfig(temperature=opts.temperature, top_p=opts.top_p, seed=opts.seed,
+                          instruments=tuple(opts.instruments), valence_guidance=opts.valence_guidance)
+
+
 def check_options(opts: ScoreOptions) -> None:
     for name in ("valence", "arousal"):
         v = getattr(opts, name)
@@ -108,6 +113,7 @@ def check_options(opts: ScoreOptions) -> None:
         from emsync_bridge.video.emotion import EMOTIONS
         if opts.emotion not in EMOTIONS:
             raise EmsyncError(f"unknown emotion {opts.emotion!r}: choose from {', '.join(EMOTIONS)}")
+    sampling_for(opts).validate()  # temperature, top-p, valence guidance: before the video is analysed
 
 
 def _clip1(x: float) -> float:
@@ -311,8 +317,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     engine, files = load_engine(opts.model, backend=opts.backend, seed=opts.seed)
     timings["load_model_s"] = time.perf_counter() - t
     cond = conditioning_for(analysis, opts)
-    sampling = SamplingConfig(temperature=opts.temperature, top_p=opts.top_p, seed=opts.seed,
-                              instruments=tuple(opts.instruments), valence_guidance=opts.valence_guidance)
+    sampling = sampling_for(opts)
     primer = None
     if previous is not None and regenerate_from is not None and regenerate_from > 0:
         from emsync_bridge.bridge.events import primer_until, tick_of

@@ -120,6 +120,7 @@ def _cli(*args):
     (["score", "FILM", "-o", "OUT", "--instruments", "kazoo"], "unknown instrument"),
     (["score", "FILM", "-o", "OUT", "--emotion", "boredom"], "unknown emotion"),
     (["score", "FILM", "-o", "OUT", "--tempo-grid", "fast"], "tempo-grid"),
+    (["score", "FILM", "-o", "OUT", "--valence-guidance", "-1"], "valence guidance"),
 ])
 def test_cli_bad_input_is_one_line(film, tmp_path, args, needle):
     args = [str(film) if a == "FILM" else str(tmp_path / "o") if a == "OUT" else a for a in args]
