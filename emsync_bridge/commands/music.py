@@ -20,6 +20,7 @@ def parse_times(text: str | None) -> list[float]:
         raise EmsyncError(f"boundaries must be comma-separated seconds, got {text!r}") from None
 
 
+VALENCE_GUIDANCE_HELP = "follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)"
 UNTRAINED_BANNER = ("UNTRAINED MODEL: random weights, not the product's music "
                     "(the shipped default model is missing from emsync_bridge/models/)")
 
@@ -72,7 +73,7 @@ def _generate_args(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.2)
     p.add_argument("--top-p", type=float, default=0.7)
-    p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help="follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)")
+    p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
     p.add_argument("--model", default=None, help="default | emsync-37m | path to .safetensors")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     p.add_argument("-o", "--output", default="out.mid")
@@ -104,7 +105,7 @@ def train_cmd(args) -> int:
     if args.config not in CONFIGS:
         raise EmsyncError(f"unknown config {args.config!r}: {', '.join(CONFIGS)}")
     summary = train(Path(args.data), Path(args.run), CONFIGS[args.config], args.minutes, args.batch_size,
-                    args.lr, args.seed, threads=args.threads)
+                    args.lr, args.seed, threads=args.threads, init=args.init)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -118,6 +119,8 @@ def _train_args(p):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--init", default=None, metavar="MODEL",
+                   help="start a new run from this model (name or .safetensors) instead of random weights")
 
 
 train_cmd.add_arguments = _train_args

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from emsync_bridge.cli import command
-from emsync_bridge.commands.music import UNTRAINED_BANNER
+from emsync_bridge.commands.music import UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 
@@ -98,7 +98,7 @@ def _score_args(p, video=True):
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     p.add_argument("--temperature", type=float, default=1.2)
     p.add_argument("--top-p", type=float, default=0.7)
-    p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help="follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)")
+    p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
     p.add_argument("--min-scene", type=float, default=4.0, help="minimum seconds between boundaries")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
