@@ -14,6 +14,7 @@ from emsync_bridge.music.data import (
     GM_DRUM_KEYS,
     Rendition,
     build_cache,
+    chord_token_times,
     chord_tones,
     load_cache,
     load_song,
@@ -58,11 +59,7 @@ def test_rendition_has_five_instruments_in_role(song, energy):
     minutes = score.duration / 60
     rate = meta["n_chords"] / minutes
     assert 4 <= rate <= 20, rate
-    tick, chord_times = 0, []
-    for t in tokens:
-        tick += vocab.shift_ticks(t)
-        if t == vocab.CHORD:
-            chord_times.append(tick * vocab.TICK_S)
+    chord_times = chord_token_times(tokens)
     phrases = np.array(meta["phrase_times"])
     at_phrase = [np.min(np.abs(phrases - c)) < 0.1 for c in chord_times]
     assert np.mean(at_phrase) >= 0.9

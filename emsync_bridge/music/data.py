@@ -741,6 +741,16 @@ def cache_stats(index: dict, tokens: np.ndarray) -> dict:
     }
 
 
+def chord_token_times(tokens) -> list[float]:
+    """Seconds of the CHORD tokens in a token sequence."""
+    tick, times = 0, []
+    for t in tokens:
+        tick += vocab.shift_ticks(t)
+        if t == vocab.CHORD:
+            times.append(tick * vocab.TICK_S)
+    return times
+
+
 def label_checks(index: dict, tokens: np.ndarray, every: int = 40) -> dict:
     """Do the labels say what the notes do? On every `every`-th rendition, decoded from its tokens:
     CHORD tokens and metric long chords near (<= 0.1 s) a phrase hit, phrase hits that got a long
@@ -753,11 +763,7 @@ def label_checks(index: dict, tokens: np.ndarray, every: int = 40) -> dict:
         seg = [int(t) for t in tokens[e["offset"]:e["offset"] + e["length"]]]
         score = tokens_to_score(seg)
         phrases = np.asarray(e["phrase_times"]) if e["phrase_times"] else np.full(1, -1e9)
-        tick, chord_times = 0, []
-        for t in seg:
-            tick += vocab.shift_ticks(t)
-            if t == vocab.CHORD:
-                chord_times.append(tick * vocab.TICK_S)
+        chord_times = chord_token_times(seg)
         held_times = long_chords(score.notes)
         chords += len(chord_times)
         chord_near += sum(np.min(np.abs(phrases - t)) <= 0.1 for t in chord_times)
