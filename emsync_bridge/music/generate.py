@@ -91,8 +91,9 @@ class SamplingConfig:
     # - hold: a target not yet hit keeps b at 0 for up to the 1 s hit tolerance instead of being
     #   dropped the moment the cursor passes it, so the model is still told the chord is due.
     # - chord: when the cursor sits on an unused boundary, the next token is CHORD (the token the
-    #   model was trained to follow with a held chord), and time stands still until it has started
-    #   three pitched notes there; off its own beat grid the model would often let the cut pass.
+    #   model was trained to follow with a held chord), time stands still until it has started
+    #   three pitched notes there, and those notes neither end nor re-strike for SUSTAIN_S; off its
+    #   own beat grid the model would often let the cut pass or release the chord at once.
     land_on_boundaries: bool = True
     hold_missed_boundaries: bool = True
     chord_on_boundaries: bool = True
@@ -102,7 +103,7 @@ class SamplingConfig:
     # strongly at twice the compute per token. Measured on the shipped model: see MODEL_CARD.md.
     valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
     # A live splice (the bridge regenerating from the play head): no time passes before the first
-    # note-on, so the new material is heard at once instead of after a rest the model chose.
+    # pitched note-on, so the new material is heard at once instead of after a rest the model chose.
     attack_at_start: bool = False
 
     def validate(self) -> None:

@@ -30,7 +30,7 @@ from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import CONFIGS, N_PREFIX, ModelConfig
 
 # POP909 training data: 26,703,112 tokens over 188.7 hours (emsync_bridge/models/DATA_CARD.md).
-DATA_TOKENS_PER_SECOND = 39.7
+DATA_TOKENS_PER_SECOND = 39.3
 
 # --quick (tests): a tiny model, a short piece; same code paths.
 QUICK_CONFIG = ModelConfig(n_layer=2, n_head=2, d_model=64, d_inner=128, context_len=128)
