@@ -353,6 +353,51 @@ def test_valence_guidance_extrapolates_from_the_null_valence(small_engine):
     assert guided_gen.tokens != plain_gen.tokens
 
 
+class _CountingEngine:
+    """The real engine, noting when the unguided twin is asked for logits (a spy, not a mock)."""
+
+    def __init__(self, engine, events):
+        self.engine, self.events = engine, events
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def twin(self):
+        twin, events = self.engine.twin(), self.events
+
+        class Twin(_CountingEngine):
+            def prefill(self, *a):
+                events.append("uncond")
+                return self.engine.prefill(*a)
+
+            def step(self, *a):
+                events.append("uncond")
+                return self.engine.step(*a)
+        return Twin(twin, events)
+
+
+def test_valence_guidance_runs_over_the_opening_and_after_each_valence_change(small_engine):
+    plain = generate(small_engine, 6.0, Conditioning.constant(0.8, 0.0), SamplingConfig(seed=3))
+    no_window = generate(small_engine, 6.0, Conditioning.constant(0.8, 0.0),
+                         SamplingConfig(seed=3, valence_guidance=3.0, valence_guidance_s=0.0))
+    assert no_window.tokens == plain.tokens  # a zero window is no guidance at all
+
+    events: list = []
+    cond = Conditioning([EmotionSegment(0.0, 0.8, 0.0), EmotionSegment(3.0, -0.8, 0.0)])
+    generate(_CountingEngine(small_engine, events), 6.0, cond,
+             SamplingConfig(seed=3, valence_guidance=3.0, valence_guidance_s=1.0),
+             on_token=lambda tok, cursor: events.append(cursor))
+    cursor, guided_at = 0.0, []  # the cursor when each guided token was chosen
+    for e in events:
+        if e == "uncond":
+            guided_at.append(cursor)
+        else:
+            cursor = e
+    change = next(e for e in events if e != "uncond" and e >= 3.0)
+    assert guided_at and all(t < 1.0 or change <= t < change + 1.0 for t in guided_at)
+    assert any(t < 1.0 for t in guided_at) and any(t >= change for t in guided_at)
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_splice_starts_with_a_note_not_a_rest(small_engine, seed):
     primer = [vocab.BAR, vocab.note_on("piano", 60), vocab.timeshift(60), vocab.note_off("piano", 60)]

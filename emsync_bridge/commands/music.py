@@ -97,8 +97,11 @@ import_checkpoint_cmd.add_arguments = lambda p: p.add_argument("path", help="pat
 @command("train", "train the default model on the token cache (see emsync_bridge/music/train.py)")
 def train_cmd(args) -> int:
     from emsync_bridge.music.model_config import CONFIGS
-    from emsync_bridge.music.train import train
+    from emsync_bridge.music.train import ship, train
 
+    if args.ship:
+        print(ship(Path(args.run), Path(args.ship), init=args.init))
+        return 0
     if not (Path(args.data) / "tokens.npy").is_file():
         raise EmsyncError(f"no token cache in {args.data}: build it with "
                           f"`python -m emsync_bridge.music.data --pop909 DIR --out {args.data}`")
@@ -110,7 +113,8 @@ def train_cmd(args) -> int:
     return 0
 
 
-def _train_args(p):
+def add_train_arguments(p):
+    """The one set of training options, for `emsync-bridge train` and `python -m emsync_bridge.music.train`."""
     p.add_argument("--data", default="data_cache")
     p.add_argument("--run", default="runs/small")
     p.add_argument("--config", default="emsync-small")
@@ -121,6 +125,8 @@ def _train_args(p):
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start a new run from this model (name or .safetensors) instead of random weights")
+    p.add_argument("--ship", default=None, metavar="OUT.safetensors",
+                   help="don't train: save the run's best weights to OUT (+ .json)")
 
 
-train_cmd.add_arguments = _train_args
+train_cmd.add_arguments = add_train_arguments

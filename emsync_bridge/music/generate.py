@@ -27,7 +27,8 @@ import numpy as np
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import vocab
 from emsync_bridge.music.midi import Score, tokens_to_score
-from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD, N_PREFIX
+from emsync_bridge.music.model_config import (DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD, N_PREFIX,
+                                              VALENCE_GUIDANCE_S)
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,10 @@ class SamplingConfig:
     # model's trained null). w = 1 is plain EMSYNC; w > 1 follows valence (major/minor) more
     # strongly at twice the compute per token. Measured on the shipped model: see MODEL_CARD.md.
     valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
+    # Guidance only matters while the key is being chosen: once a few bars are in the window the
+    # notes themselves carry the mode. So it runs for this many seconds from the start and from
+    # each valence change (None: throughout), which keeps its cost to a fraction of the piece.
+    valence_guidance_s: float | None = VALENCE_GUIDANCE_S
     # A live splice (the bridge regenerating from the play head): no time passes before the first
     # pitched note-on, so the new material is heard at once instead of after a rest the model chose.
     attack_at_start: bool = False
@@ -113,6 +118,8 @@ class SamplingConfig:
             raise EmsyncError(f"top-p must be within (0, 1], got {self.top_p}")
         if not 0.0 <= self.valence_guidance <= 10.0:
             raise EmsyncError(f"valence guidance must be within [0, 10], got {self.valence_guidance}")
+        if self.valence_guidance_s is not None and not self.valence_guidance_s >= 0:
+            raise EmsyncError(f"valence guidance seconds must be >= 0, got {self.valence_guidance_s}")
 
 
 @dataclass
@@ -294,10 +301,11 @@ class _GuidedDecoder:
     def __init__(self, cond, uncond, weight: float):
         self.cond, self.uncond, self.weight = cond, uncond, weight
         self.name = cond.name
+        self.active = True  # set by generate(): guidance runs only over its windows
 
     def next_logits(self, seq, bs, valence, arousal, emotion_changed):
         cond = self.cond.next_logits(seq, bs, valence, arousal, emotion_changed)
-        if valence is None:  # nothing to guide by; the other cache catches up when needed
+        if valence is None or not self.active:  # nothing to guide by; the other cache catches up when needed
             return cond
         uncond = self.uncond.next_logits(seq, bs, None, arousal, emotion_changed)
         return uncond + self.weight * (cond - uncond)
@@ -351,6 +359,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     bs[0] = bs[1] if len(bs) > 1 else bs[0]  # EMSYNC "same"-pads the instrument slot's b
     max_tokens = max_tokens or int(duration * 200) + 2000
     emotion = conditioning.emotion_at(tracker.cursor)
+    guide_s = math.inf if sampling.valence_guidance_s is None else sampling.valence_guidance_s
+    guide_until = tracker.cursor + guide_s
     start = time.perf_counter()
     truncated = False
     changed = True
@@ -366,6 +376,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
             truncated = True
             log.warning("generation stopped at the token cap (%d) at %.1f s", max_tokens, tracker.cursor)
             break
+        if isinstance(dec, _GuidedDecoder):
+            dec.active = tracker.cursor < guide_until
         logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
         if sampling.chord_on_boundaries and tracker.on_unused_target():
             token = vocab.CHORD
@@ -389,6 +401,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
         bs.append(tracker.advance(token))
         new_emotion = conditioning.emotion_at(tracker.cursor)
         changed = new_emotion != emotion
+        if new_emotion[0] != emotion[0]:
+            guide_until = tracker.cursor + guide_s
         emotion = new_emotion
         if on_token is not None and on_token(token, tracker.cursor):
             break

@@ -1,0 +1,92 @@
+"""Training on a small token cache built here (no POP909 needed): window sampling, checkpoints,
+resume after a stop, shipping the weights, and the CLI's one-line error."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emsync_bridge.music import vocab
+from emsync_bridge.music.midi import Note, Score, score_to_tokens
+from emsync_bridge.music.model_config import CONFIGS
+from emsync_bridge.music.train import RENDITION_START_P, Corpus, WindowSampler, ship, train
+
+
+def _rendition(tonic: int, minor: bool, bars: int, beat_s: float) -> list[int]:
+    """Bars of held triads over a bass line, drums on the beats: a real if plain piece of music."""
+    third = 3 if minor else 4
+    notes, downbeats, beats = [], [], []
+    for bar in range(bars):
+        t0 = bar * 4 * beat_s
+        downbeats.append(t0)
+        root = tonic + (0, 5, 7, 0)[bar % 4]
+        notes += [Note("piano", 60 + root + i, t0, t0 + 4 * beat_s) for i in (0, third, 7)]
+        for beat in range(4):
+            t = t0 + beat * beat_s
+            beats.append(t)
+            notes.append(Note("bass", 36 + root, t, t + 0.8 * beat_s))
+            notes.append(Note("drums", 36 if beat % 2 == 0 else 38, t, t + 0.1))
+    return score_to_tokens(Score(notes, downbeats, beats, bars * 4 * beat_s))
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cache")
+    arrays, entries, offset = [], [], 0
+    for i in range(8):
+        minor = i % 2 == 1
+        tokens = _rendition(tonic=i % 5, minor=minor, bars=24, beat_s=0.45 + 0.05 * (i % 3))
+        entries.append({"offset": offset, "length": len(tokens), "split": "val" if i == 7 else "train",
+                        "valence": -0.8 if minor else 0.8})
+        arrays.append(np.asarray(tokens, dtype=np.uint16))
+        offset += len(tokens)
+    np.save(out / "tokens.npy", np.concatenate(arrays))
+    (out / "index.json").write_text(json.dumps({"renditions": entries}))
+    return out
+
+
+def test_a_share_of_windows_starts_where_a_rendition_starts(cache):
+    corpus = Corpus.load(cache, "train")
+    n = 200
+    assert all(length > 3 * n for _, length, _ in corpus.spans)  # a random start rarely lands there
+    sampler = WindowSampler(corpus, n, np.random.default_rng(0))
+    starts = {off for off, _, _ in corpus.spans}
+    picks = [sampler._pick() for _ in range(3000)]
+    share = np.mean([start in starts for start, _, _ in picks])
+    assert abs(share - RENDITION_START_P) < 0.05
+    assert all(end - start == n for start, end, _ in picks)
+    x, y, b, v, a = sampler.batch(4)
+    assert x.shape == (4, n) and (x[:, 0] >= vocab.MORE_INSTRUMENTS).all()
+    assert ((b >= 0) & (b <= 8)).all()
+
+
+def test_training_checkpoints_resumes_and_ships(cache, tmp_path):
+    from emsync_bridge.models import load_torch_model
+
+    run = tmp_path / "run"
+    config = CONFIGS["emsync-small"]
+    first = train(cache, run, config, minutes=0.05, batch_size=2, lr=2e-3, seed=0, threads=1)
+    assert (run / "ckpt.pt").is_file() and (run / "best.pt").is_file()
+    assert first["steps"] > 0 and np.isfinite(first["best_val_loss"])
+    # a second call with a larger budget continues the same run instead of starting again
+    second = train(cache, run, config, minutes=0.1, batch_size=2, lr=2e-3, seed=0, threads=1)
+    assert second["steps"] > first["steps"]
+    assert f"resumed at step {first['steps']}" in (run / "train.log").read_text()
+    out = ship(run, tmp_path / "mine.safetensors")
+    meta = json.loads(out.with_suffix(".json").read_text())["meta"]
+    assert meta["trained"] and meta["steps"] == second["steps"]
+    model, files = load_torch_model(str(out))
+    assert files.trained and model.num_parameters() == first["params"]
+
+
+def test_train_cli_bad_data_dir_is_one_line(tmp_path):
+    for cmd in (["-m", "emsync_bridge", "train"], ["-m", "emsync_bridge.music.train"]):
+        proc = subprocess.run([sys.executable, *cmd, "--data", str(tmp_path / "nothing")],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode != 0
+        assert "no token cache" in proc.stderr and "Traceback" not in proc.stderr
