@@ -42,7 +42,8 @@ def cache(tmp_path_factory) -> Path:
         minor = i % 2 == 1
         tokens = _rendition(tonic=i % 5, minor=minor, bars=24, beat_s=0.45 + 0.05 * (i % 3))
         entries.append({"offset": offset, "length": len(tokens), "split": "val" if i == 7 else "train",
-                        "valence": -0.8 if minor else 0.8})
+                        "valence": -0.8 if minor else 0.8, "maj_share": 0.0 if minor else 1.0,
+                        "min_share": 1.0 if minor else 0.0})
         arrays.append(np.asarray(tokens, dtype=np.uint16))
         offset += len(tokens)
     np.save(out / "tokens.npy", np.concatenate(arrays))
@@ -63,6 +64,19 @@ def test_a_share_of_windows_starts_where_a_rendition_starts(cache):
     x, y, b, v, a = sampler.batch(4)
     assert x.shape == (4, n) and (x[:, 0] >= vocab.MORE_INSTRUMENTS).all()
     assert ((b >= 0) & (b <= 8)).all()
+
+
+def test_window_valence_follows_the_notes_in_the_window(cache):
+    corpus = Corpus.load(cache, "train")
+    piano_on = corpus.is_on & (corpus.instrument == vocab.INSTRUMENTS.index("piano"))
+    beat_ticks = corpus.duration[piano_on] / (4 / vocab.TICK_S)  # held 4 beats of 0.45-0.55 s
+    assert ((beat_ticks > 0.44) & (beat_ticks < 0.56)).all()
+    assert (corpus.pitch_class[corpus.instrument == vocab.INSTRUMENTS.index("drums")] == -1).all()
+    sampler = WindowSampler(corpus, 200, np.random.default_rng(1))
+    for r, (off, length, label) in enumerate(corpus.spans):
+        for start in (off, off + length // 2):
+            v = sampler.window_valence(start, start + 200, r)
+            assert np.sign(v) == np.sign(label) and abs(v) == 1.0  # mode +-0.6, chord shares +-0.4
 
 
 def test_training_checkpoints_resumes_and_ships(cache, tmp_path):

@@ -596,12 +596,16 @@ def stretch(score: Score, factor: float) -> Score:
     )
 
 
+def valence_label(mode: str, maj_share: float, min_share: float) -> float:
+    """Valence in [-1, 1] from a mode and the shares of major / minor chords (the model card's label)."""
+    return float(np.clip(0.6 * (1.0 if mode == "major" else -1.0) + 0.4 * (maj_share - min_share), -1, 1))
+
+
 def render(song: Song, r: Rendition) -> tuple[list[int], dict, Score]:
     score, meta = arrange(song, r)
     score = stretch(score, r.tempo_factor)
     tokens = score_to_tokens(score)
-    mode_sign = 1.0 if meta["mode"] == "major" else -1.0
-    valence = float(np.clip(0.6 * mode_sign + 0.4 * (meta["maj_share"] - meta["min_share"]), -1, 1))
+    valence = valence_label(meta["mode"], meta["maj_share"], meta["min_share"])
     bl = np.diff(score.beats)
     bpm = float(60.0 / np.median(bl)) if len(bl) else 120.0
     meta.update(

@@ -81,19 +81,26 @@ def pitch_class_histogram(notes: list[Note]) -> np.ndarray:
     return hist
 
 
+# The 24 key profiles as rows (12 major tonics, then 12 minor), standardised so that a row's dot
+# product with a standardised histogram / 12 is their Pearson correlation.
+_KEY_PROFILES = np.array([np.roll(p, t) for p in (KK_MAJOR, KK_MINOR) for t in range(12)])
+_KEY_PROFILES = (_KEY_PROFILES - _KEY_PROFILES.mean(1, keepdims=True)) / _KEY_PROFILES.std(1, keepdims=True)
+
+
+def key_from_histogram(hist: np.ndarray) -> tuple[int, str, float]:
+    """(tonic pitch class, 'major'|'minor', correlation) of the best-correlating KK profile."""
+    hist = np.asarray(hist, dtype=float)
+    if hist.sum() == 0 or hist.std() == 0:
+        return 0, "major", 0.0
+    r = _KEY_PROFILES @ ((hist - hist.mean()) / hist.std()) / 12
+    best = int(np.argmax(r))
+    return best % 12, "major" if best < 12 else "minor", float(r[best])
+
+
 def estimate_key(notes: list[Note]) -> tuple[str, str, float]:
     """(tonic name, 'major'|'minor', correlation) of the best-correlating KK profile."""
-    hist = pitch_class_histogram(notes)
-    if hist.sum() == 0:
-        return "C", "major", 0.0
-    best = ("C", "major", -2.0)
-    for tonic in range(12):
-        rolled = np.roll(hist, -tonic)
-        for mode, profile in (("major", KK_MAJOR), ("minor", KK_MINOR)):
-            r = float(np.corrcoef(rolled, profile)[0, 1])
-            if r > best[2]:
-                best = (PITCH_NAMES[tonic], mode, r)
-    return best
+    tonic, mode, r = key_from_histogram(pitch_class_histogram(notes))
+    return PITCH_NAMES[tonic], mode, r
 
 
 def estimate_mode(notes: list[Note]) -> str:
