@@ -3,16 +3,11 @@
     python -m emsync_bridge.music.train --data data_cache --run runs/small [--minutes 90]
 
 What each training window teaches (EMSYNC's recipe, see the model card):
-- the sequence is [V, A, <MORE|LESS_INSTRUMENTS>, tokens...]; 30 % of windows start where the
-  rendition starts (as generation does), the others at random, snapped to a BAR half the time;
+- the sequence is [V, A, <MORE|LESS_INSTRUMENTS>, tokens...], windows start on a BAR half the time;
 - b_k = seconds from the time cursor after token k to the next CHORD token, clamped to [0, 8]
   (8 when none follows); with p = 0.2 the whole window gets b = 8 (boundary info removed);
-- valence, like arousal, describes the window itself: the data card's label with the mode taken
-  from the Krumhansl-Kessler key of the window's pitched notes (the rendition's annotated mode
-  said "minor" over relative-major choruses, and a model trained on it ignored valence); removed
-  with p = 0.15; its input layer learns VALENCE_LR_SCALE x faster;
-- arousal is measured on the window itself (log note-onset rate, mapped to [-1, 1] by the
-  training set's 5th/95th percentiles) and removed with p = 0.2;
+- valence is the rendition's label; arousal is measured on the window itself (log note-onset
+  rate, mapped to [-1, 1] by the training set's 5th/95th percentiles) and removed with p = 0.2;
 - cross-entropy ignoring PAD, CHORD targets weighted x10.
 Checkpoints every few minutes to RUN/ckpt.pt; a rerun resumes from it. Logs to RUN/train.log.
 """
@@ -34,8 +29,6 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from emsync_bridge.music import vocab
-from emsync_bridge.music.data import valence_label
-from emsync_bridge.music.metrics import key_from_histogram
 from emsync_bridge.music.model import MusicTransformer
 from emsync_bridge.music.model_config import MAX_SECONDS_TO_CHORD, N_PREFIX, ModelConfig
 
@@ -45,15 +38,7 @@ CHORD_LOSS_WEIGHT = 10.0
 REMOVE_BOUNDARY_P = 0.2
 REMOVE_AROUSAL_P = 0.2
 REMOVE_VALENCE_P = 0.15  # trains the valence null vector: callers who give none, and valence guidance
-# The valence input gets little gradient (the notes in the window mostly tell the mode already):
-# trained at the base rate its vector moved 4 units where arousal's moved 64, and the loss did not
-# depend on it at all. Its MLP and null vector learn this much faster.
-VALENCE_LR_SCALE = 10.0
 BAR_START_P = 0.5
-# Generation starts from nothing, as a rendition does; only there does valence decide the mode
-# (mid-song, the notes already in the window do). Random windows rarely start there, and a model
-# trained on them alone ignored valence (10 pp of major share between V -0.8 and +0.8).
-RENDITION_START_P = 0.3
 
 
 @dataclass
@@ -62,13 +47,10 @@ class Corpus:
 
     tokens: np.ndarray  # uint16, all renditions back to back
     spans: list[tuple[int, int, float]]  # (offset, length, valence) per rendition
-    chord_shares: list[tuple[float, float]]  # (major, minor) chord-duration shares per rendition
     tick: np.ndarray  # int64, time cursor in ticks after each token (per rendition)
     next_chord_tick: np.ndarray  # int64, tick of the next CHORD after each token, or huge
     is_on: np.ndarray  # bool, note-on tokens
     instrument: np.ndarray  # int8, instrument of note tokens, -1 otherwise
-    pitch_class: np.ndarray  # int8, pitch class of pitched (not drum) note-ons, -1 otherwise
-    duration: np.ndarray  # int32, ticks a note-on sounds (to its note-off), 0 otherwise
 
     @classmethod
     def load(cls, data_dir: Path, split: str) -> "Corpus":
@@ -81,7 +63,6 @@ class Corpus:
             parts.append(seg)
             spans.append((off, len(seg), float(e["valence"])))
             off += len(seg)
-        shares = [(float(e["maj_share"]), float(e["min_share"])) for e in entries]
         toks = np.concatenate(parts).astype(np.int64)
         shift = np.where((toks >= vocab.TIMESHIFT_BASE) & (toks < vocab.NOTE_BASE),
                          toks - vocab.TIMESHIFT_BASE + 1, 0)
@@ -101,19 +82,7 @@ class Corpus:
         block = (toks - vocab.NOTE_BASE) // vocab.N_PITCHES
         instrument = np.where(is_note, block // 2, -1).astype(np.int8)
         is_on = is_note & (block % 2 == 1)
-        pitch = (toks - vocab.NOTE_BASE) % vocab.N_PITCHES + vocab.MIN_PITCH
-        pitched_on = is_on & (instrument != vocab.INSTRUMENTS.index("drums"))
-        pitch_class = np.where(pitched_on, pitch % 12, -1).astype(np.int8)
-        # a note-on's duration: the next event of the same instrument and pitch in the same rendition
-        rendition = np.repeat(np.arange(len(spans)), [s[1] for s in spans])
-        idx = np.flatnonzero(is_note)
-        key = instrument[idx].astype(np.int64) * 128 + pitch[idx]
-        order = idx[np.lexsort((idx, key, rendition[idx]))]
-        a, b = order[:-1], order[1:]
-        pair = is_on[a] & (instrument[a] == instrument[b]) & (pitch[a] == pitch[b]) & (rendition[a] == rendition[b])
-        duration = np.zeros(len(toks), dtype=np.int32)
-        duration[a[pair]] = tick[b[pair]] - tick[a[pair]]
-        return cls(toks.astype(np.uint16), spans, shares, tick, next_chord, is_on, instrument, pitch_class, duration)
+        return cls(toks.astype(np.uint16), spans, tick, next_chord, is_on, instrument)
 
     def n_tokens(self) -> int:
         return len(self.tokens)
@@ -144,29 +113,17 @@ class WindowSampler:
         lo, hi = self.arousal_scale
         return float(np.clip(2 * (log_density - lo) / max(hi - lo, 1e-6) - 1, -1, 1))
 
-    def window_valence(self, start: int, end: int, r: int) -> float:
-        """The valence label with the mode of the window's own notes (Krumhansl-Kessler on their
-        duration-weighted pitch classes, as the evaluation estimates it)."""
-        pcs, dur = self.c.pitch_class[start:end], self.c.duration[start:end]
-        sel = pcs >= 0
-        if not sel.any():
-            return self.c.spans[r][2]
-        _, mode, _ = key_from_histogram(np.bincount(pcs[sel], weights=dur[sel], minlength=12))
-        return valence_label(mode, *self.c.chord_shares[r])
-
     def _pick(self):
         r = self.rng.choice(len(self.c.spans), p=self.p)
-        off, length, _ = self.c.spans[r]
+        off, length, valence = self.c.spans[r]
         n = min(self.n, length)
         start = off + int(self.rng.integers(0, length - n + 1))
-        if self.rng.random() < RENDITION_START_P:
-            start = off
-        elif self.rng.random() < BAR_START_P:
+        if self.rng.random() < BAR_START_P:
             # snap to the first BAR at or after the random start, when one fits
             i = np.searchsorted(self.bars, start)
             if i < len(self.bars) and self.bars[i] + n <= off + length:
                 start = int(self.bars[i])
-        return start, start + n, self.window_valence(start, start + n, r)
+        return start, start + n, valence
 
     def batch(self, batch_size: int):
         c = self.c
@@ -258,21 +215,13 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
         model = MusicTransformer(config)
         started_from = None
     model = model.to(device)
-    valence_input = [p for name, p in model.named_parameters()
-                     if name.startswith(("fc_conditions.0.", "null_conditions.0"))]
-    rest = [p for p in model.parameters() if all(p is not q for q in valence_input)]
-    opt = torch.optim.AdamW([{"params": rest, "lr_scale": 1.0},
-                             {"params": valence_input, "lr_scale": VALENCE_LR_SCALE}],
-                            lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
     step, elapsed, best = 0, 0.0, float("inf")
     ckpt = run_dir / "ckpt.pt"
     if ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         model.load_state_dict(state["model"])
-        try:
-            opt.load_state_dict(state["opt"])
-        except ValueError:  # a checkpoint from before the valence group: fresh optimizer moments
-            log.info("optimizer state not resumed (parameter groups changed)")
+        opt.load_state_dict(state["opt"])
         step, elapsed, best = state["step"], state["elapsed"], state["best"]
         started_from = state.get("init")
         train_s.rng = np.random.default_rng(seed + step)
@@ -294,7 +243,7 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
         frac = min(elapsed / budget, 1.0)
         cur_lr = lr * min(1.0, (step + 1) / warmup) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
-            g["lr"] = cur_lr * g["lr_scale"]
+            g["lr"] = cur_lr
         logits, _ = model(x, b, v, a)
         loss = loss_fn(logits, y)
         opt.zero_grad(set_to_none=True)
