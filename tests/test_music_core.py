@@ -398,6 +398,48 @@ def test_valence_guidance_runs_over_the_opening_and_after_each_valence_change(sm
     assert any(t < 1.0 for t in guided_at) and any(t >= change for t in guided_at)
 
 
+def test_mode_steer_takes_the_tonic_from_the_first_notes_and_biases_the_other_mode():
+    from emsync_bridge.music.generate import MODE_NOTES, ModeSteer, _PC_TOKENS
+
+    steer = ModeSteer()
+    steer.hear(vocab.note_on("drums", 42))  # drums have no pitch class
+    for pitch in (48, 60, 64, 67)[:MODE_NOTES]:
+        assert steer.bias(0.8) is None  # no key before the first notes
+        steer.hear(vocab.note_on("piano", pitch))
+    assert steer.tonic == 0  # C
+    steer.hear(vocab.note_on("piano", 61))  # later notes do not move the tonic
+    assert steer.tonic == 0
+
+    def nats_by_pitch_class(valence):
+        tokens, nats = steer.bias(valence)
+        return {pc: float(nats[np.isin(tokens, _PC_TOKENS[pc])].sum() / len(_PC_TOKENS[pc])) for pc in range(12)}
+
+    major = nats_by_pitch_class(0.8)
+    assert all(major[pc] < -5 for pc in (1, 3, 6, 8, 10))  # out of C major
+    assert all(major[pc] > 0 for pc in (0, 4, 7)) and major[3] < major[2] < major[4]
+    minor = nats_by_pitch_class(-0.8)
+    assert all(minor[pc] < -5 for pc in (1, 4, 6, 9))  # out of C minor (harmonic minor's B allowed)
+    assert all(minor[pc] > 0 for pc in (0, 3, 7)) and minor[11] == 0
+    assert steer.bias(0.1) is None and steer.bias(None) is None  # near-neutral valence: model alone
+
+
+def test_mode_bias_changes_which_pitch_not_whether_a_note():
+    from emsync_bridge.music.generate import ModeSteer, Sampler, _PITCHED_ONS
+
+    steer = ModeSteer()
+    for pitch in (48, 60, 64, 67):
+        steer.hear(vocab.note_on("piano", pitch))
+    logits = np.random.default_rng(0).normal(0, 1, vocab.VOCAB_SIZE)
+    plain, biased = Sampler(SamplingConfig(seed=1, top_p=1.0, temperature=1.0)), Sampler(SamplingConfig(seed=1, top_p=1.0, temperature=1.0))
+    a = np.array([plain(logits) for _ in range(3000)])
+    b = np.array([biased(logits, bias=steer.bias(0.8)) for _ in range(3000)])
+    assert abs(np.isin(a, _PITCHED_ONS).mean() - np.isin(b, _PITCHED_ONS).mean()) < 0.03
+    in_c_major = [vocab.note_on(i, p) for i in ("bass", "guitar", "piano", "strings")
+                  for p in range(vocab.MIN_PITCH, vocab.MAX_PITCH + 1) if p % 12 in (0, 2, 4, 5, 7, 9, 11)]
+    share = lambda x: np.isin(x, in_c_major).sum() / np.isin(x, _PITCHED_ONS).sum()  # noqa: E731
+    assert share(a) < 0.65 and share(b) > 0.99
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_splice_starts_with_a_note_not_a_rest(small_engine, seed):
     primer = [vocab.BAR, vocab.note_on("piano", 60), vocab.timeshift(60), vocab.note_off("piano", 60)]

@@ -1,8 +1,9 @@
 """Objective evaluation of a model's conditioning, on decoded MIDI (the metrics module).
 
 - boundaries: random boundary sets (4-12 s apart); share hit by a long chord within 0.25/0.5/1 s,
-  vs the rate at random times, and vs the same model given no boundaries;
-- arousal: notes per second over 5 arousal levels (valence 0);
+  vs the rate at random times, and vs the same model given no boundaries (valence 0 unless given:
+  the valence -> mode aid only acts away from 0);
+- arousal: notes per second over 5 arousal levels (valence 0 unless given);
 - valence: share of pieces estimated major (Krumhansl-Kessler) at valence +0.8 vs -0.8 (arousal 0).
 Used by the model card (`python -m emsync_bridge.music.evaluate`) and, on a smaller budget, by tests.
 """
@@ -34,13 +35,14 @@ def random_boundaries(rng: np.random.Generator, duration: float, lo: float = 4.0
     return out
 
 
-def eval_boundaries(engine, seeds, duration: float = 60.0, sampling: SamplingConfig | None = None) -> dict:
+def eval_boundaries(engine, seeds, duration: float = 60.0, sampling: SamplingConfig | None = None,
+                    valence: float = 0.0) -> dict:
     with_b, without_b, random_rate, offsets = [], [], [], []
     for seed in seeds:
         bounds = random_boundaries(np.random.default_rng(1000 + seed), duration)
-        gen = generate(engine, duration, Conditioning.constant(0.0, 0.0, bounds), _with_seed(sampling, seed))
+        gen = generate(engine, duration, Conditioning.constant(valence, 0.0, bounds), _with_seed(sampling, seed))
         rep = boundary_report(gen.score(), bounds, seed=seed)
-        gen0 = generate(engine, duration, Conditioning.constant(0.0, 0.0, []), _with_seed(sampling, seed))
+        gen0 = generate(engine, duration, Conditioning.constant(valence, 0.0, []), _with_seed(sampling, seed))
         rep0 = boundary_report(gen0.score(), bounds, seed=seed)
         with_b.append(rep.hit_rate)
         without_b.append(rep0.hit_rate)
@@ -51,19 +53,20 @@ def eval_boundaries(engine, seeds, duration: float = 60.0, sampling: SamplingCon
     def mean(rows):
         return {str(k): float(np.mean([r[k] for r in rows])) for k in rows[0]}
 
-    return {"seeds": len(seeds), "duration": duration, "hit_rate": mean(with_b),
+    return {"seeds": len(seeds), "duration": duration, "valence": valence, "hit_rate": mean(with_b),
             "random_time_rate": mean(random_rate), "hit_rate_without_boundaries": mean(without_b),
             "mean_offset_s": float(np.mean(offsets)) if offsets else None}
 
 
-def eval_arousal(engine, seeds, duration: float = 30.0, sampling: SamplingConfig | None = None) -> dict:
+def eval_arousal(engine, seeds, duration: float = 30.0, sampling: SamplingConfig | None = None,
+                 valence: float = 0.0) -> dict:
     nps = {}
     for a in AROUSAL_LEVELS:
         nps[str(a)] = float(np.mean([
-            notes_per_second(generate(engine, duration, Conditioning.constant(0.0, a), _with_seed(sampling, s)).score())
+            notes_per_second(generate(engine, duration, Conditioning.constant(valence, a), _with_seed(sampling, s)).score())
             for s in seeds]))
     vals = list(nps.values())
-    return {"notes_per_second": nps, "ratio_high_low": vals[-1] / max(vals[0], 1e-9),
+    return {"valence": valence, "notes_per_second": nps, "ratio_high_low": vals[-1] / max(vals[0], 1e-9),
             "monotone": bool(all(b > a for a, b in zip(vals, vals[1:])))}
 
 
@@ -99,19 +102,23 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="write the JSON here too")
     ap.add_argument("--valence-guidance", type=float, default=SamplingConfig.valence_guidance,
                     help="valence guidance weight (default: the product's default; 1 = none)")
+    ap.add_argument("--valence", type=float, default=0.0,
+                    help="valence of the boundary and arousal checks (default 0, the issue's protocol)")
+    ap.add_argument("--mode-aid", choices=("on", "off"), default="on",
+                    help="the valence -> mode decode aid (off: what the model does alone)")
     ap.add_argument("--only", default="boundaries,arousal,valence,instruments",
                     help="comma-separated subset (to run parts in parallel processes)")
     a = ap.parse_args(argv)
     engine, files = load_engine(a.model)
     seeds = list(range(a.seeds))
-    sampling = SamplingConfig(valence_guidance=a.valence_guidance)
+    sampling = SamplingConfig(valence_guidance=a.valence_guidance, mode_from_valence=a.mode_aid == "on")
     t = time.time()
-    parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling),
-             "arousal": lambda: eval_arousal(engine, seeds, sampling=sampling),
+    parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling, valence=a.valence),
+             "arousal": lambda: eval_arousal(engine, seeds, sampling=sampling, valence=a.valence),
              "valence": lambda: eval_valence(engine, seeds, sampling=sampling),
              "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling)}
     result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider,
-              "valence_guidance": a.valence_guidance}
+              "valence_guidance": a.valence_guidance, "mode_aid": a.mode_aid}
     for name in a.only.split(","):
         result[name] = parts[name]()
     result["wall_s"] = time.time() - t
