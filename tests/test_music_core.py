@@ -423,6 +423,26 @@ def test_mode_steer_takes_the_tonic_from_the_first_notes_and_biases_the_other_mo
     assert steer.bias(0.1) is None and steer.bias(None) is None  # near-neutral valence: model alone
 
 
+def test_a_splice_keeps_the_key_of_the_music_before_it(small_engine):
+    from emsync_bridge.music.generate import ModeSteer
+
+    # a primer that opens on a C chord, then stays in A minor: the splice's key is the primer's
+    primer = [vocab.BAR] + [vocab.note_on("piano", p) for p in (60, 64, 67, 72)]
+    for _ in range(6):
+        primer += [vocab.note_on("bass", 45), vocab.note_on("piano", 69), vocab.note_on("piano", 72),
+                   vocab.note_on("piano", 76), vocab.note_on("piano", 68), vocab.timeshift(30)]
+    steer = ModeSteer()
+    for tok in primer:
+        steer.hear(tok, settle=False)
+    steer.settle()
+    assert steer.tonic == 9  # A, not the C of the first four notes
+    gen = generate(small_engine, 4.0, Conditioning.constant(0.8, 0.0), SamplingConfig(seed=2), primer=primer)
+    added = [vocab.decode_token(t) for t in gen.tokens[len(primer):]]
+    pcs = [ev.pitch % 12 for ev in added if ev.kind == "on" and ev.instrument != "drums"]
+    # even an untrained model keeps to A major once the aid acts (out-of-scale: 8 * 0.8 nats down)
+    assert pcs and np.mean([(pc - 9) % 12 in (0, 2, 4, 5, 7, 9, 11) for pc in pcs]) > 0.9
+
+
 def test_mode_bias_changes_which_pitch_not_whether_a_note():
     from emsync_bridge.music.generate import ModeSteer, Sampler, _PITCHED_ONS
 

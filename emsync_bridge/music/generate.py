@@ -233,14 +233,20 @@ class ModeSteer:
         self.tonic: int | None = None
         self._cached: tuple = (None, None)
 
-    def hear(self, token: int) -> None:
+    def hear(self, token: int, settle: bool = True) -> None:
+        """Count a pitched note-on until the tonic is chosen. `settle=False` for a primer: the key
+        of all of it (the music just before a splice), not of its first notes."""
         if self.tonic is not None:
             return
         ev = vocab.decode_token(token)
         if ev.kind == "on" and ev.instrument != "drums":
             self.counts[ev.pitch % 12] += 1
-            if self.counts.sum() >= MODE_NOTES:
-                self.tonic = key_from_histogram(self.counts)[0]
+            if settle:
+                self.settle()
+
+    def settle(self) -> None:
+        if self.tonic is None and self.counts.sum() >= MODE_NOTES:
+            self.tonic = key_from_histogram(self.counts)[0]
 
     def bias(self, valence: float | None) -> tuple[np.ndarray, np.ndarray] | None:
         """(tokens, nats to add to their logits), or None."""
@@ -428,8 +434,10 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
         seq.append(tok)
         bs.append(tracker.advance(tok))
         if steer is not None:
-            steer.hear(tok)
+            steer.hear(tok, settle=False)
     bs[0] = bs[1] if len(bs) > 1 else bs[0]  # EMSYNC "same"-pads the instrument slot's b
+    if steer is not None:
+        steer.settle()
     max_tokens = max_tokens or int(duration * 200) + 2000
     emotion = conditioning.emotion_at(tracker.cursor)
     guide_s = math.inf if sampling.valence_guidance_s is None else sampling.valence_guidance_s
