@@ -67,6 +67,7 @@ class ScoreOptions:
     temperature: float = 1.2
     top_p: float = 0.7
     valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
+    mode_from_valence: bool = True  # the valence -> mode key lock (SamplingConfig)
     min_scene_s: float = 4.0
     # Steering (the control panel): the defaults keep the video's own curve and cuts.
     scene_overrides: dict[int, tuple[float, float]] = field(default_factory=dict)  # scene index -> (V, A)
@@ -87,7 +88,8 @@ class ScoreResult:
 
 def sampling_for(opts: ScoreOptions) -> SamplingConfig:
     return SamplingConfig(temperature=opts.temperature, top_p=opts.top_p, seed=opts.seed,
-                          instruments=tuple(opts.instruments), valence_guidance=opts.valence_guidance)
+                          instruments=tuple(opts.instruments), valence_guidance=opts.valence_guidance,
+                          mode_from_valence=opts.mode_from_valence)
 
 
 def check_options(opts: ScoreOptions) -> None:
@@ -370,6 +372,7 @@ def generation_report(analysis, cond: Conditioning, gen: Generation, score: Scor
         "model": files.name, "trained": files.trained, "engine": gen.engine, "provider": gen.provider,
         "seed": gen.seed, "decoder": gen.decoder, "duration": gen.duration,
         "temperature": opts.temperature, "top_p": opts.top_p, "valence_guidance": opts.valence_guidance,
+        "mode_from_valence": opts.mode_from_valence,
         "instruments": list(opts.instruments),
         "tempo_grid": opts.tempo_grid,
         "emotion_curve": [{"start": s.start, "valence": s.valence, "arousal": s.arousal} for s in cond.emotion],

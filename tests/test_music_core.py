@@ -301,6 +301,22 @@ def test_cli_generate_writes_midi_and_json(tmp_path):
     assert abs(mid.length - 4.0) < 1.0
 
 
+def test_cli_generate_free_key_turns_the_mode_aid_off(tmp_path):
+    import json
+
+    from emsync_bridge.runtime import load_engine
+
+    r = _cli("generate", "--duration", "6", "--valence", "0.8", "--seed", "4", "--free-key", "-o", str(tmp_path / "f.mid"))
+    assert r.returncode == 0, r.stderr
+    report = json.loads((tmp_path / "f.json").read_text())
+    assert report["mode_from_valence"] is False
+    engine, _ = load_engine(None)  # the same model, decoded in-process with the aid off and on
+    cond = Conditioning.constant(0.8, None)
+    free = generate(engine, 6.0, cond, SamplingConfig(seed=4, mode_from_valence=False))
+    locked = generate(engine, 6.0, cond, SamplingConfig(seed=4))
+    assert report["tokens"] == free.tokens != locked.tokens
+
+
 @pytest.mark.parametrize("args,needle", [
     (["--valence", "2"], "valence"),
     (["--boundaries", "3,-1"], "non-negative"),

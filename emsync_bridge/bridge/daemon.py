@@ -79,6 +79,7 @@ class BridgeConfig:
     temperature: float = 1.2
     top_p: float = 0.7
     valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
+    mode_from_valence: bool = True  # the valence -> mode key lock (SamplingConfig)
     duration: float | None = None  # score length when there is no video item
     valence: float | None = 0.0  # emotion where neither the video nor the user says
     arousal: float | None = 0.0
@@ -897,7 +898,7 @@ class Bridge:
 
         # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.
         sampling = SamplingConfig(temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed + job.seq,
-                                  valence_guidance=cfg.valence_guidance,
+                                  valence_guidance=cfg.valence_guidance, mode_from_valence=cfg.mode_from_valence,
                                   attack_at_start=self.mode == "live" and tick > 0)
         gen = generate(self.engine, plan.duration, plan.conditioning(), sampling, primer=primer or None,
                        start_time=dropped * TICK_S, on_token=on_token)

@@ -20,6 +20,7 @@ def parse_times(text: str | None) -> list[float]:
         raise EmsyncError(f"boundaries must be comma-separated seconds, got {text!r}") from None
 
 
+FREE_KEY_HELP = "let the model choose key and mode (no valence -> mode key lock; it barely follows valence alone)"
 VALENCE_GUIDANCE_HELP = "follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)"
 UNTRAINED_BANNER = ("UNTRAINED MODEL: random weights, not the product's music "
                     "(the shipped default model is missing from emsync_bridge/models/)")
@@ -36,7 +37,7 @@ def generate_cmd(args) -> int:
     boundaries = parse_times(args.boundaries)
     cond = Conditioning.constant(args.valence, args.arousal, boundaries)
     sampling = SamplingConfig(seed=args.seed, temperature=args.temperature, top_p=args.top_p,
-                              valence_guidance=args.valence_guidance)
+                              valence_guidance=args.valence_guidance, mode_from_valence=not args.free_key)
     cond.validate(args.duration)  # before the model loads: bad values fail fast
     sampling.validate()
     engine, files = load_engine(args.model, backend=args.backend, seed=args.seed)
@@ -49,6 +50,7 @@ def generate_cmd(args) -> int:
     report = {
         "model": files.name, "trained": files.trained, "engine": gen.engine, "provider": gen.provider,
         "seed": gen.seed, "duration": gen.duration, "valence": args.valence, "arousal": args.arousal,
+        "mode_from_valence": sampling.mode_from_valence,
         "tokens": gen.tokens, "n_tokens": len(gen.tokens), "wall_time": gen.wall_time,
         "music_seconds_per_wall_second": gen.duration / max(gen.wall_time, 1e-9),
         "boundaries": [{"target": h.target, "hit_time": h.hit_time} for h in gen.hits],
@@ -74,6 +76,7 @@ def _generate_args(p):
     p.add_argument("--temperature", type=float, default=1.2)
     p.add_argument("--top-p", type=float, default=0.7)
     p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
+    p.add_argument("--free-key", action="store_true", help=FREE_KEY_HELP)
     p.add_argument("--model", default=None, help="default | emsync-37m | path to .safetensors")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     p.add_argument("-o", "--output", default="out.mid")

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from emsync_bridge.cli import command
-from emsync_bridge.commands.music import UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
+from emsync_bridge.commands.music import FREE_KEY_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 
@@ -51,7 +51,8 @@ def _options(args):
     return ScoreOptions(valence=args.valence, arousal=args.arousal, emotion=args.emotion, seed=args.seed,
                         instruments=instruments, tempo_grid=tempo, render=not args.no_render,
                         model=args.model, backend=args.backend, temperature=args.temperature,
-                        top_p=args.top_p, valence_guidance=args.valence_guidance, min_scene_s=args.min_scene)
+                        top_p=args.top_p, valence_guidance=args.valence_guidance, min_scene_s=args.min_scene,
+                        mode_from_valence=not args.free_key)
 
 
 def _run_score(video, out_dir, args) -> int:
@@ -99,6 +100,7 @@ def _score_args(p, video=True):
     p.add_argument("--temperature", type=float, default=1.2)
     p.add_argument("--top-p", type=float, default=0.7)
     p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
+    p.add_argument("--free-key", action="store_true", help=FREE_KEY_HELP)
     p.add_argument("--min-scene", type=float, default=4.0, help="minimum seconds between boundaries")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
