@@ -430,6 +430,8 @@ def test_mode_steer_takes_the_tonic_from_the_first_notes_and_biases_the_other_mo
         tokens, nats = steer.bias(valence)
         return {pc: float(nats[np.isin(tokens, _PC_TOKENS[pc])].sum() / len(_PC_TOKENS[pc])) for pc in range(12)}
 
+    tokens, nats = steer.bias(0.8)
+    assert all(vocab.decode_token(t).instrument == "bass" for t in tokens[nats > 0])  # the bass carries the tonic
     major = nats_by_pitch_class(0.8)
     assert all(major[pc] < -5 for pc in (1, 3, 6, 8, 10))  # out of C major
     assert all(major[pc] > 0 for pc in (0, 4, 7)) and major[3] < major[2] < major[4]
@@ -459,8 +461,8 @@ def test_a_splice_keeps_the_key_of_the_music_before_it(small_engine):
     assert pcs and np.mean([(pc - 9) % 12 in (0, 2, 4, 5, 7, 9, 11) for pc in pcs]) > 0.9
 
 
-def test_mode_bias_changes_which_pitch_not_whether_a_note():
-    from emsync_bridge.music.generate import ModeSteer, Sampler, _PITCHED_ONS
+def test_mode_bias_changes_which_pitch_not_whether_or_on_what_a_note_is_played():
+    from emsync_bridge.music.generate import _INSTRUMENT_ONS, ModeSteer, Sampler
 
     steer = ModeSteer()
     for pitch in (48, 60, 64, 67):
@@ -469,10 +471,12 @@ def test_mode_bias_changes_which_pitch_not_whether_a_note():
     plain, biased = Sampler(SamplingConfig(seed=1, top_p=1.0, temperature=1.0)), Sampler(SamplingConfig(seed=1, top_p=1.0, temperature=1.0))
     a = np.array([plain(logits) for _ in range(3000)])
     b = np.array([biased(logits, bias=steer.bias(0.8)) for _ in range(3000)])
-    assert abs(np.isin(a, _PITCHED_ONS).mean() - np.isin(b, _PITCHED_ONS).mean()) < 0.03
+    for ons in _INSTRUMENT_ONS:  # each pitched instrument plays as often as before
+        assert abs(np.isin(a, ons).mean() - np.isin(b, ons).mean()) < 0.03
+    pitched = np.concatenate(_INSTRUMENT_ONS)
     in_c_major = [vocab.note_on(i, p) for i in ("bass", "guitar", "piano", "strings")
                   for p in range(vocab.MIN_PITCH, vocab.MAX_PITCH + 1) if p % 12 in (0, 2, 4, 5, 7, 9, 11)]
-    share = lambda x: np.isin(x, in_c_major).sum() / np.isin(x, _PITCHED_ONS).sum()  # noqa: E731
+    share = lambda x: np.isin(x, in_c_major).sum() / np.isin(x, pitched).sum()  # noqa: E731
     assert share(a) < 0.65 and share(b) > 0.99
 
 

@@ -79,16 +79,18 @@ def eval_valence(engine, seeds, duration: float = 30.0, sampling: SamplingConfig
     return {"major_share": major, "difference_pp": 100 * (major["0.8"] - major["-0.8"])}
 
 
-def eval_instruments(engine, seeds, duration: float = 60.0, sampling: SamplingConfig | None = None) -> dict:
+def eval_instruments(engine, seeds, duration: float = 60.0, sampling: SamplingConfig | None = None,
+                     valence: float = 0.0) -> dict:
     rows = []
     for s in seeds:
-        score = generate(engine, duration, Conditioning.constant(0.0, 0.0, [10, 20, 30, 40, 50]), _with_seed(sampling, s)).score()
+        score = generate(engine, duration, Conditioning.constant(valence, 0.0, [10, 20, 30, 40, 50]),
+                         _with_seed(sampling, s)).score()
         counts = score.instruments()
         med = {i: float(np.median([n.pitch for n in score.notes if n.instrument == i])) if counts[i] else None
                for i in counts}
         rows.append({"active": sum(c > 0 for c in counts.values()), "stuck": stuck_notes(score),
                      "median_pitch": med, "counts": counts})
-    return {"min_active_instruments": min(r["active"] for r in rows),
+    return {"valence": valence, "min_active_instruments": min(r["active"] for r in rows),
             "mean_active_instruments": float(np.mean([r["active"] for r in rows])),
             "stuck_notes": sum(r["stuck"] for r in rows), "pieces": rows}
 
@@ -103,7 +105,7 @@ def main(argv=None):
     ap.add_argument("--valence-guidance", type=float, default=SamplingConfig.valence_guidance,
                     help="valence guidance weight (default: the product's default; 1 = none)")
     ap.add_argument("--valence", type=float, default=0.0,
-                    help="valence of the boundary and arousal checks (default 0, the issue's protocol)")
+                    help="valence of the boundary, arousal and instrument checks (default 0, the issue's protocol)")
     ap.add_argument("--mode-aid", choices=("on", "off"), default="on",
                     help="the valence -> mode decode aid (off: what the model does alone)")
     ap.add_argument("--only", default="boundaries,arousal,valence,instruments",
@@ -116,7 +118,7 @@ def main(argv=None):
     parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling, valence=a.valence),
              "arousal": lambda: eval_arousal(engine, seeds, sampling=sampling, valence=a.valence),
              "valence": lambda: eval_valence(engine, seeds, sampling=sampling),
-             "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling)}
+             "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling, valence=a.valence)}
     result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider,
               "valence_guidance": a.valence_guidance, "mode_aid": a.mode_aid}
     for name in a.only.split(","):
