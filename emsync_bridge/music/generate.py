@@ -209,15 +209,16 @@ class BoundaryTracker:
         return [BoundaryHit(t, h) for t, h in zip(self.targets, self.hit_time)]
 
 
-def _note_ons(instruments, pitch_class: int) -> np.ndarray:
-    return np.array([vocab.note_on(i, p) for i in instruments for p in range(vocab.MIN_PITCH, vocab.MAX_PITCH + 1)
-                     if p % 12 == pitch_class])
+def note_on_grid(logits: np.ndarray) -> np.ndarray:
+    """The note-on logits as a writable [instrument, pitch] view (vocab.INSTRUMENTS order, pitches
+    from MIN_PITCH): each instrument's note-ons are one contiguous block of the vocabulary."""
+    notes = logits[vocab.NOTE_BASE:vocab.LESS_INSTRUMENTS].reshape(len(vocab.INSTRUMENTS), 2, vocab.N_PITCHES)
+    return notes[:, 1]
 
 
-_PITCHED = tuple(i for i in vocab.INSTRUMENTS if i != "drums")
-_PC_TOKENS = [_note_ons(_PITCHED, pc) for pc in range(12)]  # pitched note-ons by pitch class
-_BASS_PC_TOKENS = [_note_ons(("bass",), pc) for pc in range(12)]
-_INSTRUMENT_ONS = [np.concatenate([_note_ons((i,), pc) for pc in range(12)]) for i in _PITCHED]
+_PITCH_CLASS = (np.arange(vocab.N_PITCHES) + vocab.MIN_PITCH) % 12
+_PITCHED_ROWS = np.array([i != "drums" for i in vocab.INSTRUMENTS])
+_BASS_ROW = vocab.INSTRUMENTS.index("bass")
 
 
 class ModeSteer:
@@ -251,8 +252,8 @@ class ModeSteer:
         if self.tonic is None and self.counts.sum() >= MODE_NOTES:
             self.tonic = key_from_histogram(self.counts)[0]
 
-    def bias(self, valence: float | None) -> tuple[np.ndarray, np.ndarray] | None:
-        """(tokens, nats to add to their logits), or None."""
+    def bias(self, valence: float | None) -> np.ndarray | None:
+        """Nats to add to the note-on logits, [instrument, pitch] as `note_on_grid`, or None."""
         if self.tonic is None or valence is None or abs(valence) < MODE_MIN_VALENCE:
             return None
         if self._cached[0] != (self.tonic, valence):  # valence is constant over long stretches
@@ -260,13 +261,13 @@ class ModeSteer:
         return self._cached[1]
 
     @staticmethod
-    def _bias(tonic: int, valence: float) -> tuple[np.ndarray, np.ndarray]:
+    def _bias(tonic: int, valence: float) -> np.ndarray:
         scale, triad = (MAJOR_SCALE, (0, 4, 7)) if valence > 0 else (MINOR_SCALE, (0, 3, 7))
-        out = [pc for pc in range(12) if pc not in scale]
-        tokens = [_PC_TOKENS[(tonic + d) % 12] for d in out] + [_BASS_PC_TOKENS[(tonic + d) % 12] for d in triad]
-        nats = [np.full(len(t), -MODE_PENALTY * abs(valence)) for t in tokens[:len(out)]]
-        nats += [np.full(len(t), MODE_BASS_TONIC_BOOST * abs(valence)) for t in tokens[len(out):]]
-        return np.concatenate(tokens), np.concatenate(nats)
+        degree = (_PITCH_CLASS - tonic) % 12
+        grid = np.zeros((len(vocab.INSTRUMENTS), vocab.N_PITCHES))
+        grid[np.ix_(_PITCHED_ROWS, ~np.isin(degree, scale))] = -MODE_PENALTY * abs(valence)
+        grid[_BASS_ROW, np.isin(degree, triad)] = MODE_BASS_TONIC_BOOST * abs(valence)
+        return grid
 
 
 class Sampler:
@@ -290,17 +291,17 @@ class Sampler:
     TOP_K = 64
 
     def __call__(self, logits: np.ndarray, allow_time: bool = True, forbid=(), bias=None) -> int:
-        """`forbid`: tokens that may not be sampled; `bias`: (pitched note-on tokens, nats added)."""
+        """`forbid`: tokens that may not be sampled; `bias`: nats added to the note-ons (ModeSteer)."""
         logits = logits.astype(np.float64)
         if np.isnan(logits).any():
             logits = np.nan_to_num(logits, nan=0.0)
         if bias is not None:
             # which pitch, not whether or on what a note is played: each pitched instrument's
             # note-ons keep their total probability
-            before = [_logsumexp(logits[ons]) for ons in _INSTRUMENT_ONS]
-            logits[bias[0]] += bias[1]
-            for ons, lse in zip(_INSTRUMENT_ONS, before):
-                logits[ons] += lse - _logsumexp(logits[ons])
+            ons = note_on_grid(logits)  # a view: the edits land in logits
+            before = _row_logsumexp(ons)
+            ons += bias
+            ons += (before - _row_logsumexp(ons))[:, None]
         logits[self.mask if allow_time else self.mask_no_time] = -np.inf
         if forbid:
             logits[list(forbid)] = -np.inf
@@ -334,6 +335,11 @@ class Sampler:
         keep = cum <= self.cfg.top_p
         keep[0] = True
         return order[keep]
+
+
+def _row_logsumexp(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=1)
+    return np.log(np.exp(x - m[:, None]).sum(axis=1)) + m
 
 
 def _logsumexp(x):
