@@ -3,7 +3,9 @@ mode with valence — measured on decoded MIDI with the metrics module, on a sma
 
 The thresholds are below the model card's full-budget figures (20 seeds) to leave room for
 sampling noise on 3-4 seeds, but far above what a model that ignores its conditioning scores
-(boundary hits near the random-time rate, equal densities, equal major shares)."""
+(boundary hits near the random-time rate, equal densities, equal major shares). Valence is checked
+through the product's decoding, whose valence -> mode aid does the work (the model alone moves
+the mode ~10 pp, model card); the test fails if valence stops reaching the decoder."""
 
 import pytest
 
