@@ -299,9 +299,9 @@ class Sampler:
             # which pitch, not whether or on what a note is played: each pitched instrument's
             # note-ons keep their total probability
             ons = note_on_grid(logits)  # a view: the edits land in logits
-            before = _row_logsumexp(ons)
+            before = _logsumexp(ons, axis=1)
             ons += bias
-            ons += (before - _row_logsumexp(ons))[:, None]
+            ons += (before - _logsumexp(ons, axis=1))[:, None]
         logits[self.mask if allow_time else self.mask_no_time] = -np.inf
         if forbid:
             logits[list(forbid)] = -np.inf
@@ -337,14 +337,9 @@ class Sampler:
         return order[keep]
 
 
-def _row_logsumexp(x: np.ndarray) -> np.ndarray:
-    m = x.max(axis=1)
-    return np.log(np.exp(x - m[:, None]).sum(axis=1)) + m
-
-
-def _logsumexp(x):
-    m = np.max(x)
-    return m + np.log(np.sum(np.exp(x - m)))
+def _logsumexp(x, axis=None):
+    m = np.max(x, axis=axis, keepdims=True)
+    return np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
 
 
 class _ReferenceDecoder:
