@@ -301,6 +301,19 @@ def test_cli_generate_writes_midi_and_json(tmp_path):
     assert abs(mid.length - 4.0) < 1.0
 
 
+@pytest.mark.parametrize("args,needle", [
+    (["--valence", "3"], "valence must be within"),
+    (["--only", "arousal,foo"], "unknown part(s) foo"),
+    (["--valence-guidance", "-1"], "valence guidance"),
+])
+def test_evaluate_bad_options_one_line(tmp_path, args, needle):
+    out = tmp_path / "e.json"
+    proc = subprocess.run([sys.executable, "-m", "emsync_bridge.music.evaluate", "--seeds", "1", "--out", str(out), *args],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode != 0 and not out.exists()
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and needle in proc.stderr
+
+
 def test_cli_generate_free_key_turns_the_mode_aid_off(tmp_path):
     import json
 

@@ -86,9 +86,15 @@ def test_training_checkpoints_resumes_and_ships(cache, tmp_path):
     assert files.trained and model.num_parameters() == first["params"]
 
 
-def test_train_cli_bad_data_dir_is_one_line(tmp_path):
+@pytest.mark.parametrize("args,needle", [
+    (["--data", "NOTHING"], "no token cache"),
+    (["--run", "NOTHING", "--ship", "OUT/x.safetensors"], "no finished checkpoint"),
+])
+def test_train_cli_bad_input_is_one_line(tmp_path, args, needle):
+    args = [a.replace("NOTHING", str(tmp_path / "nothing")).replace("OUT", str(tmp_path)) for a in args]
     for cmd in (["-m", "emsync_bridge", "train"], ["-m", "emsync_bridge.music.train"]):
-        proc = subprocess.run([sys.executable, *cmd, "--data", str(tmp_path / "nothing")],
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode != 0
-        assert "no token cache" in proc.stderr and "Traceback" not in proc.stderr
+        proc = subprocess.run([sys.executable, *cmd, *args], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2
+        assert needle in proc.stderr and "Traceback" not in proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "x.safetensors").exists()

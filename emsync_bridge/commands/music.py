@@ -116,8 +116,8 @@ def train_cmd(args) -> int:
     return 0
 
 
-def add_train_arguments(p):
-    """The one set of training options, for `emsync-bridge train` and `python -m emsync_bridge.music.train`."""
+def _train_args(p):
+    """Also the options of `python -m emsync_bridge.music.train`, which runs this command."""
     p.add_argument("--data", default="data_cache")
     p.add_argument("--run", default="runs/small")
     p.add_argument("--config", default="emsync-small")
@@ -132,4 +132,4 @@ def add_train_arguments(p):
                    help="don't train: save the run's best weights to OUT (+ .json)")
 
 
-train_cmd.add_arguments = add_train_arguments
+train_cmd.add_arguments = _train_args

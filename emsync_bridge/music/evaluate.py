@@ -17,10 +17,12 @@ import time
 
 import numpy as np
 
+from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, SamplingConfig, generate
 from emsync_bridge.music.metrics import boundary_report, estimate_mode, notes_per_second, stuck_notes
 
 AROUSAL_LEVELS = (-0.8, -0.4, 0.0, 0.4, 0.8)
+PARTS = ("boundaries", "arousal", "valence", "instruments")
 
 
 def _with_seed(sampling: SamplingConfig | None, seed: int) -> SamplingConfig:
@@ -108,12 +110,21 @@ def main(argv=None):
                     help="valence of the boundary, arousal and instrument checks (default 0, the issue's protocol)")
     ap.add_argument("--mode-aid", choices=("on", "off"), default="on",
                     help="the valence -> mode decode aid (off: what the model does alone)")
-    ap.add_argument("--only", default="boundaries,arousal,valence,instruments",
+    ap.add_argument("--only", default=",".join(PARTS),
                     help="comma-separated subset (to run parts in parallel processes)")
     a = ap.parse_args(argv)
-    engine, files = load_engine(a.model)
+    wanted = a.only.split(",")
     seeds = list(range(a.seeds))
     sampling = SamplingConfig(valence_guidance=a.valence_guidance, mode_from_valence=a.mode_aid == "on")
+    try:  # bad options fail in one line, before the model loads
+        unknown = [p for p in wanted if p not in PARTS]
+        if unknown:
+            raise EmsyncError(f"unknown part(s) {', '.join(unknown)}: choose from {', '.join(PARTS)}")
+        Conditioning.constant(a.valence, 0.0).validate(1.0)
+        sampling.validate()
+        engine, files = load_engine(a.model)
+    except EmsyncError as exc:
+        raise SystemExit(f"error: {exc}") from None
     t = time.time()
     parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling, valence=a.valence),
              "arousal": lambda: eval_arousal(engine, seeds, sampling=sampling, valence=a.valence),
@@ -121,14 +132,14 @@ def main(argv=None):
              "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling, valence=a.valence)}
     result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider,
               "valence_guidance": a.valence_guidance, "mode_aid": a.mode_aid}
-    for name in a.only.split(","):
+    for name in wanted:
         result[name] = parts[name]()
     result["wall_s"] = time.time() - t
-    text = json.dumps(result, indent=2)
-    print(text)
+    print(json.dumps(result, indent=2))
     if a.out:
-        from pathlib import Path
-        Path(a.out).write_text(text + "\n")
+        from emsync_bridge.timeline.spool import write_json_atomic
+
+        write_json_atomic(a.out, result)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,11 @@ Checkpoints every few minutes to RUN/ckpt.pt; a rerun resumes from it. Logs to R
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import vocab
 from emsync_bridge.music.model import MusicTransformer
 from emsync_bridge.music.model_config import MAX_SECONDS_TO_CHORD, N_PREFIX, ModelConfig
@@ -292,6 +293,8 @@ def ship(run_dir: Path, out: Path, which: str = "best", init: str | None = None)
     `init`: the model the run started from, when its checkpoint predates recording it."""
     from emsync_bridge.models import resolve, save_model
 
+    if not (run_dir / "ckpt.pt").is_file() or (which == "best" and not (run_dir / "best.pt").is_file()):
+        raise EmsyncError(f"no finished checkpoint in {run_dir}: train there first (`emsync-bridge train --run {run_dir}`)")
     state = torch.load(run_dir / "ckpt.pt", map_location="cpu", weights_only=False)
     config = ModelConfig.from_dict(state["config"])
     model = MusicTransformer(config)
@@ -308,18 +311,12 @@ def ship(run_dir: Path, out: Path, which: str = "best", init: str | None = None)
     return save_model(model, out, meta)
 
 
-def main(argv=None):
-    from emsync_bridge.commands.music import add_train_arguments, train_cmd
-    from emsync_bridge.errors import EmsyncError
+def main(argv=None) -> int:
+    """`python -m emsync_bridge.music.train ARGS` is `emsync-bridge train ARGS`."""
+    from emsync_bridge import cli
 
-    ap = argparse.ArgumentParser(description="train the emsync music transformer")
-    add_train_arguments(ap)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    try:
-        return train_cmd(ap.parse_args(argv))
-    except EmsyncError as exc:
-        raise SystemExit(f"error: {exc}") from None
+    return cli.main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
