@@ -14,10 +14,15 @@ sys.path.insert(0, str(Path(__file__).parent))  # the shared stub, whatever pyte
 from test_reaper_stub import SCRIPTS  # noqa: E402
 
 PATTERN_FILE = SCRIPTS / "emsync.ReaperOSC"
-FLAGS = set("nfbtrsi")
-# Action names of REAPER's Default.ReaperOSC that this file may use (a typo is silently ignored
-# by REAPER, so check them here).
-KNOWN_ACTIONS = {
+# The rules below are REAPER's, read from its OSC control surface source: reaper-sdk
+# reaper-plugins/reaper_csurf/csurf_osc.cpp at commit b5da337e747a1af79e0d3514ad82137b457f8c51
+# (LoadCfgContext, lines 148-257). Line numbers below refer to that file.
+FLAGS = "nfbtrsi"  # csurf_osc.cpp:231
+FOLLOWS_VALUES = {"REAPER", "DEVICE", "LAST_TOUCHED", "FOCUSED", "MIXER"}  # :211-216
+# Keys REAPER accepts are those of its own Default.ReaperOSC (:165-182; an unknown key is an error
+# when picked in the dialog, silently ignored at run time). That file ships with REAPER, not the
+# SDK; these are the names from it that this file may use.
+KNOWN_KEYS = {
     "PLAY", "STOP", "PAUSE", "RECORD", "REPEAT", "TIME", "BEAT", "SAMPLES", "FRAMES", "TEMPO", "PLAY_RATE",
     "LOOP_START_TIME", "LOOP_END_TIME", "MARKER_NAME", "MARKER_NUMBER", "MARKER_TIME", "REGION_NAME",
     "REGION_NUMBER", "REGION_TIME", "REGION_LENGTH", "LAST_MARKER_NAME", "LAST_MARKER_NUMBER",
@@ -25,42 +30,146 @@ KNOWN_ACTIONS = {
     "MARKERID_NAME", "MARKERID_TIME", "MARKERID_NUMBER", "ACTION", "GOTO_MARKER", "GOTO_REGION",
     "DEVICE_MARKER_COUNT", "DEVICE_REGION_COUNT", "DEVICE_MARKER_BANK_SELECT", "DEVICE_PREV_MARKER_BANK",
     "DEVICE_NEXT_MARKER_BANK", "DEVICE_REGION_BANK_SELECT", "DEVICE_PREV_REGION_BANK", "DEVICE_NEXT_REGION_BANK",
-}
-SETTINGS = {
     "DEVICE_TRACK_COUNT", "DEVICE_SEND_COUNT", "DEVICE_RECEIVE_COUNT", "DEVICE_FX_COUNT", "DEVICE_FX_PARAM_COUNT",
-    "DEVICE_FX_INST_PARAM_COUNT", "DEVICE_MARKER_COUNT", "DEVICE_REGION_COUNT", "REAPER_TRACK_FOLLOWS",
-    "DEVICE_TRACK_FOLLOWS", "DEVICE_TRACK_BANK_FOLLOWS", "DEVICE_FX_FOLLOWS", "DEVICE_EQ", "DEVICE_ROTARY_CENTER",
+    "DEVICE_FX_INST_PARAM_COUNT", "REAPER_TRACK_FOLLOWS", "DEVICE_TRACK_FOLLOWS", "DEVICE_TRACK_BANK_FOLLOWS",
+    "DEVICE_FX_FOLLOWS", "DEVICE_EQ", "DEVICE_ROTARY_CENTER",
 }
+# What REAPER sends for a key, by the value kinds its SetSurfaceVal call passes (:2957-3050: an
+# 'i' pattern gets ival, 'f' fval, 'n'/'b'/'t' nval, 's' sval, 'r' nothing; a kind not passed means
+# no message for that pattern). key -> (flags that produce feedback, where REAPER sends it).
+REAPER_SENDS = {
+    "TIME": ("fs", "csurf_osc.cpp:1072 (Run, at the control surface rate, only when the position changed)"),
+    "BEAT": ("s", "csurf_osc.cpp:1077 (Run, as TIME)"),
+    "PLAY": ("nbt", "csurf_osc.cpp:3824 (SetPlayState)"),
+    "STOP": ("nbt", "csurf_osc.cpp:3822"),
+    "PAUSE": ("nbt", "csurf_osc.cpp:3823"),
+    "RECORD": ("nbt", "csurf_osc.cpp:3821"),
+    "REPEAT": ("nbt", "csurf_osc.cpp:3815 (SetRepeatState)"),
+    "TEMPO": ("fnbts", "csurf_osc.cpp:4349 (CSURF_EXT_SETBPMANDPLAYRATE)"),
+    "PLAY_RATE": ("fnbts", "csurf_osc.cpp:4356"),
+    "LOOP_START_TIME": ("f", "csurf_osc.cpp:1170 (Run, every tick, sent when changed)"),
+    "LOOP_END_TIME": ("f", "csurf_osc.cpp:1171"),
+    "MARKER_NAME": ("s", "csurf_osc.cpp:3611 (SetMarkerBankChange)"),
+    "MARKER_NUMBER": ("s", "csurf_osc.cpp:3613"),
+    "MARKER_TIME": ("f", "csurf_osc.cpp:3614"),
+    "REGION_NAME": ("s", "csurf_osc.cpp:3622"),
+    "REGION_NUMBER": ("s", "csurf_osc.cpp:3624"),
+    "REGION_TIME": ("f", "csurf_osc.cpp:3625"),
+    "REGION_LENGTH": ("f", "csurf_osc.cpp:3628"),
+    "LAST_MARKER_NAME": ("s", "csurf_osc.cpp:1192 (Run)"),
+    "LAST_MARKER_NUMBER": ("s", "csurf_osc.cpp:1193"),
+    "LAST_MARKER_TIME": ("f", "csurf_osc.cpp:1194"),
+    "LAST_REGION_NAME": ("s", "csurf_osc.cpp:1210"),
+    "LAST_REGION_NUMBER": ("s", "csurf_osc.cpp:1211"),
+    "LAST_REGION_TIME": ("f", "csurf_osc.cpp:1212"),
+    "LAST_REGION_LENGTH": ("f", "csurf_osc.cpp:1213"),
+}
+
+
+def _isint(p: str) -> bool:  # csurf_osc.cpp:73-82
+    return p != "" and all(c.isdigit() for c in p)
+
+
+def _isfloat(p: str) -> bool:  # csurf_osc.cpp:84-104
+    q = p[1:] if p.startswith("-") else p
+    return p != "" and q.count(".") <= 1 and all(c.isdigit() or c == "." for c in q)
+
+
+def reaper_load_cfg(text: str) -> tuple[list[str], str | None]:
+    """LoadCfgContext in Python: (accepted lines, error). On any error REAPER keeps NO line
+    (cfg->Empty, :254) and falls back to Default.ReaperOSC (:770-779)."""
+    cfg: list[str] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        toks = line.split()
+        if len(toks) < 2 or toks[0].startswith("#"):  # :189-192
+            continue
+        if any(q in line for q in "\"'`"):
+            return [], f"line {n}: quotes are parsed by REAPER's LineParser; not supported here"
+        key = toks[0]
+        if key not in KNOWN_KEYS:  # :194-201
+            return [], f'Unknown action "{key}" on line {n}'
+        for i, pat in enumerate(toks[1:], 1):
+            if i == 1 and key.startswith(("DEVICE_", "REAPER_")):  # :201-222
+                if key.endswith("_COUNT") and _isint(pat):
+                    continue
+                if key.endswith("_ROTARY_CENTER") and _isfloat(pat):
+                    continue
+                if key.endswith("_FOLLOWS") and pat in FOLLOWS_VALUES:
+                    continue
+                if key.endswith("_EQ") and pat == "INSERT":
+                    continue
+            if pat[0] not in FLAGS:  # :225-231
+                return [], f'Pattern "{pat}" starts with unknown flag \'{pat[0]}\' on line {n} (allowed: [nfbtrsi])'
+            if len(pat) < 2 or pat[1] != "/":  # :233-238
+                return [], f'Pattern "{pat}" does not start with \'/\' on line {n}'
+            if len(pat) > 512:  # :239-244
+                return [], f"Pattern is too long on line {n}"
+        cfg.append(line)
+    return cfg, None
 
 
 def parse_pattern_file(path: Path) -> tuple[dict[str, str], dict[str, list[tuple[str, str]]]]:
-    """(settings, action -> [(flag, address)]), the way REAPER reads the file."""
+    """(settings, action -> [(flag, address)]) of a file REAPER accepts, read the way REAPER's
+    CSurf_Osc constructor does (:781-866): a DEVICE_/REAPER_ key's first token may be a setting."""
+    lines, err = reaper_load_cfg(path.read_text(encoding="ascii"))
+    assert err is None, f"REAPER would reject {path.name} as a whole: {err}"
     settings: dict[str, str] = {}
     actions: dict[str, list[tuple[str, str]]] = {}
-    for n, raw in enumerate(path.read_text(encoding="ascii").splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
+    for line in lines:
         name, *rest = line.split()
-        assert re.fullmatch(r"[A-Z_+-]+", name), f"line {n}: bad name {name!r}"
-        if len(rest) == 1 and "/" not in rest[0]:  # "DEVICE_MARKER_COUNT 64"
-            assert name in SETTINGS, f"line {n}: unknown setting {name}"
-            settings[name] = rest[0]
-            continue
-        assert name in KNOWN_ACTIONS, f"line {n}: unknown action {name}"
+        if name.startswith(("DEVICE_", "REAPER_")) and "/" not in rest[0]:
+            settings[name] = rest.pop(0)
         for pat in rest:
-            assert pat[0] in FLAGS and pat[1] == "/", f"line {n}: pattern {pat!r} needs a flag and '/'"
-            assert re.fullmatch(r"/[a-z0-9_@/+-]+", pat[1:]), f"line {n}: bad address {pat!r}"
+            assert re.fullmatch(r"/[a-z0-9_@/+-]+", pat[1:]), f"bad address {pat!r}"
             actions.setdefault(name, []).append((pat[0], pat[1:]))
     return settings, actions
+
+
+def test_reaper_loader_rules_reject_what_reaper_rejects():
+    """The validator is REAPER's loader, not our taste: each of these empties REAPER's config."""
+    ok = "DEVICE_MARKER_COUNT 64\nDEVICE_EQ INSERT\nDEVICE_ROTARY_CENTER 0.5\nTIME f/time\n# a comment\n"
+    assert reaper_load_cfg(ok)[1] is None and len(reaper_load_cfg(ok)[0]) == 4
+    for bad, why in [
+        ("DEVICE_EQ EXISTING", "unknown flag 'E'"),  # the line the shipped file had
+        ("DEVICE_MARKER_COUNT -1", "unknown flag '-'"),  # isint takes digits only
+        ("DEVICE_TRACK_FOLLOWS SELECTED", "unknown flag 'S'"),
+        ("TIME f/time # position", "unknown flag '#'"),  # no end-of-line comments
+        ("TIME x/time", "unknown flag 'x'"),
+        ("TIME ftime", "does not start with '/'"),
+        ("TIME f/" + "a" * 511, "too long"),
+        ("NO_SUCH_KEY f/x", "Unknown action"),
+    ]:
+        lines, err = reaper_load_cfg(ok + bad + "\n")
+        assert lines == [] and err is not None and why in err, (bad, err)
+
+
+def test_shipped_pattern_file_passes_reapers_loader():
+    lines, err = reaper_load_cfg(PATTERN_FILE.read_text(encoding="ascii"))
+    assert err is None, err
+    assert any(line.startswith("TIME ") for line in lines)
 
 
 def test_pattern_file_parses_with_markers_enabled():
     settings, actions = parse_pattern_file(PATTERN_FILE)
     assert int(settings["DEVICE_MARKER_COUNT"]) == protocol.MARKER_BANK_SIZE > 0
     assert int(settings["DEVICE_REGION_COUNT"]) == protocol.MARKER_BANK_SIZE
-    assert int(settings["DEVICE_TRACK_COUNT"]) == 0  # no track feedback flood
+    # REAPER ignores a count <= 0 in the file (csurf_osc.cpp:797), so none may pretend otherwise.
+    assert all(int(v) > 0 for k, v in settings.items() if k.endswith("_COUNT"))
+    # No track/FX/send/VU feedback: REAPER only sends feedback for patterns the file lists.
+    assert not [k for k in actions if k.startswith(("TRACK_", "FX_", "MASTER_", "LAST_TOUCHED_"))]
     assert actions["TEMPO"] == [("f", "/tempo/raw")]
+
+
+def test_every_pattern_the_daemon_reads_is_one_reaper_really_sends():
+    """Per csurf_osc.cpp: the key is one REAPER sends feedback for, with a value kind that flag gets."""
+    _, actions = parse_pattern_file(PATTERN_FILE)
+    by_addr = {addr: (key, flag) for key, pats in actions.items() for flag, addr in pats}
+    for addr in protocol.REAPER_FEEDBACK_ADDRESSES:
+        key, flag = by_addr[addr]
+        assert key in REAPER_SENDS, f"REAPER sends no feedback for {key} ({addr})"
+        assert flag in REAPER_SENDS[key][0], f"REAPER sends nothing for flag {flag!r} of {key} ({addr})"
+    # Written by the daemon, never sent back by REAPER (no SETSURF* call for them in csurf_osc.cpp).
+    assert "MARKERID_NAME" not in REAPER_SENDS and "ACTION" not in REAPER_SENDS
 
 
 def test_every_feedback_address_the_daemon_listens_to_is_produced():
@@ -87,7 +196,6 @@ def test_pattern_file_header_names_our_ports():
     text = PATTERN_FILE.read_text()
     assert f"Device port: {protocol.DAEMON_OSC_PORT}" in text
     assert f"Local listen port: {protocol.REAPER_OSC_PORT}" in text
-    assert str(protocol.REAPER_ACTION_REFRESH_SURFACES) in text
 
 
 def test_dispatch_patterns():
