@@ -84,10 +84,12 @@ def test_commit_mode_writes_midi_and_manifest_and_marker_moves_regenerate(rig):
         mido.MidiFile(spool / it.file)  # a complete, parseable file
     assert not list(spool.glob("out/**/.*.tmp"))
     assert bridge.plan.boundaries == (2.0, 5.0)
-    # REAPER got "resend all feedback" on start.
-    wait_for(lambda: "/action" in sim.addresses_received(), "the refresh action")
-    assert [a for _, a, p in sim.received if a == "/action"][0] == "/action"
-    assert [p for _, a, p in sim.received if a == "/action"][0] == [protocol.REAPER_ACTION_REFRESH_SURFACES]
+    # On start REAPER's surface is asked for its marker/region banks by bank size (0, then the
+    # real size: csurf_osc.cpp resends every slot to this surface alone), never by an action.
+    wait_for(lambda: [p for _, a, p in sim.received if a == "/device/region/count"] == [[0], [protocol.MARKER_BANK_SIZE]],
+             "the bank refresh")
+    assert [p for _, a, p in sim.received if a == "/device/marker/count"] == [[0], [protocol.MARKER_BANK_SIZE]]
+    assert "/action" not in sim.addresses_received()
 
     wait_for(lambda: bridge.generation.get("complete"), "generation complete")
     before = [e for e in bridge.score.events if e.time < 2.0 - 1e-9]
@@ -273,19 +275,23 @@ def test_live_play_far_ahead_generates_from_the_play_head(rig):
     assert sink.sounding() == set()
 
 
-def test_reconnect_refresh_and_mode_switch_over_osc(rig):
+def test_feedback_after_a_long_silence_sends_no_action_and_mode_switch_over_osc(rig):
     from emsync_bridge.bridge.osc import OscEvent
 
     sink = RecordingSink()
     bridge, sim = rig(duration=4.0, markers=(), sink=sink)
-    wait_for(lambda: [p for _, a, p in sim.received if a == "/action"], "the refresh on start")
-    refreshes = lambda: sum(1 for _, a, p in sim.received if a == "/action" and p == [protocol.REAPER_ACTION_REFRESH_SURFACES])
-    assert refreshes() == 1
-    # REAPER silent for longer than the reconnect window, then feedback again: ask for everything.
+    wait_for(lambda: len([a for _, a, _p in sim.received if a == "/device/region/count"]) == 2, "the bank refresh on start")
+    sent_before = len(sim.received)
+    # REAPER silent for 30 s (normal while stopped, csurf_osc.cpp Run), then feedback again: this
+    # is no reconnect, and nothing may go to REAPER (an action would hit the user's own surfaces).
     t = time.perf_counter()
     bridge.handle(OscEvent("/time", "/time", (1.0,), None, t - 30.0, ("127.0.0.1", sim.port)))
+    assert bridge.status()["reaper"]["feedback_seen_s_ago"] >= 29.0
     bridge.handle(OscEvent("/time", "/time", (1.0,), None, t, ("127.0.0.1", sim.port)))
-    wait_for(lambda: refreshes() == 2, "a second refresh after the reconnect")
+    time.sleep(0.5)  # what the daemon would send goes out at once; give it time to arrive anyway
+    assert sim.received[sent_before:] == [] and "/action" not in sim.addresses_received()
+    health = bridge.status()["reaper"]
+    assert health["feedback_seen_s_ago"] < 5.0 and "OSC feedback" in health["summary"]
     with BridgeClient(port=bridge.osc.port, timeout=5.0) as client:
         client.set_mode("live")
         wait_for(lambda: client.status()["mode"] == "live", "live mode")

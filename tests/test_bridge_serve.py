@@ -74,4 +74,20 @@ def test_ports_and_doctor_run(capsys, tmp_path):
     main(["doctor", "--osc-port", str(free_udp_port()), "--spool", str(tmp_path / "spool"),
           "--reaper-resource", str(tmp_path / "reaper")])
     assert "[ok  ] REAPER pattern file" in capsys.readouterr().out
+
+
+def test_doctor_says_what_is_known_of_reaper_without_a_daemon(capsys, tmp_path):
+    """No daemon: doctor reads the spool (project.json age, the importer's last result) and says so."""
+    from emsync_bridge.cli import main
+
+    out_dir = tmp_path / "spool" / "out"
+    out_dir.mkdir(parents=True)
+    (out_dir / "import.json").write_text(json.dumps({
+        "kind": "emsync.import", "state": "failed", "generation_id": "20260101T000000-1-1c",
+        "reason": "REAPER could not read the MIDI file x.mid; the earlier items are unchanged", "written_at": "t"}))
+    main(["doctor", "--osc-port", str(free_udp_port()), "--spool", str(tmp_path / "spool"),
+          "--reaper-resource", str(tmp_path / "reaper")])
+    line = next(x for x in capsys.readouterr().out.splitlines() if "] REAPER:" in x)
+    assert line.startswith("[warn] REAPER: no daemon running") and "no project.json yet" in line
+    assert "last import failed: 20260101T000000-1-1c REAPER could not read the MIDI file x.mid" in line
     os.environ.get("HOME")

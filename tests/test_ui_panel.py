@@ -5,6 +5,7 @@ wizard's install, and `emsync-bridge panel --screenshot`."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -221,13 +222,20 @@ def test_status_area_reflects_a_real_daemon_and_panic_sends_note_offs(qtbot, tmp
         labels = win.status_area.labels
         qtbot.waitUntil(lambda: win.status_area.online, timeout=10000)
         assert "running" in labels["daemon"].text() and f":{bridge.osc.port}" in labels["daemon"].text()
-        assert "not seen yet" in labels["reaper"].text()
+        assert "no OSC feedback yet" in labels["reaper"].text()
         assert engine[0].name in labels["model"].text() and engine[0].provider in labels["model"].text()
         assert "commit mode" in labels["midi"].text() and win.status_area.mode.currentText() == "commit"
         # REAPER's feedback: tempo (the map's own, so no regeneration) and the play position.
         sim.send("/tempo/raw", 120.0)
         sim.send("/time", 3.5)
-        qtbot.waitUntil(lambda: "seen" in labels["reaper"].text() and "not" not in labels["reaper"].text(), timeout=10000)
+        qtbot.waitUntil(lambda: re.search(r"OSC feedback \d+ s ago", labels["reaper"].text()), timeout=10000)
+        # The importer's failure (out/import.json, written by emsync_lib.lua) shows in the panel.
+        (spool / "out").mkdir(parents=True, exist_ok=True)
+        (spool / "out" / "import.json").write_text(
+            '{"kind": "emsync.import", "state": "failed", "generation_id": "g1", "reason": "REAPER could not read '
+            'x.mid", "written_at": "2026-01-01T00:00:00Z"}')
+        qtbot.waitUntil(lambda: "import failed: REAPER could not read x.mid" in labels["error"].text(), timeout=10000)
+        assert "last import failed: g1" in labels["reaper"].text()
         qtbot.waitUntil(lambda: labels["tempo"].text() == "120.0 BPM" and "3.50 s" in labels["position"].text(),
                         timeout=10000)
         # REAPER's play position on the timeline (no project.json: project time = video time).
@@ -236,7 +244,7 @@ def test_status_area_reflects_a_real_daemon_and_panic_sends_note_offs(qtbot, tmp
         qtbot.waitUntil(lambda: head.isVisible() and head.value() == pytest.approx(3.5), timeout=5000)
         # The setup wizard's first two checks: daemon running, REAPER's first OSC message arrived.
         win.open_wizard()
-        qtbot.waitUntil(lambda: win.wizard.reaper_label.text().startswith("✔ REAPER seen"), timeout=10000)
+        qtbot.waitUntil(lambda: win.wizard.reaper_label.text().startswith("✔ REAPER OSC feedback"), timeout=10000)
         assert win.wizard.daemon_label.text().startswith("✔ running")
         win.wizard.done(0)
         # The mode switch goes to the daemon; live mode opens its MIDI output (the recording sink).

@@ -56,6 +56,8 @@ def describe(st: dict) -> dict[str, str]:
     """The status fields as the panel shows them (also used by the setup wizard)."""
     osc = st.get("osc") or {}
     seen = osc.get("reaper_seen_s_ago")
+    health = st.get("reaper") or {}
+    imp = health.get("last_import")
     tr = st.get("transport") or {}
     live = st.get("live")
     model = st.get("model") or {}
@@ -71,13 +73,14 @@ def describe(st: dict) -> dict[str, str]:
         gen_text = "none yet"
     return {
         "daemon": f"● {st.get('state', '?')} (pid {st.get('pid', '?')}, OSC {osc.get('host', '?')}:{osc.get('port', '?')})",
-        "reaper": "not seen yet (add the EmSync OSC surface in REAPER)" if seen is None else f"seen {seen:.1f} s ago",
+        # What the daemon knows of REAPER without asking it anything (emsync_bridge/bridge/health.py).
+        "reaper": health.get("summary") or ("no OSC feedback yet" if seen is None else f"OSC feedback {seen:.0f} s ago"),
         "tempo": "—" if tempo is None else f"{tempo:.1f} BPM",
         "midi": (f"{live.get('port')} ({live.get('api') or '?'}), {live.get('sent', 0)} sent" if live
                  else "commit mode: MIDI files via the spool"),
         "model": f"{name} · {model.get('engine') or '?'} / {model.get('provider') or '?'}",
         "generation": gen_text,
-        "error": st.get("last_error") or "",
+        "error": st.get("last_error") or (f"import {imp['state']}: {imp['reason']}" if imp and imp.get("state") != "imported" else ""),
     }
 
 

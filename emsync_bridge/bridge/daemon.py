@@ -35,6 +35,7 @@ from typing import Callable
 
 from emsync_bridge.bridge import commit as commit_mod
 from emsync_bridge.bridge.events import TokenStream, primer_until, tick_of, trim_primer
+from emsync_bridge.bridge.health import ReaperHealth, read_import_result
 from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
@@ -56,7 +57,6 @@ from emsync_bridge.timeline.timeline import Timeline, parse_emotion
 
 log = logging.getLogger(__name__)
 
-RECONNECT_SILENCE_S = 10.0  # REAPER feedback after this long a silence = a (re)connected REAPER
 DEFAULT_DURATION_S = 60.0  # score length without a video item, time selection or --duration
 
 
@@ -601,12 +601,10 @@ class Bridge:
         """Apply one validated OSC message (runs in the control thread)."""
         a, p, lv = ev.args, ev.pattern, self.live
         if not p.startswith("/emsync/"):
+            # Presence only: REAPER is silent while stopped (bridge/health.py), so feedback after a
+            # silence is no reconnect and asks REAPER for nothing.
             if lv.last_message_wall is None:
-                log.info("REAPER connected (feedback from %s:%s)", *(ev.sender or ("?", "?")))
-            elif ev.wall - lv.last_message_wall > RECONNECT_SILENCE_S:
-                if self.reaper is not None:
-                    log.info("REAPER is back after %.0f s: asking for all feedback", ev.wall - lv.last_message_wall)
-                    self.reaper.refresh()
+                log.info("REAPER feedback from %s:%s", *(ev.sender or ("?", "?")))
             lv.last_message_wall = ev.wall
         if p == "/time":
             self._on_time(a[0], ev.wall)
@@ -939,6 +937,7 @@ class Bridge:
         counters = dict(osc.counters) if osc else {}
         sched = self.scheduler
         plan = self.plan
+        seen = None if self.live.last_message_wall is None else round(time.perf_counter() - self.live.last_message_wall, 3)
         d = {
             "version": protocol.PROTOCOL_VERSION,
             "kind": "emsync.status",
@@ -954,8 +953,9 @@ class Bridge:
                     "malformed": counters.get("malformed", 0), "denied": counters.get("denied", 0),
                     "queue_full_dropped": osc.dropped_full if osc else 0,
                     "reaper": f"{self.cfg.reaper_host}:{self.cfg.reaper_port}",
-                    "reaper_seen_s_ago": None if self.live.last_message_wall is None
-                    else round(time.perf_counter() - self.live.last_message_wall, 3)},
+                    "reaper_seen_s_ago": seen},
+            "reaper": ReaperHealth(seen, self.project.written_at if self.project else None,
+                                   read_import_result(self.spool)).as_dict(),
             "transport": {"playing": self.live.playing, "position": round(self.clock.position(), 4),
                           "tempo": self.live.tempo, "playrate": self.live.playrate, "repeat": self.live.repeat,
                           "last_marker": self.live.last_marker, "last_region": self.live.last_region},

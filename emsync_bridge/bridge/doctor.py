@@ -106,5 +106,31 @@ def check_pattern_file(resource: str | None) -> Check:
     return Check("REAPER pattern file", "ok", f"{installed} installed")
 
 
+def check_reaper(osc_port: int, spool: str | None, host: str = "127.0.0.1") -> Check:
+    """What is known about REAPER (bridge/health.py), asking REAPER nothing: from a running daemon's
+    status, else from the spool alone (project.json and the importer's out/import.json)."""
+    from emsync_bridge.bridge.health import ReaperHealth, read_import_result
+    from emsync_bridge.bridge.osc import BridgeClient
+    from emsync_bridge.timeline.spool import read_json_file, resolve_spool_dir
+
+    try:
+        with BridgeClient(host, osc_port, timeout=0.5) as c:
+            reaper = c.status().get("reaper") or {}
+        return Check("REAPER", reaper.get("level", "warn"), reaper.get("summary") or "the daemon reports nothing on REAPER")
+    except (EmsyncError, OSError, ValueError):
+        pass
+    try:
+        path = Path(spool) if spool else resolve_spool_dir()
+    except EmsyncError as exc:
+        return Check("REAPER", "warn", str(exc))
+    try:
+        sent = read_json_file(path / protocol.PROJECT_FILE, "project.json").get("written_at")
+    except (EmsyncError, AttributeError):
+        sent = None
+    h = ReaperHealth(None, sent if isinstance(sent, str) else None, read_import_result(path), daemon_running=False)
+    return Check("REAPER", h.level, h.summary())
+
+
 def run_checks(osc_port: int = protocol.DAEMON_OSC_PORT, spool: str | None = None, reaper_resource: str | None = None) -> list[Check]:
-    return [check_onnxruntime(), check_midi(), check_osc_port(osc_port), check_spool(spool), check_pattern_file(reaper_resource)]
+    return [check_onnxruntime(), check_midi(), check_osc_port(osc_port), check_spool(spool), check_pattern_file(reaper_resource),
+            check_reaper(osc_port, spool)]

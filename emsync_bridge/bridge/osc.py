@@ -460,10 +460,14 @@ class ReaperOut:
             log.debug("OSC to REAPER %s failed: %s", address, exc)
 
     def refresh(self, bank: int = protocol.MARKER_BANK_SIZE) -> None:
-        """Ask REAPER to resend all feedback (on start and after a reconnect)."""
-        self.send("/device/marker/count", bank)
-        self.send("/device/region/count", bank)
-        self.send("/action", protocol.REAPER_ACTION_REFRESH_SURFACES)
+        """Ask REAPER's surface to resend the marker and region banks to us alone (on start).
+
+        Bank size 0 makes REAPER forget what it last sent for each slot, the real size then sends
+        every slot again (csurf_osc.cpp ProcessStateAction -> SetMarkerBankChange). No action is
+        run: "refresh all surfaces" (41743) would reset the user's own controllers too."""
+        for count in (0, bank):
+            self.send("/device/marker/count", count)
+            self.send("/device/region/count", count)
 
     def play(self) -> None:
         self.send("/play", 1)

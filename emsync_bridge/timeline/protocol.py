@@ -19,6 +19,7 @@ REJECTED_DIR = "requests/rejected"  # where the daemon moves requests it could n
 OUT_DIR = "out"  # commit mode: out/<generation_id>/<instrument>.mid
 MANIFEST_FILE = "out/manifest.json"  # written last, after every MIDI file it names
 STATUS_FILE = "status.json"  # the daemon's status, rewritten atomically
+IMPORT_FILE = "out/import.json"  # the importer's last result (imported/failed + reason), by the Lua side
 
 # Upper bounds the readers enforce (on both sides) so a corrupt file cannot exhaust memory.
 MAX_JSON_BYTES = 8 * 1024 * 1024
@@ -69,9 +70,9 @@ REAPER_CONTROL_ADDRESSES: dict[str, str] = {
     "/device/region/bank/select": "int",
 }
 
-# "Control surface: Refresh all surfaces": REAPER resends all feedback. Send on start and after a
-# reconnect, after setting the marker/region counts.
-REAPER_ACTION_REFRESH_SURFACES = 41743
+# Never sent: action 41743 "Control surface: Refresh all surfaces" resets EVERY surface, the user's
+# own controllers too. To get the marker/region banks again the daemon sets its bank sizes instead
+# (csurf_osc.cpp ProcessStateAction -> SetMarkerBankChange touches this surface only).
 # "Send all-notes-off and all-sounds-off to all MIDI outputs/plug-ins".
 REAPER_ACTION_ALL_NOTES_OFF = 40345
 MARKER_BANK_SIZE = 64  # DEVICE_MARKER_COUNT / DEVICE_REGION_COUNT in the pattern file
