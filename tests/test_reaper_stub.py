@@ -8,6 +8,7 @@ The shared `ReaperSim` and `small_project` are imported by the other test_reaper
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -220,15 +221,33 @@ function impl.GetMIDIInputName(dev, buf)
   return true, name
 end
 
+-- REAPER_API (name -> {min, max} Lua arguments) is generated from REAPER's own
+-- reaper_plugin_functions.h (tests/data/reaper_api.json): a misspelt function or a wrong
+-- argument count fails here, not in REAPER.
+S.impl = impl
 reaper = setmetatable({}, { __index = function(_, name)
+  local range = REAPER_API[name]
+  if range == nil then error("reaper stub: reaper." .. name .. " is not a REAPER API function", 2) end
   local f = impl[name]
   if f == nil then error("reaper stub: reaper." .. name .. " is not modelled", 2) end
   return function(...)
+    local n = select("#", ...)
+    if n < range[1] or n > range[2] then
+      error(string.format("reaper stub: reaper.%s takes %d..%d arguments, got %d", name, range[1], range[2], n), 2)
+    end
     S.calls[#S.calls + 1] = { name, ... }
     return f(...)
   end
 end })
 """
+
+API_FILE = Path(__file__).resolve().parent / "data" / "reaper_api.json"
+
+
+def reaper_api() -> dict[str, tuple[int, int]]:
+    """name -> (min, max) Lua arguments, from tests/data/reaper_api.json (scripts/gen_reaper_api.py)."""
+    data = json.loads(API_FILE.read_text(encoding="utf-8"))
+    return {k: tuple(v) for part in ("functions", "lua_only") for k, v in data[part].items()}
 
 
 def _makedirs(path: str) -> None:
@@ -250,6 +269,7 @@ class ReaperSim:
         self.tmp = Path(tmp_path)
         g = self.lua.globals()
         g.py_makedirs = _makedirs
+        g.REAPER_API = self.lua.table_from({k: self.lua.table_from(v) for k, v in reaper_api().items()})
         self.lua.execute(STUB)
         self.S = g.S
         self.S.os = os_name
@@ -367,5 +387,22 @@ def sim(request, tmp_path):
 
 def test_stub_rejects_unmodelled_api(tmp_path):
     s = ReaperSim(tmp_path)
-    with pytest.raises(Exception, match="not modelled"):
+    with pytest.raises(Exception, match="not a REAPER API function"):
         s.lua.execute("reaper.NoSuchFunction()")
+    with pytest.raises(Exception, match="not modelled"):
+        s.lua.execute("reaper.Audio_Init()")  # real, but the stub does not model it
+
+
+def test_stub_checks_argument_counts_against_the_header(tmp_path):
+    s = ReaperSim(tmp_path)
+    s.lua.execute('reaper.AddRemoveReaScript(true, 0, "/x.lua", true)')
+    with pytest.raises(Exception, match=r"AddRemoveReaScript takes 4\.\.4 arguments, got 3"):
+        s.lua.execute('reaper.AddRemoveReaScript(true, 0, "/x.lua")')
+    with pytest.raises(Exception, match="GetSet_LoopTimeRange2 takes 6..6 arguments, got 4"):
+        s.lua.execute("reaper.GetSet_LoopTimeRange2(0, false, false, false)")
+
+
+def test_every_modelled_function_is_in_reapers_header(tmp_path):
+    s = ReaperSim(tmp_path)
+    modelled = set(s.S.impl.keys())
+    assert modelled and not modelled - set(reaper_api())
