@@ -300,6 +300,7 @@ end
 
 -- Run an action body; any Lua error becomes one console line instead of REAPER's error box.
 function M.run(name, fn, ...)
+  M.remember_own_action_id()
   local args = table.pack(...)
   local ok, err = xpcall(function() return fn(table.unpack(args, 1, args.n)) end, debug.traceback)
   if not ok then
@@ -663,20 +664,58 @@ function M.collect_target_tracks()
   return out
 end
 
--- "_RS..." named command ids of our actions, so the daemon can run them with /action/str.
+-- "_RS..." named command ids of our actions, listed in project.json for the user's own OSC
+-- devices. Each id is found once and kept (ExtState EmSync/action_<key>, persisted):
+-- - an action records its own id whenever it runs (get_action_context);
+-- - ids still unknown are registered in one go, AddRemoveReaScript with commit only on the last
+--   call (REAPER writes reaper-kb.ini then), and never again while the id still resolves;
+-- - scripts ReaPack installed are registered by ReaPack: we never register those.
+local function action_key_of(path)
+  local file = tostring(path or ""):match("([^/\\]+)$")
+  for key, f in pairs(M.ACTION_FILES) do
+    if f == file then return key end
+  end
+end
+
+local function keep_action_id(key, cmd)
+  local named = cmd and cmd ~= 0 and reaper.ReverseNamedCommandLookup(cmd)
+  if not named or named == "" then return nil end
+  if named:sub(1, 1) ~= "_" then named = "_" .. named end
+  if reaper.GetExtState(M.EXT, "action_" .. key) ~= named then
+    reaper.SetExtState(M.EXT, "action_" .. key, named, true)
+  end
+  return named
+end
+
+function M.remember_own_action_id()
+  local ok, _, path, _, cmd = pcall(reaper.get_action_context)
+  local key = ok and action_key_of(path)
+  if key then keep_action_id(key, cmd) end
+end
+
+-- ReaPack installs into <resource>/Scripts/<repository>/<category>/ (index.xml: emsync-bridge, MIDI).
+function M.installed_by_reapack(dir)
+  local d = tostring(dir or M.script_dir or ""):gsub("\\", "/"):lower()
+  return d:find("/scripts/emsync%-bridge/midi/$") ~= nil
+end
+
 function M.action_ids()
-  local ids = json.object({})
-  if not (reaper.AddRemoveReaScript and reaper.ReverseNamedCommandLookup) then return ids end
-  local dir = M.script_dir or ""
-  for key, file in pairs(M.ACTION_FILES) do
-    local path = dir .. file
-    if M.file_exists(path) then
-      local cmd = reaper.AddRemoveReaScript(true, 0, path, false)
-      if cmd and cmd ~= 0 then
-        local named = reaper.ReverseNamedCommandLookup(cmd)
-        if named and named ~= "" then ids[key] = "_" .. named end
-      end
+  local ids, missing = json.object({}), {}
+  local keys = {}
+  for key in pairs(M.ACTION_FILES) do keys[#keys + 1] = key end
+  table.sort(keys)
+  for _, key in ipairs(keys) do
+    local named = reaper.GetExtState(M.EXT, "action_" .. key)
+    if named ~= "" and reaper.NamedCommandLookup(named) ~= 0 then
+      ids[key] = named
+    elseif M.file_exists((M.script_dir or "") .. M.ACTION_FILES[key]) then
+      missing[#missing + 1] = key
     end
+  end
+  if #missing == 0 or M.installed_by_reapack() then return ids end
+  for i, key in ipairs(missing) do
+    local cmd = reaper.AddRemoveReaScript(true, 0, (M.script_dir or "") .. M.ACTION_FILES[key], i == #missing)
+    ids[key] = keep_action_id(key, cmd)
   end
   return ids
 end

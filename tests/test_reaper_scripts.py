@@ -117,6 +117,43 @@ def test_send_project_writes_expected_state(sim):
     assert read_project(sim)["project"]["id"] == got["project"]["id"]
 
 
+def test_actions_are_registered_once_not_on_every_send(sim):
+    sim.run_script("EmSync - Send project.lua")
+    first = read_project(sim)["actions"]
+    regs = sim.calls("AddRemoveReaScript")
+    assert len(regs) == 7 and len(set(first.values())) == 7 == len(first)
+    # One reaper-kb.ini write: commit only on the last registration of the batch.
+    assert [c[4] for c in regs] == [False] * 6 + [True]
+    assert all(c[1] is True and c[2] == 0 for c in regs)
+    sim.clear_calls()
+    for _ in range(3):  # later sends (and each request) reuse the kept ids
+        sim.run_script("EmSync - Send project.lua")
+        sim.run_script("EmSync - Panic.lua")
+    assert sim.calls("AddRemoveReaScript") == [] and read_project(sim)["actions"] == first
+    assert sim.S.ext["EmSync/action_import"] == first["import"]
+
+
+def test_reapack_installs_are_never_registered_by_us(tmp_path):
+    s = ReaperSim(tmp_path)
+    lib = s.lib()
+    lib.script_dir = str(SCRIPTS) + "/"
+    assert not lib.installed_by_reapack()
+    assert lib.installed_by_reapack(str(tmp_path / "REAPER" / "Scripts" / "emsync-bridge" / "MIDI") + "/")
+    assert lib.installed_by_reapack("C:\\Users\\u\\AppData\\Roaming\\REAPER\\Scripts\\emsync-bridge\\MIDI\\")
+    lib.script_dir = str(tmp_path / "REAPER" / "Scripts" / "emsync-bridge" / "MIDI") + "/"
+    for f in SCRIPTS.glob("*.lua"):  # the files as ReaPack lays them out
+        (tmp_path / "REAPER" / "Scripts" / "emsync-bridge" / "MIDI").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "REAPER" / "Scripts" / "emsync-bridge" / "MIDI" / f.name).write_bytes(f.read_bytes())
+    assert dict(lib.action_ids().items()) == {} and s.calls("AddRemoveReaScript") == []
+    # ReaPack registered the action; running it records its own id (get_action_context).
+    s.S.named[777] = "RS" + "ab" * 20
+    s.S.action_path = lib.script_dir + "EmSync - Panic.lua"
+    s.S.action_cmd = 777
+    s.lua.globals().dofile(lib.script_dir + "EmSync - Panic.lua")
+    assert dict(lib.action_ids().items()) == {"panic": "_RS" + "ab" * 20}
+    assert s.calls("AddRemoveReaScript") == []
+
+
 def test_send_project_on_an_empty_project(tmp_path):
     s = ReaperSim(tmp_path)
     s.S.default_ts = s.lua.table(3, 4, 90.0)

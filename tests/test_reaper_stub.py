@@ -89,7 +89,7 @@ function impl.ShowMessageBox(msg, title, kind) S.console[#S.console + 1] = msg; 
 function impl.time_precise() return S.clock end
 function impl.defer(fn) S.deferred[#S.deferred + 1] = fn end
 function impl.atexit(fn) S.atexit = fn end
-function impl.get_action_context() return false, "", 0, 12345, -1, -1, -1 end
+function impl.get_action_context() return false, S.action_path or "", 0, S.action_cmd or 12345, -1, -1, -1 end
 function impl.set_action_options(flags) S.action_options = flags end
 function impl.SetToggleCommandState(section, cmd, state) S.toggle[cmd] = state; return true end
 function impl.RefreshToolbar2(section, cmd) end
@@ -102,6 +102,12 @@ function impl.AddRemoveReaScript(add, section, path, commit)
   return S.script_ids[path]
 end
 function impl.ReverseNamedCommandLookup(cmd) return S.named[cmd] end
+function impl.NamedCommandLookup(name)
+  for cmd, named in pairs(S.named) do
+    if "_" .. named == name then return cmd end
+  end
+  return 0
+end
 function impl.RecursiveCreateDirectory(path, ignored) py_makedirs(path); return 1 end
 function impl.GetExtState(section, key) return S.ext[section .. "/" .. key] or "" end
 function impl.SetExtState(section, key, value, persist) S.ext[section .. "/" .. key] = value end
