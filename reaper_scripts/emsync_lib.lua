@@ -953,32 +953,33 @@ function M.is_emsync_item(item)
   return tag ~= nil and tag ~= ""
 end
 
--- Remove earlier EmSync items: only items tagged by us, only on "EmSync ..." tracks. With
--- `from`, items starting at or after it go and items crossing it are cut there (music before a
--- regenerated boundary stays). Returns removed, trimmed counts.
-function M.remove_emsync_items(from)
-  local removed, trimmed = 0, 0
+-- Remove earlier EmSync items: only items tagged by us, only on "EmSync ..." tracks, never the
+-- items in `keep` (item -> true: the ones an import just placed). With `from`, items starting at
+-- or after it go and items crossing it are cut there (music before a regenerated boundary
+-- stays). The whole plan is made before the first edit. Returns removed, trimmed counts.
+function M.remove_emsync_items(from, keep)
+  local cut, gone = {}, {}
   local prefix = M.TRACK_PREFIX:lower()
   for t = 0, reaper.CountTracks(0) - 1 do
     local tr = reaper.GetTrack(0, t)
     if track_name(tr):lower():sub(1, #prefix) == prefix then
       for i = reaper.CountTrackMediaItems(tr) - 1, 0, -1 do
         local item = reaper.GetTrackMediaItem(tr, i)
-        if M.is_emsync_item(item) then
+        if not (keep and keep[item]) and M.is_emsync_item(item) then
           local pos = reaper.GetMediaItemInfo_Value(item, "D_POSITION")
           local len = reaper.GetMediaItemInfo_Value(item, "D_LENGTH")
           if from == nil or pos >= from - 1e-9 then
-            reaper.DeleteTrackMediaItem(tr, item)
-            removed = removed + 1
+            gone[#gone + 1] = { tr, item }
           elseif pos + len > from + 1e-9 then
-            reaper.SetMediaItemInfo_Value(item, "D_LENGTH", from - pos)
-            trimmed = trimmed + 1
+            cut[#cut + 1] = { item, from - pos }
           end
         end
       end
     end
   end
-  return removed, trimmed
+  for _, c in ipairs(cut) do reaper.SetMediaItemInfo_Value(c[1], "D_LENGTH", c[2]) end
+  for _, g in ipairs(gone) do reaper.DeleteTrackMediaItem(g[1], g[2]) end
+  return #gone, #cut
 end
 
 -- The track for an instrument, created at the end of the track list if missing. A new track
@@ -1000,9 +1001,25 @@ function M.ensure_track(name, program)
   return tr, true
 end
 
--- Place every file of a parsed manifest. Checks and copies everything before touching the
--- project, then edits inside one undo block. Returns the number of items, or nil, message,
--- retry (true when the same manifest may import later: it belongs to another project tab).
+-- REAPER's own reading of a MIDI file: a source, or nil and why (the file may be unreadable to it).
+local function open_midi_source(path)
+  local src = reaper.PCM_Source_CreateFromFileEx(path, false)
+  if not src then return nil, "REAPER could not read the MIDI file " .. path end
+  local kind = reaper.GetMediaSourceType(src, "")
+  if kind ~= "MIDI" then
+    reaper.PCM_Source_Destroy(src)
+    return nil, "REAPER reads " .. path .. " as " .. tostring(kind) .. ", not MIDI"
+  end
+  return src
+end
+
+-- Place every file of a parsed manifest, as one transaction:
+-- 1. outside the project: check and copy every file, and have REAPER open each as a MIDI source;
+-- 2. in one undo block: add the new items (and any missing track), check each took its source,
+--    and only then remove/trim the old items (planned before the first edit);
+-- any failure: the new items and tracks are deleted again, unused sources freed, the old items
+-- were not touched. Returns the number of items, or nil, message, retry (true when the same
+-- manifest may import later: it belongs to another project tab).
 function M.import_manifest(man, spool)
   if man.project_id and man.project_id ~= M.project_id() then
     return nil, "it was generated for another project (run 'EmSync: Send project' in this one)", true
@@ -1020,29 +1037,66 @@ function M.import_manifest(man, spool)
     if not ok then return nil, cerr end
     placed[i] = copy
   end
+  local sources = {}
+  local function free_unused()
+    for i, src in pairs(sources) do reaper.PCM_Source_Destroy(src); sources[i] = nil end
+  end
+  for i in ipairs(man.items) do
+    local ok, src, serr = pcall(open_midi_source, placed[i])
+    if not ok or not src then
+      free_unused()
+      return nil, ok and serr or tostring(src)
+    end
+    sources[i] = src
+  end
+
   reaper.Undo_BeginBlock2(0)
   reaper.PreventUIRefresh(1)
+  local new_items, new_tracks, keep = {}, {}, {}
   local ok, err = pcall(function()
-    M.remove_emsync_items(man.replace_from)
     for i, it in ipairs(man.items) do
-      local tr = M.ensure_track(it.track, it.program)
+      local tr, created = M.ensure_track(it.track, it.program)
+      if not tr then error("could not create track " .. it.track, 0) end
+      if created then new_tracks[#new_tracks + 1] = tr end
       local item = reaper.AddMediaItemToTrack(tr)
+      if not item then error("could not add an item to " .. it.track, 0) end
+      new_items[#new_items + 1] = { tr, item }
+      keep[item] = true
       local take = reaper.AddTakeToMediaItem(item)
-      local src = reaper.PCM_Source_CreateFromFileEx(placed[i], false)
-      reaper.SetMediaItemTake_Source(take, src)
+      if not take then error("could not add a take on " .. it.track, 0) end
+      reaper.SetMediaItemTake_Source(take, sources[i])
+      sources[i] = nil -- the take owns it now
       reaper.SetMediaItemInfo_Value(item, "D_POSITION", it.position)
       reaper.SetMediaItemInfo_Value(item, "D_LENGTH", it.length)
       reaper.SetMediaItemInfo_Value(item, "B_LOOPSRC", 0) -- never repeat the file past its end
       reaper.GetSetMediaItemTakeInfo_String(take, "P_NAME", "EmSync " .. it.instrument, true)
       reaper.GetSetMediaItemInfo_String(item, M.ITEM_TAG, man.generation_id, true)
+      local active = reaper.GetActiveTake(item)
+      if not active or not reaper.GetMediaItemTake_Source(active) then
+        error("the new item on " .. it.track .. " has no source", 0)
+      end
     end
+    M.remove_emsync_items(man.replace_from, keep) -- last: the new music is in place
   end)
+  if not ok then
+    for i = #new_items, 1, -1 do reaper.DeleteTrackMediaItem(new_items[i][1], new_items[i][2]) end
+    for i = #new_tracks, 1, -1 do reaper.DeleteTrack(new_tracks[i]) end
+    free_unused()
+  end
   reaper.PreventUIRefresh(-1)
-  reaper.Undo_EndBlock2(0, "EmSync: import generated MIDI", -1)
+  reaper.Undo_EndBlock2(0, ok and "EmSync: import generated MIDI" or "EmSync: import failed (nothing changed)", -1)
   reaper.UpdateArrange()
-  if not ok then return nil, tostring(err) end
+  if not ok then return nil, tostring(err) .. "; the earlier items are unchanged" end
   reaper.SetProjExtState(0, M.EXT, "imported_generation", man.generation_id)
   return #man.items
+end
+
+-- out/import.json: the importer's last result, for the daemon's status, the panel and doctor.
+function M.write_import_result(spool, generation_id, state, reason)
+  local ok, err = M.write_json_atomic(M.join(spool, "out", "import.json"), {
+    version = M.PROTOCOL_VERSION, kind = "emsync.import", state = state, generation_id = generation_id or "",
+    reason = reason or "", written_at = M.now_iso() })
+  if not ok then M.msg("cannot record the import result: " .. tostring(err)) end
 end
 
 -- One importer poll. `st` remembers the manifest text it settled (imported, or failed for good)
@@ -1070,6 +1124,7 @@ function M.importer_tick(st)
     n, err, retry = M.import_manifest(man, st.spool)
     if n then
       st.settled, st.last_bad = text, nil
+      M.write_import_result(st.spool, man.generation_id, "imported", "")
       M.info(string.format("imported %d MIDI item(s) of generation %s", n, man.generation_id))
       return "imported"
     end
@@ -1077,7 +1132,9 @@ function M.importer_tick(st)
   if not retry then st.settled = text end
   if st.last_bad ~= text then
     st.last_bad = text
-    M.msg("ignoring " .. path .. ": " .. tostring(err) .. " (waiting for a new one)")
+    M.write_import_result(st.spool, man and man.generation_id, "failed", tostring(err))
+    M.msg("ignoring " .. path .. ": " .. tostring(err) .. " (waiting for a new one; to retry this one, "
+      .. "run 'EmSync: Import generated MIDI' off and on)")
   end
   return "bad"
 end

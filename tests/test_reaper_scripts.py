@@ -388,15 +388,70 @@ def test_importer_reports_an_oversized_manifest_once(sim):
     assert sim.console().count("too large") == 1 and sim.calls("AddMediaItemToTrack") == []
 
 
-def test_importer_error_mid_import_closes_the_undo_block_once(sim):
+def import_result(sim) -> dict:
+    return json.loads((sim.spool / "out" / "import.json").read_text())
+
+
+def test_importer_source_error_touches_nothing(sim):
+    """REAPER failing to open a source is found before the project is touched: no undo point."""
     start_importer(sim)
+    before = emsync_items(sim)
     sim.S.fail_source = True
     write_generation(sim, "gen-1", {"piano": (2.0, 58.0)})
     for _ in range(4):
         sim.S.step(1.0)
-    assert len(sim.calls("Undo_BeginBlock2")) == len(sim.calls("Undo_EndBlock2")) == 1
-    assert sim.calls("PreventUIRefresh") == [("PreventUIRefresh", 1), ("PreventUIRefresh", -1)]
+    assert emsync_items(sim) == before
+    assert sim.calls("Undo_BeginBlock2") == [] and sim.calls("Undo_EndBlock2") == []
     assert sim.console().count("cannot create source") == 1
+    assert import_result(sim)["state"] == "failed" and "cannot create source" in import_result(sim)["reason"]
+
+
+def test_importer_unreadable_midi_is_refused_before_any_edit(sim):
+    """PCM_Source_CreateFromFileEx returns nil: the old music stays, sources already made are freed."""
+    start_importer(sim)
+    before = emsync_items(sim)
+    sim.S.unreadable = "-bass-"  # REAPER cannot read the bass copy; piano's source was opened first
+    write_generation(sim, "gen-1", {"piano": (2.0, 58.0), "bass": (2.0, 58.0)})
+    sim.S.step(1.0)
+    assert emsync_items(sim) == before and sim.calls("Undo_BeginBlock2") == []
+    assert sim.S.sources_live == 0
+    res = import_result(sim)
+    assert res["state"] == "failed" and res["generation_id"] == "gen-1" and "REAPER could not read" in res["reason"]
+    assert sim.S.projext["EmSync/imported_generation"] is None
+
+
+def test_importer_failure_mid_loop_leaves_the_old_items_and_nothing_half_made(sim):
+    start_importer(sim)
+    before = emsync_items(sim)
+    tracks_before = [t["name"] for t in sim.tracks()]
+    sim.S.fail_take_at = (sim.S.takes_added or 0) + 3  # the third new item fails
+    write_generation(sim, "gen-1", {"piano": (2.0, 58.0), "drums": (12.0, 48.0), "bass": (2.0, 58.0)})
+    sim.clear_calls()
+    sim.S.step(1.0)
+    # Old items intact, no new item, the track made for drums is gone again, sources freed.
+    assert emsync_items(sim) == before and [t["name"] for t in sim.tracks()] == tracks_before
+    assert sim.calls("DeleteTrackMediaItem") and sim.S.sources_live == 0
+    assert len(sim.calls("Undo_BeginBlock2")) == len(sim.calls("Undo_EndBlock2")) == 1
+    assert sim.S.last_undo == "EmSync: import failed (nothing changed)"
+    assert sim.calls("PreventUIRefresh") == [("PreventUIRefresh", 1), ("PreventUIRefresh", -1)]
+    # Not marked imported: the manifest says failed, with the reason; the daemon reads it.
+    assert sim.S.projext["EmSync/imported_generation"] is None
+    res = import_result(sim)
+    assert res["state"] == "failed" and "cannot add a take" in res["reason"] and "unchanged" in res["reason"]
+    from emsync_bridge.bridge.health import ReaperHealth, read_import_result
+
+    got = read_import_result(sim.spool)
+    assert got.state == "failed" and got.generation_id == "gen-1"
+    assert "last import failed: gen-1" in ReaperHealth(1.0, None, got).summary()
+    for _ in range(3):
+        sim.S.step(1.0)
+    assert sim.console().count("cannot add a take") == 1  # reported once, not retried every poll
+    # Running the importer again retries the same manifest, which now imports.
+    sim.S.fail_take_at = None
+    start_importer(sim)
+    sim.S.step(1.0)
+    assert emsync_items(sim)["EmSync Drums"] == [(12.0, 48.0, "gen-1")]
+    assert import_result(sim)["state"] == "imported"
 
 
 def test_importer_refuses_another_projects_manifest(sim):

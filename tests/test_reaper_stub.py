@@ -121,7 +121,7 @@ function impl.GetSet_LoopTimeRange2(proj, isSet, isLoop, s, e, seek) return S.se
 function impl.GetCursorPosition() return S.cursor end
 function impl.GetUserInputs(title, n, captions, defaults) return S.user_ok, S.user_input end
 function impl.Undo_BeginBlock2(proj) end
-function impl.Undo_EndBlock2(proj, desc, flags) end
+function impl.Undo_EndBlock2(proj, desc, flags) S.undo_points = (S.undo_points or 0) + 1; S.last_undo = desc end
 function impl.PreventUIRefresh(n) end
 function impl.UpdateArrange() end
 function impl.UpdateTimeline() end
@@ -173,14 +173,24 @@ function impl.AddMediaItemToTrack(tr)
   return item
 end
 function impl.AddTakeToMediaItem(item)
+  S.takes_added = (S.takes_added or 0) + 1
+  if S.fail_take_at == S.takes_added then error("stub: cannot add a take") end
   local take = { info = { D_STARTOFFS = 0.0, D_PLAYRATE = 1.0 }, str = {} }
   item.take = take
   return take
 end
-function impl.SetMediaItemTake_Source(take, src) take.source = src; return true end
+function impl.SetMediaItemTake_Source(take, src) take.source = src; S.sources_live = S.sources_live - 1; return true end
 function impl.PCM_Source_CreateFromFileEx(file, forcenoimport)
   if S.fail_source then error("stub: cannot create source") end
+  if S.unreadable and file:find(S.unreadable, 1, true) then return nil end  -- REAPER's nil
+  S.sources_live = (S.sources_live or 0) + 1
   return { type = "MIDI", file = file, length = 0.0 }
+end
+function impl.PCM_Source_Destroy(src) S.sources_live = S.sources_live - 1 end
+function impl.DeleteTrack(tr)
+  for i, t in ipairs(S.tracks) do
+    if t == tr then table.remove(S.tracks, i); return end
+  end
 end
 function impl.DeleteTrackMediaItem(tr, item)
   for i, it in ipairs(tr.items) do
