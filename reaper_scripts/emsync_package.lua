@@ -21,6 +21,8 @@
 --   tempo map) to the daemon through a spool folder and import the MIDI it generates onto
 --   "EmSync <Instrument>" tracks. Setup: docs/reaper-setup.md in the emsync-bridge repository.
 
--- ReaPack metapackage: this file only carries the package metadata read by reapack-index;
--- it is not installed. The hand-written index.xml next to it lists the same files.
+-- ReaPack metapackage: this file only carries the package metadata; it is not installed. The
+-- hand-written index.xml next to it lists the same files. Do not run reapack-index on this
+-- folder: it would index this file as a package "emsync_package.lua" in category
+-- "reaper_scripts" (its folder), another install path than index.xml's (see index.xml).
 return nil

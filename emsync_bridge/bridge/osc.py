@@ -484,9 +484,6 @@ class ReaperOut:
     def all_notes_off(self) -> None:
         self.send("/action", protocol.REAPER_ACTION_ALL_NOTES_OFF)
 
-    def run_script(self, named_id: str) -> None:
-        self.send("/action/str", named_id)
-
     def close(self) -> None:
         self.sock.close()
 
