@@ -17,9 +17,9 @@ PATTERN_FILE = SCRIPTS / "emsync.ReaperOSC"
 # The rules below are REAPER's, read from its OSC control surface source: reaper-sdk
 # reaper-plugins/reaper_csurf/csurf_osc.cpp at commit b5da337e747a1af79e0d3514ad82137b457f8c51
 # (LoadCfgContext, lines 148-257). Line numbers below refer to that file.
-FLAGS = "nfbtrsi"  # csurf_osc.cpp:231
-FOLLOWS_VALUES = {"REAPER", "DEVICE", "LAST_TOUCHED", "FOCUSED", "MIXER"}  # :211-216
-# Keys REAPER accepts are those of its own Default.ReaperOSC (:165-182; an unknown key is an error
+FLAGS = "nfbtrsi"  # csurf_osc.cpp:227
+FOLLOWS_VALUES = {"REAPER", "DEVICE", "LAST_TOUCHED", "FOCUSED", "MIXER"}  # :211-218
+# Keys REAPER accepts are those of its own Default.ReaperOSC (:155-176, checked at :185; an unknown key is an error
 # when picked in the dialog, silently ignored at run time). That file ships with REAPER, not the
 # SDK; these are the names from it that this file may use.
 KNOWN_KEYS = {
@@ -66,30 +66,30 @@ REAPER_SENDS = {
 }
 
 
-def _isint(p: str) -> bool:  # csurf_osc.cpp:73-82
+def _isint(p: str) -> bool:  # csurf_osc.cpp:75-84
     return p != "" and all(c.isdigit() for c in p)
 
 
-def _isfloat(p: str) -> bool:  # csurf_osc.cpp:84-104
+def _isfloat(p: str) -> bool:  # csurf_osc.cpp:86-106
     q = p[1:] if p.startswith("-") else p
     return p != "" and q.count(".") <= 1 and all(c.isdigit() or c == "." for c in q)
 
 
 def reaper_load_cfg(text: str) -> tuple[list[str], str | None]:
     """LoadCfgContext in Python: (accepted lines, error). On any error REAPER keeps NO line
-    (cfg->Empty, :254) and falls back to Default.ReaperOSC (:770-779)."""
+    (cfg->Empty, :257) and falls back to Default.ReaperOSC (:768-776)."""
     cfg: list[str] = []
     for n, line in enumerate(text.splitlines(), 1):
         toks = line.split()
-        if len(toks) < 2 or toks[0].startswith("#"):  # :189-192
+        if len(toks) < 2 or toks[0].startswith("#"):  # :180-183
             continue
         if any(q in line for q in "\"'`"):
             return [], f"line {n}: quotes are parsed by REAPER's LineParser; not supported here"
         key = toks[0]
-        if key not in KNOWN_KEYS:  # :194-201
+        if key not in KNOWN_KEYS:  # :185-192
             return [], f'Unknown action "{key}" on line {n}'
         for i, pat in enumerate(toks[1:], 1):
-            if i == 1 and key.startswith(("DEVICE_", "REAPER_")):  # :201-222
+            if i == 1 and key.startswith(("DEVICE_", "REAPER_")):  # :199-224
                 if key.endswith("_COUNT") and _isint(pat):
                     continue
                 if key.endswith("_ROTARY_CENTER") and _isfloat(pat):
@@ -98,11 +98,11 @@ def reaper_load_cfg(text: str) -> tuple[list[str], str | None]:
                     continue
                 if key.endswith("_EQ") and pat == "INSERT":
                     continue
-            if pat[0] not in FLAGS:  # :225-231
+            if pat[0] not in FLAGS:  # :227-234
                 return [], f'Pattern "{pat}" starts with unknown flag \'{pat[0]}\' on line {n} (allowed: [nfbtrsi])'
-            if len(pat) < 2 or pat[1] != "/":  # :233-238
+            if len(pat) < 2 or pat[1] != "/":  # :235-240
                 return [], f'Pattern "{pat}" does not start with \'/\' on line {n}'
-            if len(pat) > 512:  # :239-244
+            if len(pat) > 512:  # :241-246
                 return [], f"Pattern is too long on line {n}"
         cfg.append(line)
     return cfg, None
@@ -110,7 +110,7 @@ def reaper_load_cfg(text: str) -> tuple[list[str], str | None]:
 
 def parse_pattern_file(path: Path) -> tuple[dict[str, str], dict[str, list[tuple[str, str]]]]:
     """(settings, action -> [(flag, address)]) of a file REAPER accepts, read the way REAPER's
-    CSurf_Osc constructor does (:781-866): a DEVICE_/REAPER_ key's first token may be a setting."""
+    CSurf_Osc constructor does (:779-866): a DEVICE_/REAPER_ key's first token may be a setting."""
     lines, err = reaper_load_cfg(path.read_text(encoding="ascii"))
     assert err is None, f"REAPER would reject {path.name} as a whole: {err}"
     settings: dict[str, str] = {}
@@ -153,7 +153,7 @@ def test_pattern_file_parses_with_markers_enabled():
     settings, actions = parse_pattern_file(PATTERN_FILE)
     assert int(settings["DEVICE_MARKER_COUNT"]) == protocol.MARKER_BANK_SIZE > 0
     assert int(settings["DEVICE_REGION_COUNT"]) == protocol.MARKER_BANK_SIZE
-    # REAPER ignores a count <= 0 in the file (csurf_osc.cpp:797), so none may pretend otherwise.
+    # REAPER ignores a count <= 0 in the file (csurf_osc.cpp:798), so none may pretend otherwise.
     assert all(int(v) > 0 for k, v in settings.items() if k.endswith("_COUNT"))
     # No track/FX/send/VU feedback: REAPER only sends feedback for patterns the file lists.
     assert not [k for k in actions if k.startswith(("TRACK_", "FX_", "MASTER_", "LAST_TOUCHED_"))]
