@@ -107,6 +107,8 @@ class StatusArea(QGroupBox):
             lab.setObjectName(f"status_{key}")
             self.labels[key] = lab
             grid.addWidget(lab, row, col + 1)
+        for key in ("reaper", "error"):  # a few clauses long (bridge/health.py summary): wrap, don't widen
+            self.labels[key].setWordWrap(True)
         grid.addWidget(QLabel("<b>Mode</b>"), 0, 4)
         self.mode = QComboBox()
         self.mode.addItems(["commit", "live"])
