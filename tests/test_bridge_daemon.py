@@ -292,6 +292,11 @@ def test_feedback_after_a_long_silence_sends_no_action_and_mode_switch_over_osc(
     assert sim.received[sent_before:] == [] and "/action" not in sim.addresses_received()
     health = bridge.status()["reaper"]
     assert health["feedback_seen_s_ago"] < 5.0 and "OSC feedback" in health["summary"]
+    # doctor asks the running daemon and prints the same line.
+    from emsync_bridge.bridge.doctor import check_reaper
+
+    c = check_reaper(bridge.osc.port, str(bridge.spool))
+    assert c.level == "ok" and c.detail.startswith("OSC feedback ") and "silence is normal while stopped" in c.detail
     with BridgeClient(port=bridge.osc.port, timeout=5.0) as client:
         client.set_mode("live")
         wait_for(lambda: client.status()["mode"] == "live", "live mode")
