@@ -203,7 +203,7 @@ def test_status_area_reflects_a_real_daemon_and_panic_sends_note_offs(qtbot, tmp
 
     from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
     from emsync_bridge.bridge.events import CC_ALL_NOTES_OFF
-    from emsync_bridge.bridge.simulator import ReaperSim
+    from emsync_bridge.bench.simulator import ReaperSim
     from emsync_bridge.bridge.sinks import RecordingSink
     from emsync_bridge.timeline import protocol
     from emsync_bridge.ui.window import MainWindow
