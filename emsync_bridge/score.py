@@ -294,7 +294,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     cut-at-the-boundary rule as the daemon's regeneration). A progress callback may raise
     `Cancelled` to stop."""
     from emsync_bridge.runtime import load_engine
-    from emsync_bridge.timeline.spool import write_json_atomic
+    from emsync_bridge.atomic import write_json_atomic
     from emsync_bridge.video import analyze_video
 
     opts = opts or ScoreOptions()

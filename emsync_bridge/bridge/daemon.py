@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from emsync_bridge.atomic import write_json_atomic
 from emsync_bridge.bridge import commit as commit_mod
 from emsync_bridge.bridge.events import TokenStream
 from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
@@ -49,7 +50,6 @@ from emsync_bridge.timeline.spool import (
     poll_requests,
     resolve_spool_dir,
     utc_now_iso,
-    write_json_atomic,
 )
 from emsync_bridge.timeline.state import Marker, ProjectState, Region
 from emsync_bridge.timeline.tempo import TempoMap

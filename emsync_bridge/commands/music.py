@@ -32,7 +32,7 @@ def generate_cmd(args) -> int:
     from emsync_bridge.music.metrics import summary
     from emsync_bridge.music.midi import write_midi
     from emsync_bridge.runtime import load_engine
-    from emsync_bridge.timeline.spool import write_json_atomic
+    from emsync_bridge.atomic import write_json_atomic
 
     boundaries = parse_times(args.boundaries)
     cond = Conditioning.constant(args.valence, args.arousal, boundaries)
