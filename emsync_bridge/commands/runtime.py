@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from emsync_bridge.cli import command
+from emsync_bridge.commands.registry import command
 
 
 @command("export", "export a model to ONNX (prefill/step graphs with a KV cache), checked against torch")
