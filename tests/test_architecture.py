@@ -8,6 +8,8 @@ from __future__ import annotations
 import ast
 import functools
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -173,3 +175,18 @@ def test_the_checker_finds_cycles_and_broken_rules(tmp_path):
     assert cycles(g) == [["pkg.sub.a", "pkg.sub.b"]]
     assert cycles({"x": {"y"}, "y": {"z"}, "z": set()}) == []
     assert under("pkg.cli", "pkg.cli") and under("pkg.cli.x", "pkg.cli") and not under("pkg.client", "pkg.cli")
+
+
+def test_commands_register_without_the_cli():
+    """Importing the commands fills the registry without loading the CLI, and both ways of running
+    the CLI see every subcommand once."""
+    code = ("import sys, emsync_bridge.commands; from emsync_bridge.commands.registry import COMMANDS; "
+            "print(' '.join(n for n, _, _ in COMMANDS)); print('emsync_bridge.cli' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    names, cli_loaded = proc.stdout.split("\n")[:2]
+    assert proc.returncode == 0 and cli_loaded == "False", proc.stderr
+    names = names.split()
+    assert len(names) == len(set(names)) and {"train", "score", "serve", "bench", "bench-live", "panel"} <= set(names)
+    for entry in (["-m", "emsync_bridge"], ["-m", "emsync_bridge.cli"]):
+        helped = subprocess.run([sys.executable, *entry, "--help"], capture_output=True, text=True, timeout=120)
+        assert helped.returncode == 0 and all(n in helped.stdout for n in names), helped.stderr
