@@ -9,7 +9,7 @@ import json
 import logging
 import sys
 
-from emsync_bridge.runtime.bench import bench_decode, format_decode
+from emsync_bridge.bench.decode import bench_decode, format_decode
 
 
 def main() -> int:

@@ -10,8 +10,10 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
-from emsync_bridge.bridge.reliability import run_soak
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the harness lives with the tests
+from harness.reliability import run_soak  # noqa: E402
 
 
 def main() -> int:

@@ -4,14 +4,17 @@ A temp file in the same folder (a rename across filesystems is not atomic), name
 dot so pollers skip it, fsync'd, then `os.replace`d over the target; the folder is fsync'd after,
 where the OS allows, so the rename survives a crash. A reader sees the old file or the whole new
 one, never half of it; an interrupted write leaves no temp file behind.
+
+`write_atomic` writes bytes (or whatever a writer callback writes); `write_json_atomic` writes JSON.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import Any, BinaryIO, Callable
 
 
 def write_atomic(path: str | os.PathLike, data: bytes | None = None,
@@ -35,6 +38,13 @@ def write_atomic(path: str | os.PathLike, data: bytes | None = None,
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def write_json_atomic(path: Path | str, obj: Any) -> Path:
+    """Write `obj` as JSON atomically (sorted keys, one-space indent, UTF-8); the folder must exist.
+    NaN/inf are refused (JSON has no spelling for them)."""
+    data = json.dumps(obj, indent=1, sort_keys=True, allow_nan=False, ensure_ascii=False).encode("utf-8")
+    return write_atomic(path, data + b"\n", make_parents=False)
 
 
 def _fsync_dir(folder: Path) -> None:

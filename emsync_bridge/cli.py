@@ -1,37 +1,21 @@
 """`emsync-bridge` command line: a thin shell over the library.
 
-Each subcommand is an `add_*` function that registers its arguments and a `run` callable.
-Library code raises `EmsyncError` for user mistakes; `main` prints it as one line and exits 2.
+Each subcommand is a function registered with `@command` (`emsync_bridge.commands.registry`) in
+the module of its area under `emsync_bridge/commands/`. Library code raises `EmsyncError` for user
+mistakes; `main` prints it as one line and exits 2 (`errors.run_main`). No library module imports
+this one (only `python -m emsync_bridge` and the `emsync-bridge` script run it).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
-import sys
 
-from emsync_bridge.errors import EmsyncError
-
-COMMANDS = []  # (name, help, add_arguments, run)
-
-
-def command(name: str, help: str):
-    """Register `fn(args) -> int|None` as a subcommand; `fn.add_arguments(parser)` is optional."""
-
-    def register(fn):
-        COMMANDS.append((name, help, fn))
-        return fn
-
-    return register
-
-
-def _load_commands() -> None:
-    # Each area keeps its subcommands next to its code; importing registers them.
-    from emsync_bridge import commands  # noqa: F401
+from emsync_bridge import commands  # noqa: F401  (importing the package registers every subcommand)
+from emsync_bridge.commands.registry import COMMANDS
+from emsync_bridge.errors import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _load_commands()
     parser = argparse.ArgumentParser(prog="emsync-bridge", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -46,22 +30,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return int(args._run(args) or 0)
-    except EmsyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return run_main(lambda: args._run(args), verbose=args.verbose)
 
 
 if __name__ == "__main__":
-    # Run through the imported module so subcommands register with the same registry.
-    from emsync_bridge import cli as _cli
+    import sys
 
-    sys.exit(_cli.main())
+    sys.exit(main())

@@ -294,7 +294,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     cut-at-the-boundary rule as the daemon's regeneration). A progress callback may raise
     `Cancelled` to stop."""
     from emsync_bridge.runtime import load_engine
-    from emsync_bridge.timeline.spool import write_json_atomic
+    from emsync_bridge.atomic import write_json_atomic
     from emsync_bridge.video import analyze_video
 
     opts = opts or ScoreOptions()
@@ -322,7 +322,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     sampling = sampling_for(opts)
     primer = None
     if previous is not None and regenerate_from is not None and regenerate_from > 0:
-        from emsync_bridge.bridge.events import primer_until, tick_of
+        from emsync_bridge.music.splice import primer_until, tick_of
         primer = primer_until(previous.tokens, tick_of(min(regenerate_from, analysis.duration)))
     t = time.perf_counter()
     gen = generate(engine, analysis.duration, cond, sampling, primer=primer,

@@ -29,10 +29,3 @@ PARITY_TOLERANCE = 1e-3
 def kv_names(n_layer: int, kind: str) -> list[str]:
     """[f"{kind}_k_0", f"{kind}_v_0", f"{kind}_k_1", ...]: one keys and one values per layer."""
     return [f"{kind}_{kv}_{i}" for i in range(n_layer) for kv in ("k", "v")]
-
-
-def export_onnx(model, out_dir, check: bool = True):
-    """Export `model` (a MusicTransformer) to `out_dir`; see `onnx_export.export_onnx`."""
-    from emsync_bridge.export.onnx_export import export_onnx as _export
-
-    return _export(model, out_dir, check=check)

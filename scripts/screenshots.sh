@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates docs/images/panel-*.png: the real control panel in a real X server (Xvfb, Qt's xcb
 # platform), captured with ImageMagick `import`, next to a real daemon (`emsync-bridge serve`)
-# that a REAPER stand-in (bridge.simulator.ReaperSim) feeds transport, tempo and markers.
+# that a REAPER stand-in (bench.simulator.ReaperSim) feeds transport, tempo and markers.
 #
 #   scripts/screenshots.sh            # uses/creates the demo in $DEMO_DIR (default /tmp/demo)
 #
@@ -30,7 +30,7 @@ from pathlib import Path
 from PyQt6.QtWidgets import QApplication
 
 from emsync_bridge.bridge.osc import BridgeClient
-from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+from emsync_bridge.bench.simulator import ReaperSim, SimMarker
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.ui.app import app
 from emsync_bridge.ui.window import MainWindow

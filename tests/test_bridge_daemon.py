@@ -11,14 +11,15 @@ from pathlib import Path
 import mido
 import pytest
 
+from emsync_bridge.atomic import write_json_atomic
 from emsync_bridge.bridge.commit import notes_from_events
 from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
 from emsync_bridge.bridge.osc import BridgeClient
 from emsync_bridge.bridge.scheduler import Cut
-from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+from emsync_bridge.bench.simulator import ReaperSim, SimMarker
 from emsync_bridge.bridge.sinks import RecordingSink, sounding_after
 from emsync_bridge.timeline import protocol
-from emsync_bridge.timeline.spool import load_manifest, write_json_atomic
+from emsync_bridge.timeline.spool import load_manifest
 
 WAIT_S = 90.0
 

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from emsync_bridge.bridge.osc import BridgeClient
-from emsync_bridge.bridge.reliability import free_udp_port
+from harness.reliability import free_udp_port
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
 

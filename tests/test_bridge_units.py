@@ -19,9 +19,6 @@ from emsync_bridge.bridge.events import (
     NoteEvent,
     TokenStream,
     events_from_tokens,
-    primer_until,
-    tick_of,
-    trim_primer,
 )
 from emsync_bridge.bridge.osc import BridgeClient, OscServer, build_message
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler
@@ -29,6 +26,7 @@ from emsync_bridge.bridge.sinks import RecordingSink, sounding_after
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import vocab
 from emsync_bridge.music.midi import tokens_to_score
+from emsync_bridge.music.splice import primer_until, tick_of, trim_primer
 from emsync_bridge.timeline.spool import load_manifest
 from emsync_bridge.timeline.state import Marker, TempoPoint
 from emsync_bridge.timeline.tempo import TempoMap

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from emsync_bridge.bridge.reliability import run_daemon_chaos, run_virtual_chaos
+from harness.reliability import run_daemon_chaos, run_virtual_chaos
 
 
 def test_virtual_chaos_leaves_nothing_sounding():

@@ -5,7 +5,7 @@ corrupt file and that the restarted daemon recovers; SIGTERM in live mode sends 
 
 from __future__ import annotations
 
-from emsync_bridge.bridge.reliability import importer_view, run_crash_rounds, run_sigterm_check
+from harness.reliability import importer_view, run_crash_rounds, run_sigterm_check
 from emsync_bridge.music.midi import CHANNELS
 from emsync_bridge.timeline.spool import ensure_spool
 

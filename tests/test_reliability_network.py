@@ -12,7 +12,7 @@ import pytest
 
 from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
 from emsync_bridge.bridge.osc import CONTROL_ADDRESSES, OscServer, build_message, is_loopback, parse_allow_from
-from emsync_bridge.bridge.reliability import free_udp_port, netns_check
+from harness.reliability import free_udp_port, netns_check
 from emsync_bridge.cli import build_parser
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from emsync_bridge.bridge.osc import OscServer, build_message
-from emsync_bridge.bridge.reliability import FUZZ_KINDS, run_fuzz, start_daemon, wait_for, write_project
+from harness.reliability import FUZZ_KINDS, run_fuzz, start_daemon, wait_for, write_project
 
 FUZZ_N = 2000
 

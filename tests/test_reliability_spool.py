@@ -11,11 +11,12 @@ import os
 
 import pytest
 
+from emsync_bridge.atomic import write_json_atomic
 from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
 from emsync_bridge.bridge.osc import BridgeClient
-from emsync_bridge.bridge.reliability import free_udp_port, manifest_id, wait_for, write_project
+from harness.reliability import free_udp_port, manifest_id, wait_for, write_project
 from emsync_bridge.timeline import protocol
-from emsync_bridge.timeline.spool import load_manifest, write_json_atomic
+from emsync_bridge.timeline.spool import load_manifest
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
 from emsync_bridge.bridge.osc import BridgeClient
-from emsync_bridge.bridge.reliability import (
+from harness.reliability import (
     VIDEO_EXPECT,
     analyze_bounded,
     free_udp_port,

@@ -21,9 +21,9 @@ def test_bench_decode_quick_json():
 
 
 def test_bench_analyze_without_the_video_bench_says_not_available(monkeypatch):
-    from emsync_bridge.runtime.bench import bench_analyze
+    from emsync_bridge.bench.decode import bench_analyze
 
-    monkeypatch.setitem(sys.modules, "emsync_bridge.video.bench", None)
+    monkeypatch.setitem(sys.modules, "emsync_bridge.bench.analyze", None)
     assert bench_analyze()["available"] is False
 
 

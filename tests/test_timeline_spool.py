@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from emsync_bridge.atomic import write_json_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import (
     Manifest,
@@ -18,7 +19,6 @@ from emsync_bridge.timeline import (
     poll_requests,
     resolve_spool_dir,
     spool_path,
-    write_json_atomic,
     write_manifest,
 )
 from emsync_bridge.timeline.spool import parse_project_state

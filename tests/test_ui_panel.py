@@ -180,7 +180,7 @@ def test_generate_cancel_and_regenerate_from_scene(window, tmp_path, qtbot, engi
     assert sent[-1] == pytest.approx(va_for_emotion("joy"), abs=1e-3)
     assert window.timeline.shown()["notes"] == len(r.score.notes)
     # Regenerate from scene 2: the notes before 4.5 s stay exactly as they were (held ones are cut there).
-    from emsync_bridge.bridge.events import tick_of
+    from emsync_bridge.music.splice import tick_of
     from emsync_bridge.music.vocab import TICK_S
 
     cut = tick_of(4.5) * TICK_S  # the scene start on the model's time grid
@@ -204,7 +204,7 @@ def test_status_area_reflects_a_real_daemon_and_panic_sends_note_offs(qtbot, tmp
 
     from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
     from emsync_bridge.bridge.events import CC_ALL_NOTES_OFF
-    from emsync_bridge.bridge.simulator import ReaperSim
+    from emsync_bridge.bench.simulator import ReaperSim
     from emsync_bridge.bridge.sinks import RecordingSink
     from emsync_bridge.timeline import protocol
     from emsync_bridge.ui.window import MainWindow

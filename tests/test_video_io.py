@@ -196,7 +196,7 @@ def test_analyze_path_does_not_import_torch(files, tmp_path):
 
 
 def test_bench_analyze_smoke(files):
-    from emsync_bridge.video.bench import bench_analyze, format_bench
+    from emsync_bridge.bench.analyze import bench_analyze, format_bench
 
     r = bench_analyze(files["good"])
     assert r["ours_cuts"] == pytest.approx([1.0], abs=0.04)

@@ -2,7 +2,7 @@
 
 Entry points: `Bridge`/`BridgeConfig` (the daemon), `BridgeClient` (control API over loopback
 OSC, used by the panel), `MidiSink`/`RecordingSink`/`MidoSink`/`open_sink`, `PlayClock`/
-`Scheduler`/`LiveScore`, `ReaperSim` (a REAPER stand-in for tests and benches).
+`Scheduler`/`LiveScore`. (The REAPER stand-in for tests and benches is `emsync_bridge.bench.simulator`.)
 Heavy modules (model runtimes, rtmidi) load only when used.
 """
 

@@ -33,14 +33,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from emsync_bridge.atomic import write_json_atomic
 from emsync_bridge.bridge import commit as commit_mod
-from emsync_bridge.bridge.events import TokenStream, primer_until, tick_of, trim_primer
+from emsync_bridge.bridge.events import TokenStream
 from emsync_bridge.bridge.health import ReaperHealth, read_import_result
 from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, generate
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.splice import primer_until, tick_of, trim_primer
 from emsync_bridge.music.vocab import TICK_S
 from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.spool import (
@@ -49,7 +51,6 @@ from emsync_bridge.timeline.spool import (
     poll_requests,
     resolve_spool_dir,
     utc_now_iso,
-    write_json_atomic,
 )
 from emsync_bridge.timeline.state import Marker, ProjectState, Region
 from emsync_bridge.timeline.tempo import TempoMap

@@ -1,6 +1,7 @@
 """Subcommand modules; importing this package registers every subcommand with the CLI.
 
 One module per area so that parallel work does not collide: add a module and import it here.
+Subcommands register with `@command` from `emsync_bridge.commands.registry` (never from the CLI).
 """
 
 from emsync_bridge.commands import music  # noqa: F401

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sys
 
-from emsync_bridge.cli import command
+from emsync_bridge.commands.registry import command
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
 
@@ -121,7 +121,7 @@ doctor.add_arguments = _doctor_args
 
 @command("bench-live", "live-mode benchmarks: regeneration latency, scheduler accuracy, stuck notes, OSC flood")
 def bench_live(args) -> int:
-    from emsync_bridge.bridge.bench import run_all
+    from emsync_bridge.bench.live import run_all
 
     result = run_all(quick=args.quick, only=args.only, model=args.model)
     text = json.dumps(result, indent=1)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from emsync_bridge.cli import command
+from emsync_bridge.commands.registry import command
 from emsync_bridge.errors import EmsyncError
+from emsync_bridge.music import train_options
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 
 
@@ -32,7 +32,7 @@ def generate_cmd(args) -> int:
     from emsync_bridge.music.metrics import summary
     from emsync_bridge.music.midi import write_midi
     from emsync_bridge.runtime import load_engine
-    from emsync_bridge.timeline.spool import write_json_atomic
+    from emsync_bridge.atomic import write_json_atomic
 
     boundaries = parse_times(args.boundaries)
     cond = Conditioning.constant(args.valence, args.arousal, boundaries)
@@ -99,37 +99,9 @@ import_checkpoint_cmd.add_arguments = lambda p: p.add_argument("path", help="pat
 
 @command("train", "train the default model on the token cache (see emsync_bridge/music/train.py)")
 def train_cmd(args) -> int:
-    from emsync_bridge.music.model_config import CONFIGS
-    from emsync_bridge.music.train import ship, train
+    from emsync_bridge.music.train import run
 
-    if args.ship:
-        print(ship(Path(args.run), Path(args.ship), init=args.init))
-        return 0
-    if not (Path(args.data) / "tokens.npy").is_file():
-        raise EmsyncError(f"no token cache in {args.data}: build it with "
-                          f"`python -m emsync_bridge.music.data --pop909 DIR --out {args.data}`")
-    if args.config not in CONFIGS:
-        raise EmsyncError(f"unknown config {args.config!r}: {', '.join(CONFIGS)}")
-    summary = train(Path(args.data), Path(args.run), CONFIGS[args.config], args.minutes, args.batch_size,
-                    args.lr, args.seed, threads=args.threads, init=args.init)
-    print(json.dumps(summary, indent=2))
-    return 0
+    return run(args)
 
 
-def _train_args(p):
-    """Also the options of `python -m emsync_bridge.music.train`, which runs this command."""
-    p.add_argument("--data", default="data_cache")
-    p.add_argument("--run", default="runs/small")
-    p.add_argument("--config", default="emsync-small")
-    p.add_argument("--minutes", type=float, default=90.0)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--init", default=None, metavar="MODEL",
-                   help="start a new run from this model (name or .safetensors) instead of random weights")
-    p.add_argument("--ship", default=None, metavar="OUT.safetensors",
-                   help="don't train: save the run's best weights to OUT (+ .json)")
-
-
-train_cmd.add_arguments = _train_args
+train_cmd.add_arguments = train_options.add_arguments  # also `python -m emsync_bridge.music.train`'s

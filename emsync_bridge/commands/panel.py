@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emsync_bridge.cli import command
+from emsync_bridge.commands.registry import command
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
 

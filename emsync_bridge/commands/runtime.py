@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from emsync_bridge.cli import command
+from emsync_bridge.commands.registry import command
 
 
 @command("export", "export a model to ONNX (prefill/step graphs with a KV cache), checked against torch")
@@ -44,13 +44,13 @@ export_cmd.add_arguments = _export_args
 
 @command("bench", "measure decoder speed (reference vs cached torch vs ONNX Runtime) and analysis speed")
 def bench_cmd(args) -> int:
-    if args.what == "live":  # the bridge's live-mode acceptance bench (emsync_bridge/bridge/bench.py)
-        from emsync_bridge.bridge.bench import run_all
+    if args.what == "live":  # the bridge's live-mode acceptance bench (emsync_bridge/bench/live.py)
+        from emsync_bridge.bench.live import run_all
 
         live = run_all(quick=args.quick)
         print(json.dumps(live, indent=None if args.json else 1))
         return 0 if live.get("pass") else 1
-    from emsync_bridge.runtime import bench
+    from emsync_bridge.bench import decode as bench
 
     say = None if args.json else (lambda msg: print(f"bench: {msg} ...", file=sys.stderr, flush=True))
     result = {}

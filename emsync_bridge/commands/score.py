@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from emsync_bridge.cli import command
+from emsync_bridge.commands.registry import command
 from emsync_bridge.commands.music import FREE_KEY_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from emsync_bridge.cli import command
+from emsync_bridge.commands.registry import command
 
 
 @command("analyze", "analyse a video: scene cuts, boundaries and per-scene emotion (JSON/PNG)")

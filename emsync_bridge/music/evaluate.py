@@ -137,7 +137,7 @@ def main(argv=None):
     result["wall_s"] = time.time() - t
     print(json.dumps(result, indent=2))
     if a.out:
-        from emsync_bridge.timeline.spool import write_json_atomic
+        from emsync_bridge.atomic import write_json_atomic
 
         write_json_atomic(a.out, result)
 

@@ -14,6 +14,7 @@ Checkpoints every few minutes to RUN/ckpt.pt; a rerun resumes from it. Logs to R
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import math
@@ -28,10 +29,10 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from emsync_bridge.errors import EmsyncError
-from emsync_bridge.music import vocab
+from emsync_bridge.errors import EmsyncError, run_main
+from emsync_bridge.music import train_options, vocab
 from emsync_bridge.music.model import MusicTransformer
-from emsync_bridge.music.model_config import MAX_SECONDS_TO_CHORD, N_PREFIX, ModelConfig
+from emsync_bridge.music.model_config import CONFIGS, MAX_SECONDS_TO_CHORD, N_PREFIX, ModelConfig
 
 log = logging.getLogger("emsync.train")
 
@@ -311,11 +312,30 @@ def ship(run_dir: Path, out: Path, which: str = "best", init: str | None = None)
     return save_model(model, out, meta)
 
 
-def main(argv=None) -> int:
-    """`python -m emsync_bridge.music.train ARGS` is `emsync-bridge train ARGS`."""
-    from emsync_bridge import cli
+def run(args) -> int:
+    """`emsync-bridge train ARGS` and `python -m emsync_bridge.music.train ARGS` (options:
+    `train_options`): ship a run's weights, or train; bad input is an `EmsyncError` before any work."""
+    if args.ship:
+        print(ship(Path(args.run), Path(args.ship), init=args.init))
+        return 0
+    if not (Path(args.data) / "tokens.npy").is_file():
+        raise EmsyncError(f"no token cache in {args.data}: build it with "
+                          f"`python -m emsync_bridge.music.data --pop909 DIR --out {args.data}`")
+    if args.config not in CONFIGS:
+        raise EmsyncError(f"unknown config {args.config!r}: {', '.join(CONFIGS)}")
+    summary = train(Path(args.data), Path(args.run), CONFIGS[args.config], args.minutes, args.batch_size,
+                    args.lr, args.seed, threads=args.threads, init=args.init)
+    print(json.dumps(summary, indent=2))
+    return 0
 
-    return cli.main(["train", *(sys.argv[1:] if argv is None else argv)])
+
+def main(argv=None) -> int:
+    """`python -m emsync_bridge.music.train ARGS`: the same options, run and error path as
+    `emsync-bridge train ARGS`."""
+    parser = argparse.ArgumentParser(prog="python -m emsync_bridge.music.train", description=__doc__.splitlines()[0])
+    train_options.add_arguments(parser)
+    args = parser.parse_args(argv)
+    return run_main(lambda: run(args))
 
 
 if __name__ == "__main__":

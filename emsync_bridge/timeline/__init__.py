@@ -17,7 +17,6 @@ from emsync_bridge.timeline.spool import (
     prune_generations,
     resolve_spool_dir,
     spool_path,
-    write_json_atomic,
     write_manifest,
 )
 from emsync_bridge.timeline.state import (
@@ -43,5 +42,5 @@ __all__ = [
     "ProjectState", "ProjectStateWatcher", "Region", "Request", "TargetTrack", "TempoMap",
     "TempoPoint", "TimeRange", "Timeline", "VideoItem", "ensure_spool", "load_manifest",
     "load_project_state", "load_request", "parse_emotion", "parse_project_state", "poll_requests",
-    "prune_generations", "resolve_spool_dir", "spool_path", "write_json_atomic", "write_manifest",
+    "prune_generations", "resolve_spool_dir", "spool_path", "write_manifest",
 ]

@@ -1,7 +1,7 @@
 """The spool folder shared by the Lua scripts and the daemon (spec: docs/protocol.md).
 
 - `resolve_spool_dir` finds the folder exactly as `reaper_scripts/emsync_lib.lua` does.
-- `write_json_atomic` is the one way anything writes a JSON file others read.
+- `write_json_atomic` (from `emsync_bridge.atomic`) is the one way anything writes a JSON file others read.
 - `load_project_state`, `load_request`, `poll_requests`, `load_manifest` read what the other side
   wrote and validate it; anything wrong raises `EmsyncError` with one clear line.
 - `spool_path` joins a relative path onto the spool without ever leaving it.
@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from emsync_bridge.atomic import write_atomic
+from emsync_bridge.atomic import write_json_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.state import (
@@ -169,13 +169,6 @@ def spool_path(spool: Path, relative: str) -> Path:
 
 def utc_now_iso() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def write_json_atomic(path: Path | str, obj: Any) -> Path:
-    """Write `obj` as JSON atomically (see `emsync_bridge.atomic`); the folder must exist.
-    NaN/inf are refused (JSON has no spelling for them)."""
-    data = json.dumps(obj, indent=1, sort_keys=True, allow_nan=False, ensure_ascii=False).encode("utf-8")
-    return write_atomic(path, data + b"\n", make_parents=False)
 
 
 def _reject_constant(name: str) -> None:

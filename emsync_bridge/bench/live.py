@@ -26,7 +26,7 @@ from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
 from emsync_bridge.bridge.events import NoteEvent
 from emsync_bridge.bridge.osc import build_message
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler
-from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+from emsync_bridge.bench.simulator import ReaperSim, SimMarker
 from emsync_bridge.bridge.sinks import RecordingSink, sounding_after
 
 log = logging.getLogger(__name__)

@@ -191,7 +191,7 @@ def format_bench(res: dict) -> str:
     )
 
 
-if __name__ == "__main__":  # python -m emsync_bridge.video.bench [VIDEO | --eval SEED N]
+if __name__ == "__main__":  # python -m emsync_bridge.bench.analyze [VIDEO | --eval SEED N]
     if len(sys.argv) > 1 and sys.argv[1] == "--eval":
         print(json.dumps(eval_cuts(int(sys.argv[2]), int(sys.argv[3])), indent=1))
     else:

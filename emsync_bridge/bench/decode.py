@@ -184,7 +184,7 @@ def generation_speed(model: str | None, seconds: float, seed: int = 0, config: M
     spec = {"files": {"name": files.name, "weights": str(files.weights) if files.weights else None,
                       "config": files.config},
             "seconds": seconds, "seed": seed}
-    proc = subprocess.run([sys.executable, "-m", "emsync_bridge.runtime.bench", "--child", json.dumps(spec)],
+    proc = subprocess.run([sys.executable, "-m", "emsync_bridge.bench.decode", "--child", json.dumps(spec)],
                           capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         raise RuntimeError(f"generation benchmark failed: {proc.stderr.strip()[-2000:]}")
@@ -309,11 +309,11 @@ def bench_decode(quick: bool = False, model: str | None = None, seconds: float |
 
 
 def bench_analyze() -> dict:
-    """`emsync_bridge.video.bench.bench_analyze()` when that module exists."""
+    """`emsync_bridge.bench.analyze.bench_analyze()` when that module exists."""
     try:
-        from emsync_bridge.video.bench import bench_analyze as run
+        from emsync_bridge.bench.analyze import bench_analyze as run
     except ImportError:
-        return {"available": False, "reason": "emsync_bridge.video.bench is not available"}
+        return {"available": False, "reason": "emsync_bridge.bench.analyze is not available"}
     return {"available": True, **run()}
 
 

@@ -19,7 +19,8 @@ from pythonosc.osc_message import OscMessage
 
 from emsync_bridge.bridge.osc import build_message
 from emsync_bridge.timeline import protocol
-from emsync_bridge.timeline.spool import utc_now_iso, write_json_atomic
+from emsync_bridge.atomic import write_json_atomic
+from emsync_bridge.timeline.spool import utc_now_iso
 
 
 @dataclass

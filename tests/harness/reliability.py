@@ -6,7 +6,7 @@ Everything talks to daemons over 127.0.0.1 only (the network-namespace probe als
 on a veth pair inside a namespace it creates itself); every loop is bounded; every daemon this
 starts is stopped by its process id.
 
-`python -m emsync_bridge.bridge.reliability child ...` runs a daemon the way `emsync-bridge serve`
+`python tests/harness/reliability.py child ...` runs a daemon the way `emsync-bridge serve`
 does, plus two test hooks: live MIDI to a file (`--record`, one line per message, written with
 O_APPEND so it survives kill -9) and `--kill-at-op N`: SIGKILL itself at the N-th file-system step
 of a commit (temp file created, fsync, rename, folder removal; before or after each).
@@ -236,7 +236,7 @@ def start_daemon(spool: Path, *, port: int | None = None, args=(), child: bool =
     port = port or free_udp_port()
     reaper_port = free_udp_port()  # nothing listens there: REAPER is not running
     if child:
-        cmd = [sys.executable, "-m", "emsync_bridge.bridge.reliability", "child"]
+        cmd = [sys.executable, __file__, "child"]
     else:
         cmd = [sys.executable, "-m", "emsync_bridge", "serve"]
     cmd += ["--osc-port", str(port), "--reaper-port", str(reaper_port), "--spool", str(spool), *map(str, args)]
@@ -250,7 +250,7 @@ def start_daemon(spool: Path, *, port: int | None = None, args=(), child: bool =
 
 def write_project(spool: Path, duration: float = 4.0, markers=((1, "", 1.5), (2, "joy", 3.0)),
                   project_id: str = "reliab01", video_items=()) -> Path:
-    from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+    from emsync_bridge.bench.simulator import ReaperSim, SimMarker
 
     sim = ReaperSim(0, markers=[SimMarker(*m) for m in markers], project_id=project_id)
     try:
@@ -340,7 +340,7 @@ def netns_check(spool_base: Path, timeout: float = 120.0) -> dict | None:
     if test.returncode != 0:
         return None
     spool_base.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["unshare", "-n", sys.executable, "-m", "emsync_bridge.bridge.reliability", "netns-probe",
+    r = subprocess.run(["unshare", "-n", sys.executable, __file__, "netns-probe",
                         str(spool_base)], capture_output=True, text=True, timeout=timeout)
     if r.returncode != 0:
         raise EmsyncError(f"netns probe failed ({r.returncode}): {r.stderr.strip()[-2000:]}")
@@ -731,7 +731,7 @@ def run_daemon_chaos(sequences: int = 20, seed: int = 0, engine=None, files=None
     import tempfile
 
     from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
-    from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+    from emsync_bridge.bench.simulator import ReaperSim, SimMarker
 
     if engine is None:
         from emsync_bridge.runtime import load_engine
@@ -1053,7 +1053,7 @@ def run_sigterm_check(tmp: Path, duration: float = 20.0, timeout: float = 120.0)
     """Live mode with MIDI recorded to a file; play; SIGTERM while notes sound (if the model makes
     any within a few seconds) -> every channel gets all-notes-off after the signal, nothing is left
     sounding, the process exits 0 and status.json says stopped."""
-    from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+    from emsync_bridge.bench.simulator import ReaperSim, SimMarker
     from emsync_bridge.bridge.sinks import sounding_after
 
     spool = Path(tmp) / "sigterm-spool"
@@ -1218,7 +1218,7 @@ def run_soak(minutes: float = 30.0, regen_every_s: float = 10.0, osc_hz: float =
     import psutil
 
     from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
-    from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
+    from emsync_bridge.bench.simulator import ReaperSim, SimMarker
     from emsync_bridge.runtime import load_engine
 
     import tempfile
@@ -1453,7 +1453,7 @@ def child_main(argv) -> int:
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv:
-        print("usage: python -m emsync_bridge.bridge.reliability child|netns-probe ...", file=sys.stderr)
+        print("usage: python tests/harness/reliability.py child|netns-probe ...", file=sys.stderr)
         return 2
     cmd, rest = argv[0], argv[1:]
     if cmd == "child":
