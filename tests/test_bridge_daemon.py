@@ -187,7 +187,7 @@ def test_live_mode_plays_notes_at_project_times_follows_markers_and_panics(rig):
     first = wait_for(lambda: next((e for e in bridge.score.events if getattr(e, "on", False)
                                    and e.time >= cut.time - 1e-9), None), "the first regenerated note")
     assert first.time == pytest.approx(cut.time, abs=1e-6)
-    heard = wait_for(lambda: [r for r in bridge.regen_latencies if r["from"] > 0], "the regenerated note sent")[-1]
+    heard = wait_for(lambda: [r for r in bridge.regen_latencies if r["splice"] > 0], "the regenerated note sent")[-1]
     assert heard["note_time"] == pytest.approx(cut.time, abs=1e-6)
     wait_for(lambda: sim.position() > 2.6, "playing to 2.6 s")
     sim.stop()

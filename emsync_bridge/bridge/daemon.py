@@ -20,7 +20,6 @@ ahead of the play head (what has already played cannot change).
 from __future__ import annotations
 
 import bisect
-import collections
 import functools
 import logging
 import os
@@ -35,6 +34,7 @@ from typing import Callable
 
 from emsync_bridge.bridge import commit as commit_mod
 from emsync_bridge.bridge.events import TokenStream, primer_until, tick_of, trim_primer
+from emsync_bridge.bridge.latency import Lead, RegenTrace
 from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
@@ -86,8 +86,9 @@ class BridgeConfig:
     analyze_video: bool = True
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
     layout: str = "per-instrument"  # or "type1"
-    # Live: regenerate no earlier than this ahead of the play head. None = adaptive: 1.5 x the p90
-    # of how long recent jobs took to get past their first tick, + 10 ms, within [30, 250] ms.
+    # Live: a splice starts this far ahead of the play head (placed when the job starts). None =
+    # adaptive: 1.5 x the p90 of recent jobs' start -> first note, + 5 ms, within [15, 250] ms
+    # (latency.Lead).
     lead_s: float | None = None
     max_ahead_s: float = 20.0  # live: generation pauses this far ahead of the play head
     primer_tokens: int = 128  # tokens of context before a regenerated boundary
@@ -183,6 +184,8 @@ class Job:
     reason: str
     trigger_wall: float | None = None  # when the OSC message/request that caused it arrived
     submit_wall: float = 0.0
+    replan_wall: float | None = None  # when the change was planned (after the debounce)
+    head: float | None = None  # live: the play head at submit (project s)
 
 
 @dataclass
@@ -244,7 +247,7 @@ class Bridge:
         self.generation: dict = {}
         self.last_commit: dict = {}
         self.last_error = ""
-        self.regen_latencies: list[dict] = []
+        self.regen_latencies: list[dict] = []  # live: RegenTrace.as_dict() per regeneration heard
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._dirty: dict[str, float] = {}  # reason -> wall of the first change
@@ -254,9 +257,10 @@ class Bridge:
         self._threads: list[threading.Thread] = []
         self._next_poll = 0.0
         self._next_status = 0.0
-        self._await_regen: dict | None = None
+        self._await_regen: RegenTrace | None = None  # live: the splice whose first note is awaited
+        self._job_posted = threading.Event()  # wakes a generation waiting for the play head
         self._uncommitted_from: float | None = None  # commit mode: changed since the last manifest
-        self._ready: collections.deque[float] = collections.deque(maxlen=20)  # job submit -> first tick done
+        self._lead = Lead(self.cfg.lead_s)
         self.trace: list | None = None  # benches: (beat string, OSC arrival, handled) per /beat/str
         self.state = "starting"
 
@@ -384,13 +388,14 @@ class Bridge:
             self.reaper.all_notes_off()
 
     def _on_first_send(self, ev, wall) -> None:
-        aw = self._await_regen
-        if aw is not None and ev.time >= aw["from"] - 1e-9 and self.score.version == aw["version"]:
-            self._await_regen = None
-            if aw.get("trigger") is not None:
-                self.regen_latencies.append({"reason": aw["reason"], "latency_s": wall - aw["trigger"],
-                                             "note_time": ev.time, "from": aw["from"], "sent_wall": wall,
-                                             "job_wall": aw["job_wall"], "first_token_wall": aw.get("first_token_wall")})
+        """Scheduler hook (its thread): a note-on went out; completes the awaited splice's trace."""
+        tr = self._await_regen
+        if tr is None or tr.first_note is None or ev.time < tr.splice - 1e-9:
+            return
+        self._await_regen = None
+        tr.sent, tr.note_time, tr.head_at_send = wall, ev.time, self.clock.position(wall)
+        if tr.complete:
+            self.regen_latencies.append(tr.as_dict())
 
     # ------------------------------------------------------------------ project state
 
@@ -761,9 +766,10 @@ class Bridge:
         """Regenerate from `t` (None: everything) with the current plan."""
         plan = self.make_plan()
         start = plan.origin if t is None else max(plan.origin, min(t, plan.end))
-        self._submit(plan, start, reason, wall, full=t is None)
+        self._submit(plan, start, reason, wall, full=t is None, replan_wall=time.perf_counter())
 
     def replan(self) -> None:
+        now = time.perf_counter()
         with self._lock:
             dirty, self._dirty = self._dirty, {}
         if not dirty:
@@ -780,17 +786,17 @@ class Bridge:
             if self.project is None and "play" not in dirty and "start" not in dirty and self.mode != "live":
                 self.plan = None  # nothing to score yet: wait for project.json or a request
                 return
-            self._submit(plan, plan.origin, reason, trigger, full=True)
+            self._submit(plan, plan.origin, reason, trigger, full=True, replan_wall=now)
             return
         changed = self.plan.first_difference(plan)
         if changed is None:
             return
         start = max([plan.origin] + [b for b in plan.boundaries if b < changed - 1e-6])
         log.info("%s changed at %.3f s: regenerating from %.3f s", reason, changed, start)
-        self._submit(plan, start, reason, trigger, full=False)
+        self._submit(plan, start, reason, trigger, full=False, replan_wall=now)
 
     def _submit(self, plan: Plan, start: float, reason: str, trigger: float | None, full: bool,
-                catch_up: bool = False) -> None:
+                catch_up: bool = False, replan_wall: float | None = None) -> None:
         if self.plan is None or abs(plan.origin - self.plan.origin) > 1e-6:
             full = True
         if full:
@@ -798,32 +804,30 @@ class Bridge:
         elif self.generation and not self.generation.get("complete") and not catch_up:
             # The running generation has not reached `start` yet: go on from where it got to.
             start = min(start, self.score.generated_until)
+        head = None
         if self.mode == "live" and self.live.playing:
-            start = max(start, self.clock.position() + self.lead())
+            head = self.clock.position()
+            start = max(start, head + self.lead())  # placed again, exactly, when the job starts
             full = full and start <= plan.origin
         if start >= plan.end - TICK_S:
             self.plan = plan
             return
         self._job_seq += 1
-        job = Job(self._job_seq, start, plan, reason, trigger, time.perf_counter())
+        job = Job(self._job_seq, start, plan, reason, trigger, time.perf_counter(), replan_wall, head)
         self.plan = plan
         self._jobs.put(job)
+        self._job_posted.set()
 
     def lead(self) -> float:
-        """How far ahead of the play head live regeneration starts (see BridgeConfig.lead_s)."""
-        if self.cfg.lead_s is not None:
-            return self.cfg.lead_s
-        if len(self._ready) < 3:
-            return 0.12
-        ready = sorted(self._ready)
-        p90 = ready[min(len(ready) - 1, int(0.9 * len(ready)))]
-        return min(0.25, max(0.03, 1.5 * p90 + 0.01))
+        """How far ahead of the play head a live splice starts (see BridgeConfig.lead_s, latency.Lead)."""
+        return self._lead()
 
     def _worker(self) -> None:
         while not self._stop.is_set():
             job = self._jobs.get()
             if job is None:
                 return
+            self._job_posted.clear()  # before draining: a job posted after this sets it again
             while True:  # only the newest job matters
                 try:
                     nxt = self._jobs.get_nowait()
@@ -848,10 +852,16 @@ class Bridge:
 
     def _run_job(self, job: Job) -> None:
         plan, cfg = job.plan, self.cfg
+        t_start = time.perf_counter()
+        head = lead = None
+        if job.head is not None and self.mode == "live" and self.live.playing:
+            # The splice is placed now, not at submit: time the job waited for the worker must not
+            # let the play head pass it (old notes after it would already have been sent).
+            head, lead = self.clock.position(t_start), self.lead()
+            job = replace(job, from_time=min(max(job.from_time, head + lead), plan.end - TICK_S))
         tick = max(0, tick_of(job.from_time - plan.origin))
         primer_full = primer_until(self.tokens, tick) if tick > 0 else []
         primer, dropped = trim_primer(primer_full, cfg.primer_tokens)
-        t_start = time.perf_counter()
         # The splice sits on the token grid: the new tokens start at this tick, so the old score is
         # replaced from exactly there (from_time itself may lie up to half a tick later).
         replaced = plan.origin + tick * TICK_S if tick > 0 else plan.origin
@@ -859,14 +869,19 @@ class Bridge:
         # A superseded job still changed the score from its start: the next manifest must cover
         # that too, or REAPER would keep older items there.
         self._uncommitted_from = replaced if self._uncommitted_from is None else min(self._uncommitted_from, replaced)
+        trace = None
         if self.scheduler is not None:
-            self._await_regen = {"from": replaced, "version": self.score.version, "trigger": job.trigger_wall,
-                                 "reason": job.reason, "job_wall": t_start}
+            trace = None if job.trigger_wall is None else RegenTrace(
+                job.reason, job.trigger_wall, job.replan_wall if job.replan_wall is not None else job.trigger_wall,
+                job.submit_wall, head_at_submit=job.head, job_start=t_start, head_at_start=head, lead=lead,
+                splice=replaced)
+            self._await_regen = trace
             self.scheduler.notify()
         # Live: notes go out as soon as they are sampled (a same-tick cancellation is withdrawn),
         # so the lead only has to cover the first token, not the first whole tick.
         stream = TokenStream(origin=plan.origin, tick=tick, early=self.mode == "live")
         new_tokens: list[int] = []
+        first_note: list[float] = []  # live: wall when the first regenerated note-on was appended
         gen_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{job.seq}"
         self.generation = {"id": gen_id, "from": replaced, "end": plan.end, "reason": job.reason,
                            "cursor": replaced, "complete": False, "tokens": 0, "started": utc_now_iso()}
@@ -876,10 +891,8 @@ class Bridge:
         def on_token(tok: int, cursor: float) -> bool:
             if job.seq != self._job_seq or self._stop.is_set():
                 return True
-            if not new_tokens and self._await_regen is not None:
-                self._await_regen["first_token_wall"] = time.perf_counter()
-            if not new_tokens:
-                self._ready.append(time.perf_counter() - job.submit_wall)
+            if trace is not None and trace.first_token is None:
+                trace.first_token = time.perf_counter()
             new_tokens.append(tok)
             self.tokens.append(tok)
             evs = stream.feed(tok)
@@ -887,13 +900,18 @@ class Bridge:
                 self.score.retract(gone)
             self.score.append(evs, until=plan.origin + cursor - TICK_S)
             if evs and self.scheduler is not None:
+                if head is not None and not first_note and any(e.on for e in evs):
+                    first_note.append(time.perf_counter())
+                    self._lead.record(first_note[0] - t_start)  # what the lead has to cover
+                    if trace is not None:
+                        trace.first_note = first_note[0]
                 self.scheduler.notify()
             self.generation["cursor"] = plan.origin + cursor
             self.generation["tokens"] = len(new_tokens)
             if self.mode == "live":  # no further ahead of the play head than needed
                 while (plan.origin + cursor > self.clock.position() + cfg.max_ahead_s
                        and job.seq == self._job_seq and not self._stop.is_set()):
-                    time.sleep(0.05)
+                    self._job_posted.wait(0.05)  # a new job wakes it at once
             return False
 
         # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.

@@ -1,0 +1,167 @@
+"""Live regeneration's latency bookkeeping (`latency.RegenTrace`, `latency.Lead`) and the splice:
+old and new notes never overlap, nothing old is played past the splice, a first note that is
+already due goes out at once. The scheduler is driven with explicit wall times (no sleeping, no
+timing asserts)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from emsync_bridge.bridge.bench import splice_check
+from emsync_bridge.bridge.events import NoteEvent, note_off, note_on
+from emsync_bridge.bridge.latency import STAGES, Lead, RegenTrace
+from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler
+from emsync_bridge.bridge.sinks import RecordingSink, Sent
+
+
+# ------------------------------------------------------------------------- bookkeeping
+
+
+def test_trace_stages_add_up_to_the_latency_in_order():
+    tr = RegenTrace("markers", trigger=10.000, replan=10.011, submit=10.0115, job_start=10.013,
+                    first_token=10.019, first_note=10.020, sent=10.041, splice=5.0, note_time=5.0)
+    st = tr.stages()
+    assert list(st) == list(STAGES)
+    assert st == pytest.approx({"debounce": 0.011, "plan": 0.0005, "queue": 0.0015, "first_token": 0.006,
+                                "first_note": 0.001, "play_head": 0.021})
+    assert sum(st.values()) == pytest.approx(tr.latency) and tr.latency == pytest.approx(0.041)
+    d = tr.as_dict()
+    assert d["latency_s"] == pytest.approx(0.041) and d["stages_s"] == st
+
+
+def test_incomplete_trace_has_no_stages_and_lateness_needs_the_send():
+    tr = RegenTrace("osc", trigger=1.0, replan=1.0, submit=1.001, job_start=1.002, first_token=1.01)
+    assert not tr.complete and tr.latency is None and tr.late_by is None
+    with pytest.raises(ValueError):
+        tr.stages()
+    assert "stages_s" not in tr.as_dict()
+    tr.first_note, tr.sent, tr.note_time, tr.head_at_send = 1.011, 1.012, 3.0, 3.004
+    assert tr.complete and tr.late_by == pytest.approx(0.004)
+
+
+def test_lead_is_sized_from_measured_first_note_times():
+    lead = Lead(initial=0.06)
+    assert lead() == 0.06  # nothing measured yet
+    for s in [0.004, 0.006, 0.005, 0.007, 0.005]:
+        lead.record(s)
+    assert lead() == pytest.approx(1.5 * 0.007 + 0.005)  # p90 of 5 samples = the largest
+    for _ in range(20):
+        lead.record(0.001)
+    assert lead() == pytest.approx(0.015)  # floor
+    for _ in range(20):
+        lead.record(1.0)
+    assert lead() == pytest.approx(0.25)  # ceiling: a slow machine never waits longer than this
+    assert Lead(0.08)() == 0.08  # --lead S fixes it
+
+
+# ------------------------------------------------------------------------- the splice
+
+
+def drive(sched: Scheduler, t0: float, t1: float, step: float = 0.001) -> float:
+    w = t0
+    while w <= t1:
+        sched.pump(w)
+        w += step
+    return w
+
+
+def old_score() -> LiveScore:
+    """Held chords that cross 2.0 s and notes after it, on several channels."""
+    s = LiveScore()
+    evs = []
+    for i in range(30):
+        t = 0.1 * i
+        inst = ("piano", "strings", "bass", "guitar", "drums")[i % 5]
+        evs.append(NoteEvent(t, True, inst, 60 + i % 7, 90))
+        evs.append(NoteEvent(t + 0.45, False, inst, 60 + i % 7))
+    evs.sort(key=lambda e: (e.time, e.on))
+    s.append(evs, until=3.5)
+    return s
+
+
+NEW = [NoteEvent(0.0, True, "piano", 72, 100), NoteEvent(0.0, True, "bass", 60, 100),  # 60: also an old pitch
+       NoteEvent(0.3, False, "piano", 72), NoteEvent(0.3, False, "bass", 60)]
+
+
+def splice(sched, score, sink, at: float, wall: float, append_wall: float):
+    """Replace the score from `at` (at `wall`), append the new notes at `append_wall`; play on."""
+    drive(sched, 0.0, wall)
+    score.replace_from(at)
+    sched.notify()
+    drive(sched, wall, append_wall)
+    score.append([NoteEvent(at + e.time, e.on, e.instrument, e.pitch, e.velocity) for e in NEW], until=at + 1.0)
+    sched.notify()
+    drive(sched, append_wall, at + 0.6)
+    stream = list(sink.sent)
+    first = next(i for i, s in enumerate(stream) if s.msg.type == "note_on" and s.project_time == at
+                 and s.msg.note == 72)
+    return stream, first
+
+
+@pytest.mark.parametrize("case", ["ahead", "due_on_arrival"])
+def test_splice_old_and_new_notes_never_overlap(case):
+    clock, sink = PlayClock(), RecordingSink(clock=lambda: 0.0)
+    score = old_score()
+    sched = Scheduler(sink, clock, score)
+    sched.record_errors = True
+    sched.play(0.0, 0.0)
+    if case == "ahead":  # the new notes are in the score before the play head reaches the splice
+        stream, first = splice(sched, score, sink, at=2.0, wall=1.95, append_wall=1.97)
+    else:  # the model was slower than the lead: the splice is due when its first note arrives
+        stream, first = splice(sched, score, sink, at=2.0, wall=1.98, append_wall=2.012)
+    # Held old notes crossing the splice are released before the first new note, and no old note
+    # whose time is at or after the splice was ever sent.
+    assert splice_check(stream, first, 2.0) == {"overlap": 0, "doubled": 0}
+    assert sched.silences["regenerate"] >= 1
+    new_ons = [s for s in stream[first:] if s.msg.type == "note_on"]
+    assert {(s.msg.channel, s.msg.note) for s in new_ons} == {(e.channel, e.pitch) for e in NEW if e.on}
+    # Sent the moment it is due (pump steps are 1 ms): at its time, or on arrival if that is later.
+    due = 2.0 if case == "ahead" else 2.012
+    sent_at = next(pos for t, pos in sched.errors if t == 2.0)
+    assert due - 1e-9 <= sent_at <= due + 0.0011
+    assert sched.late_skipped == 0
+    sched.stop()
+    assert sink.sounding() == set()
+
+
+def test_splice_check_counts_an_old_note_left_sounding_and_old_notes_past_the_splice():
+    """The check itself can fail: a stream where the old note is never released, and one where an
+    old note at the splice time was played as well as the new one."""
+    held = [Sent(0.0, note_on(0, 60, 90), 1.5), Sent(0.0, note_on(0, 72, 100), 2.0)]
+    assert splice_check(held, 1, 2.0) == {"overlap": 1, "doubled": 0}
+    doubled = [Sent(0.0, note_on(1, 64, 90), 2.0), Sent(0.0, note_off(1, 64), 2.0),
+               Sent(0.0, note_on(0, 72, 100), 2.0)]
+    assert splice_check(doubled, 2, 2.0) == {"overlap": 0, "doubled": 1}
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_splices_ahead_and_due_leave_no_overlap_no_doubles_and_nothing_stuck(seed):
+    rng = random.Random(seed)
+    clock, sink = PlayClock(), RecordingSink(clock=lambda: 0.0)
+    score = old_score()
+    score.append([NoteEvent(3.5 + 0.1 * i, on, "strings", 50 + i % 4, 80 if on else 0)
+                  for i in range(60) for on in (True, False)], until=10.0)
+    sched = Scheduler(sink, clock, score)
+    sched.play(0.0, 0.0)
+    wall = 0.0
+    for _ in range(8):
+        wall = drive(sched, wall, wall + rng.uniform(0.05, 0.4))
+        head = clock.position(wall)
+        at = head + rng.uniform(0.0, 0.05)  # spliced just ahead of the play head
+        score.replace_from(at)
+        sched.notify()
+        arrive = wall + rng.uniform(0.0, 0.06)  # the first note may arrive after it is due
+        wall = drive(sched, wall, arrive)
+        score.append([NoteEvent(at + e.time, e.on, e.instrument, e.pitch, e.velocity) for e in NEW], until=at + 1.0)
+        sched.notify()
+        n0 = len(sink.sent)
+        wall = drive(sched, wall, max(wall, at) + 0.05)
+        stream = list(sink.sent)
+        first = next(i for i in range(n0, len(stream)) if stream[i].msg.type == "note_on"
+                     and stream[i].project_time == pytest.approx(at) and stream[i].msg.note == 72)
+        assert splice_check(stream, first, at) == {"overlap": 0, "doubled": 0}
+    assert sched.late_skipped == 0
+    sched.stop()
+    assert sink.sounding() == set()
