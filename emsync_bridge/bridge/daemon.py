@@ -92,7 +92,11 @@ class BridgeConfig:
     lead_s: float | None = None
     max_ahead_s: float = 20.0  # live: generation pauses this far ahead of the play head
     primer_tokens: int = 128  # tokens of context before a regenerated boundary
-    debounce_s: float = 0.01  # marker/tempo bursts are gathered this long before a re-plan
+    # A burst of changes (REAPER sends the whole marker bank on a move) is gathered until no change
+    # came for debounce_s, or debounce_max_s after its first: a plan from half a bank would start
+    # a job that the rest of the bank supersedes.
+    debounce_s: float = 0.004
+    debounce_max_s: float = 0.03
     poll_s: float = 0.25  # spool polling
     status_interval_s: float = 1.0
     generate_on_start: bool = True
@@ -251,6 +255,7 @@ class Bridge:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._dirty: dict[str, float] = {}  # reason -> wall of the first change
+        self._last_change = 0.0  # wall of the latest change (see BridgeConfig.debounce_s)
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._job_seq = 0
         self._analysis_q: queue.Queue[str | None] = queue.Queue()
@@ -531,12 +536,21 @@ class Bridge:
     def _mark(self, reason: str, wall: float) -> None:
         with self._lock:
             self._dirty.setdefault(reason, wall)
+            self._last_change = max(self._last_change, wall)
+
+    def _replan_due(self, now: float) -> float | None:
+        """Seconds until the gathered changes are planned (<= 0: now); None if there are none."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            return min(self._last_change + self.cfg.debounce_s, min(self._dirty.values()) + self.cfg.debounce_max_s) - now
 
     def _control(self) -> None:
         assert self.osc is not None
         while not self._stop.is_set():
+            due = self._replan_due(time.perf_counter())
             try:
-                ev = self.osc.events.get(timeout=0.01)
+                ev = self.osc.events.get(timeout=0.01 if due is None else min(0.01, max(0.0002, due)))
             except queue.Empty:
                 ev = None
             n = 0
@@ -553,7 +567,8 @@ class Bridge:
             if now >= self._next_poll:
                 self._next_poll = now + self.cfg.poll_s
                 self._poll_spool()
-            if self._dirty and now - min(self._dirty.values()) >= self.cfg.debounce_s:
+            due = self._replan_due(now)
+            if due is not None and due <= 0:
                 self._replan_safely()
             if now >= self._next_status:
                 self.write_status()
@@ -717,6 +732,7 @@ class Bridge:
 
     def _transport_stop(self, reason: str) -> None:
         self.live.playing = False
+        self._await_regen = None  # a change made while stopped is not heard as a splice
         if self.scheduler is not None:
             self.scheduler.stop()
         else:
@@ -823,28 +839,34 @@ class Bridge:
         return self._lead()
 
     def _worker(self) -> None:
+        skipped: Job | None = None  # a job superseded before it started
         while not self._stop.is_set():
             job = self._jobs.get()
             if job is None:
                 return
             self._job_posted.clear()  # before draining: a job posted after this sets it again
-            while True:  # only the newest job matters
+            while True:  # only the newest job runs, covering those it supersedes
                 try:
                     nxt = self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
                     return
-                job = nxt
+                job = _supersede(job, nxt)
+            if skipped is not None:
+                job, skipped = _supersede(skipped, job), None
             if job.seq != self._job_seq:
+                skipped = job
                 continue
             try:
                 self._run_job(job)
             except EmsyncError as exc:
                 self.last_error = str(exc)
+                self._await_regen = None
                 log.warning("generation failed: %s", exc)
             except Exception as exc:
                 self.last_error = f"generation failed: {exc}"
+                self._await_regen = None
                 log.exception("generation failed")
             finally:
                 if self.state == "generating" and self._jobs.empty():
@@ -871,11 +893,16 @@ class Bridge:
         self._uncommitted_from = replaced if self._uncommitted_from is None else min(self._uncommitted_from, replaced)
         trace = None
         if self.scheduler is not None:
-            trace = None if job.trigger_wall is None else RegenTrace(
-                job.reason, job.trigger_wall, job.replan_wall if job.replan_wall is not None else job.trigger_wall,
-                job.submit_wall, head_at_submit=job.head, job_start=t_start, head_at_start=head, lead=lead,
-                splice=replaced)
-            self._await_regen = trace
+            prev = self._await_regen
+            if prev is not None and prev.first_note is not None and prev.note_time < replaced - 1e-9:
+                pass  # an earlier splice's first note stays in the score: it answers this change too
+            elif job.trigger_wall is not None:
+                # A change whose job was superseded before its note was heard is answered by this one.
+                trigger = job.trigger_wall if prev is None else min(prev.trigger, job.trigger_wall)
+                trace = RegenTrace(job.reason, trigger, max(trigger, job.replan_wall or job.trigger_wall),
+                                   job.submit_wall, head_at_submit=job.head, job_start=t_start,
+                                   head_at_start=head, lead=lead, splice=replaced)
+                self._await_regen = trace
             self.scheduler.notify()
         # Live: notes go out as soon as they are sampled (a same-tick cancellation is withdrawn),
         # so the lead only has to cover the first token, not the first whole tick.
@@ -905,6 +932,7 @@ class Bridge:
                     self._lead.record(first_note[0] - t_start)  # what the lead has to cover
                     if trace is not None:
                         trace.first_note = first_note[0]
+                        trace.note_time = min(e.time for e in evs if e.on)
                 self.scheduler.notify()
             self.generation["cursor"] = plan.origin + cursor
             self.generation["tokens"] = len(new_tokens)
@@ -922,6 +950,8 @@ class Bridge:
                        start_time=dropped * TICK_S, on_token=on_token)
         if job.seq != self._job_seq or self._stop.is_set():
             return  # superseded: the newer job replaces the tail
+        if trace is not None and trace.first_note is None and self._await_regen is trace:
+            self._await_regen = None  # finished without a note (a rest to the end): nothing to hear
         tail = stream.finish(tick_of(plan.duration))
         self.score.append(tail, until=plan.end)
         if self.scheduler is not None:
@@ -1009,6 +1039,15 @@ class Bridge:
             write_json_atomic(self.spool / protocol.STATUS_FILE, self.status())
         except (OSError, ValueError) as exc:
             log.warning("cannot write status.json: %s", exc)
+
+
+def _supersede(old: Job, new: Job) -> Job:
+    """`new` replaces `old`, which never started. The plan `old` was made against was never
+    generated, but `new`'s start was found by comparing with it: start no later than `old` would
+    have, and answer `old`'s trigger too."""
+    triggers = [t for t in (old.trigger_wall, new.trigger_wall) if t is not None]
+    return replace(new, from_time=max(new.plan.origin, min(old.from_time, new.from_time)),
+                   trigger_wall=min(triggers) if triggers else None)
 
 
 def _overlay(base: dict, slots: dict[int, Slot], make) -> dict:
