@@ -28,7 +28,7 @@ from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
 from emsync_bridge.bridge.events import NoteEvent
 from emsync_bridge.bridge.latency import STAGES
 from emsync_bridge.bridge.osc import build_message
-from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler
+from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.bridge.simulator import ReaperSim, SimMarker
 from emsync_bridge.bridge.sinks import RecordingSink, sounding_after
 
@@ -100,6 +100,11 @@ def bench_regen(engine, files, tmp: Path, trials: int = 40) -> dict:
     try:
         _wait(lambda: bridge.score.generated_until > 5.0, 120)
         sim.play(float(len(markers)) * 0.1 + 0.5)
+        # REAPER's stand-in and this loop share the daemon's process (and GIL): at normal priority a
+        # busy machine deschedules them while they hold the GIL and the daemon's threads wait
+        # (REAPER, in its own process, cannot do that). They get the daemon's live priority.
+        for native_id in (sim._recv.native_id, sim._feed.native_id, None):
+            raise_thread_priority(native_id)
         time.sleep(1.0)
         rng = random.Random(0)
         for k in range(trials):

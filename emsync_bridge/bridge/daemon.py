@@ -87,7 +87,7 @@ class BridgeConfig:
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
     layout: str = "per-instrument"  # or "type1"
     # Live: a splice starts this far ahead of the play head (placed when the job starts). None =
-    # adaptive: 1.5 x the p90 of recent jobs' start -> first note, + 5 ms, within [15, 250] ms
+    # adaptive: 1.5 x the p90 of recent jobs' start -> first note, + 10 ms, within [15, 250] ms
     # (latency.Lead).
     lead_s: float | None = None
     max_ahead_s: float = 20.0  # live: generation pauses this far ahead of the play head
@@ -894,7 +894,9 @@ class Bridge:
         trace = None
         if self.scheduler is not None:
             prev = self._await_regen
-            if prev is not None and prev.first_note is not None and prev.note_time < replaced - 1e-9:
+            if head is None:  # not playing: nothing is heard, nothing to trace
+                self._await_regen = None
+            elif prev is not None and prev.first_note is not None and prev.note_time < replaced - 1e-9:
                 pass  # an earlier splice's first note stays in the score: it answers this change too
             elif job.trigger_wall is not None:
                 # A change whose job was superseded before its note was heard is answered by this one.

@@ -64,7 +64,8 @@ def _serve_args(p) -> None:
     p.add_argument("--layout", choices=["per-instrument", "type1"], default="per-instrument",
                    help="one MIDI file per instrument, or one type-1 file")
     p.add_argument("--lead", type=float, default=None,
-                   help="live: earliest regeneration ahead of the play head (s; default: adaptive, 30-250 ms)")
+                   help="live: how far ahead of the play head a regeneration starts (s; default: adaptive from "
+                        "measured time to the first note, 15-250 ms)")
     p.add_argument("--no-realtime", action="store_true",
                    help="live: do not ask for real-time scheduling of the MIDI scheduler thread")
 
