@@ -10,6 +10,7 @@ import random
 import pytest
 
 from emsync_bridge.bridge.bench import splice_check
+from emsync_bridge.bridge.daemon import Bridge, BridgeConfig, Job, Plan, _supersede
 from emsync_bridge.bridge.events import NoteEvent, note_off, note_on
 from emsync_bridge.bridge.latency import STAGES, Lead, RegenTrace
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler
@@ -165,3 +166,44 @@ def test_random_splices_ahead_and_due_leave_no_overlap_no_doubles_and_nothing_st
     assert sched.late_skipped == 0
     sched.stop()
     assert sink.sounding() == set()
+
+
+# ------------------------------------------------------------------------- superseded jobs
+
+
+def _plan(*boundaries):
+    return Plan(origin=0.0, end=30.0, boundaries=tuple(boundaries), emotions=((0.0, 0.0, 0.0),), markers=(),
+                tempo=())
+
+
+def _queued(bridge) -> list:
+    out = []
+    while not bridge._jobs.empty():
+        out.append(bridge._jobs.get_nowait())
+    return out
+
+
+def test_a_change_before_the_previous_job_spliced_starts_no_later_than_that_job(tmp_path):
+    """Half a marker bank plans a job from 5 s; the rest of the bank differs only at 9 s. Until
+    the first job has put its splice into the score, the score after 5 s still follows the older
+    plan, so the second job must start at 5 s too (it used to start at the boundary before 9 s
+    and leave old music, or silence, between 5 s and there)."""
+    bridge = Bridge(BridgeConfig(spool=tmp_path, mode="commit", analyze_video=False), engine=object())
+    bridge.plan = _plan(2.0, 5.0)
+    bridge._submit(_plan(2.0, 5.0, 7.0), 5.0, "markers", 1.0, full=False)
+    bridge._submit(_plan(2.0, 5.0, 7.0, 9.0), 7.0, "markers", 1.01, full=False)
+    assert [j.from_time for j in _queued(bridge)] == [5.0, 5.0]
+    # Once the newest job has spliced and its generation is past 7 s, a change from 7 s on starts there.
+    bridge._spliced_seq = bridge._job_seq
+    bridge.generation = {"complete": False}
+    bridge.score.generated_until = 12.0
+    bridge._submit(_plan(2.0, 5.0, 7.0, 9.5), 7.0, "markers", 1.02, full=False)
+    assert [j.from_time for j in _queued(bridge)] == [7.0]
+
+
+def test_a_job_superseded_before_it_started_is_covered_by_the_next():
+    old = Job(1, 5.0, _plan(2.0), "markers", trigger_wall=1.0, submit_wall=1.01)
+    new = Job(2, 7.0, _plan(2.0, 7.0), "markers", trigger_wall=1.02, submit_wall=1.03)
+    merged = _supersede(old, new)
+    assert (merged.seq, merged.from_time, merged.trigger_wall, merged.plan) == (2, 5.0, 1.0, new.plan)
+    assert _supersede(new, old).from_time == 5.0

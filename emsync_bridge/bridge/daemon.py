@@ -258,6 +258,8 @@ class Bridge:
         self._last_change = 0.0  # wall of the latest change (see BridgeConfig.debounce_s)
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._job_seq = 0
+        self._last_from = 0.0  # the newest job's start
+        self._spliced_seq = 0  # the newest job whose splice is in the score
         self._analysis_q: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._next_poll = 0.0
@@ -817,6 +819,10 @@ class Bridge:
             full = True
         if full:
             start = plan.origin
+        elif self._job_seq and self._spliced_seq != self._job_seq and not catch_up:
+            # The newest job has not spliced its plan into the score yet (queued, or starting): the
+            # score there still follows an older plan, so start no later than that job would.
+            start = min(start, self._last_from)
         elif self.generation and not self.generation.get("complete") and not catch_up:
             # The running generation has not reached `start` yet: go on from where it got to.
             start = min(start, self.score.generated_until)
@@ -830,6 +836,7 @@ class Bridge:
             return
         self._job_seq += 1
         job = Job(self._job_seq, start, plan, reason, trigger, time.perf_counter(), replan_wall, head)
+        self._last_from = start
         self.plan = plan
         self._jobs.put(job)
         self._job_posted.set()
@@ -888,6 +895,7 @@ class Bridge:
         # replaced from exactly there (from_time itself may lie up to half a tick later).
         replaced = plan.origin + tick * TICK_S if tick > 0 else plan.origin
         self.score.replace_from(replaced)
+        self._spliced_seq = job.seq  # the score follows this job's plan from `replaced` on
         # A superseded job still changed the score from its start: the next manifest must cover
         # that too, or REAPER would keep older items there.
         self._uncommitted_from = replaced if self._uncommitted_from is None else min(self._uncommitted_from, replaced)
