@@ -207,3 +207,38 @@ def test_a_job_superseded_before_it_started_is_covered_by_the_next():
     merged = _supersede(old, new)
     assert (merged.seq, merged.from_time, merged.trigger_wall, merged.plan) == (2, 5.0, 1.0, new.plan)
     assert _supersede(new, old).from_time == 5.0
+
+
+# ------------------------------------------------------------------------- bench-live --rounds
+
+
+def test_bench_live_regen_rounds_report_every_round_its_load_and_a_consistent_breakdown(tmp_path):
+    """Two short rounds through the real daemon (shipped model, the REAPER simulator over UDP):
+    every round is reported with the load around it, each trial's stages plus the OSC hop add up
+    to its latency, and nothing is stuck, doubled or overlapping at a splice. No speed asserted."""
+    from emsync_bridge.bridge.bench import bench_regen_rounds, format_regen
+    from emsync_bridge.runtime import load_engine
+
+    engine, files = load_engine()
+    res = bench_regen_rounds(engine, files, tmp_path, trials=3, rounds=2)
+    assert len(res["rounds"]) == 2
+    for r in res["rounds"]:
+        assert len(r["loadavg_before"]) == 3 and len(r["loadavg_after"]) == 3
+        assert len(r["per_trial_ms"]) == 3 - r["no_note_within_3s"] >= 1
+        for t in r["per_trial_ms"]:
+            assert t["osc_in"] + sum(t[k] for k in STAGES) == pytest.approx(t["latency"], abs=0.01)  # ms, rounded
+            assert all(t[k] >= 0 for k in STAGES)
+        assert (r["stuck"], r["doubled"], r["overlap"]) == (0, 0, 0)
+    assert res["worst"]["max"] == max(r["latency_ms"]["max"] for r in res["rounds"])
+    text = format_regen(res)
+    assert [line.split()[0] for line in text.splitlines()[1:3]] == ["1", "2"] and "load" in text
+
+
+def test_bench_live_bad_rounds_is_a_one_line_error():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "emsync_bridge", "bench-live", "--rounds", "0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == ["error: --rounds and --trials must be at least 1"]
