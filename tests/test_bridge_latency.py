@@ -45,12 +45,12 @@ def test_incomplete_trace_has_no_stages_and_lateness_needs_the_send():
 def test_lead_is_sized_from_measured_first_note_times():
     lead = Lead(initial=0.06)
     assert lead() == 0.06  # nothing measured yet
-    for s in [0.004, 0.006, 0.005, 0.007, 0.005]:
+    for s in [0.012, 0.016, 0.014, 0.02, 0.013]:
         lead.record(s)
-    assert lead() == pytest.approx(1.5 * 0.007 + 0.01)  # p90 of 5 samples = the largest
+    assert lead() == pytest.approx(1.5 * 0.02 + 0.01)  # p90 of 5 samples = the largest
     for _ in range(20):
-        lead.record(0.001)
-    assert lead() == pytest.approx(0.015)  # floor (1.5 ms x 1.5 + 10 ms is below it)
+        lead.record(0.005)
+    assert lead() == pytest.approx(0.03)  # floor (5 ms x 1.5 + 10 ms is below it)
     for _ in range(20):
         lead.record(1.0)
     assert lead() == pytest.approx(0.25)  # ceiling: a slow machine never waits longer than this

@@ -87,7 +87,7 @@ class BridgeConfig:
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
     layout: str = "per-instrument"  # or "type1"
     # Live: a splice starts this far ahead of the play head (placed when the job starts). None =
-    # adaptive: 1.5 x the p90 of recent jobs' start -> first note, + 10 ms, within [15, 250] ms
+    # adaptive: 1.5 x the p90 of recent jobs' start -> first note, + 10 ms, within [30, 250] ms
     # (latency.Lead).
     lead_s: float | None = None
     max_ahead_s: float = 20.0  # live: generation pauses this far ahead of the play head

@@ -84,7 +84,7 @@ class Lead:
     never skipped, so the bound need not be conservative."""
 
     def __init__(self, fixed: float | None = None, *, factor: float = 1.5, margin: float = 0.01,
-                 low: float = 0.015, high: float = 0.25, initial: float = 0.06, window: int = 20,
+                 low: float = 0.03, high: float = 0.25, initial: float = 0.06, window: int = 20,
                  min_samples: int = 3):
         self.fixed = fixed
         self.factor, self.margin, self.low, self.high, self.initial = factor, margin, low, high, initial

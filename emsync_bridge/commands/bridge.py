@@ -65,7 +65,7 @@ def _serve_args(p) -> None:
                    help="one MIDI file per instrument, or one type-1 file")
     p.add_argument("--lead", type=float, default=None,
                    help="live: how far ahead of the play head a regeneration starts (s; default: adaptive from "
-                        "measured time to the first note, 15-250 ms)")
+                        "measured time to the first note, 30-250 ms)")
     p.add_argument("--no-realtime", action="store_true",
                    help="live: do not ask for real-time scheduling of the MIDI scheduler thread")
 
