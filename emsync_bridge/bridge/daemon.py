@@ -399,7 +399,8 @@ class Bridge:
         tr = self._await_regen
         if tr is None or tr.first_note is None or ev.time < tr.splice - 1e-9:
             return
-        self._await_regen = None
+        if self._await_regen is tr:  # not a newer splice's, set since
+            self._await_regen = None
         tr.sent, tr.note_time, tr.head_at_send = wall, ev.time, self.clock.position(wall)
         if tr.complete:
             self.regen_latencies.append(tr.as_dict())
