@@ -6,6 +6,7 @@ timing asserts)."""
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
 
@@ -242,3 +243,42 @@ def test_bench_live_bad_rounds_is_a_one_line_error():
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == ["error: --rounds and --trials must be at least 1"]
+
+
+# ------------------------------------------------------------------------- a marker dragged
+
+
+def test_a_dragged_marker_splices_once_when_released_not_at_every_resend(tmp_path):
+    """REAPER resends the marker bank about every 33 ms while a marker is dragged. Each resend
+    used to start a regeneration and cut the music (28 cuts for a 1 s drag); now the first change
+    is answered at once and the rest are held until the drag ends, then regenerated once with
+    the marker where it was let go. Real daemon, shipped model, simulator over UDP."""
+    from emsync_bridge.bridge.bench import _rig, _wait
+    from emsync_bridge.runtime import load_engine
+
+    engine, files = load_engine()
+    sink = RecordingSink()
+    bridge, sim = _rig(tmp_path, engine, files, sink, markers=[(1, "", 1.0), (2, "", 2.0), (3, "", 30.0)],
+                       duration=60.0)
+    try:
+        assert _wait(lambda: bridge.score.generated_until > 5.0, 120)
+        sim.play(3.0)
+        assert _wait(lambda: sim.position() > 3.3, 10)
+        cuts0, heard0 = bridge.scheduler.silences["regenerate"], len(bridge.regen_latencies)
+        for k in range(20):  # 20 resends, 33 ms apart: a drag from 30 s to 18.6 s
+            sim.move_marker(3, 30.0 - 0.6 * k)
+            time.sleep(0.033)
+        let_go = 30.0 - 0.6 * 19
+        assert _wait(lambda: any(abs(b - let_go) < 1e-4 for b in bridge.plan.boundaries), 10), \
+            "the plan follows the marker where it was let go"
+        assert _wait(lambda: len(bridge.regen_latencies) >= heard0 + 1, 10)
+        time.sleep(0.5)
+        assert 1 <= bridge.scheduler.silences["regenerate"] - cuts0 <= 3  # 1 resend answered + the release
+        assert 1 <= len(bridge.regen_latencies) - heard0 <= 2
+    finally:
+        sim.stop()
+        _wait(lambda: not bridge.live.playing, 5)
+        time.sleep(0.1)
+        bridge.close()
+        sim.close()
+    assert sink.sounding() == set()

@@ -97,6 +97,10 @@ class BridgeConfig:
     # a job that the rest of the bank supersedes.
     debounce_s: float = 0.004
     debounce_max_s: float = 0.03
+    # Live, playing: marker changes within drag_s of the last marker re-plan are a drag (REAPER
+    # resends the bank about every 33 ms while a marker moves). The splice is held until the
+    # drag ends (no change for drag_s), then made once: each resend used to cut the music.
+    drag_s: float = 0.1
     poll_s: float = 0.25  # spool polling
     status_interval_s: float = 1.0
     generate_on_start: bool = True
@@ -256,6 +260,8 @@ class Bridge:
         self._stop = threading.Event()
         self._dirty: dict[str, float] = {}  # reason -> wall of the first change
         self._last_change = 0.0  # wall of the latest change (see BridgeConfig.debounce_s)
+        self._last_marker_plan = float("-inf")  # wall of the last re-plan for a marker change
+        self._dragging = False  # a marker drag is held until it ends (BridgeConfig.drag_s)
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._job_seq = 0
         self._last_from = 0.0  # the newest job's start
@@ -546,6 +552,8 @@ class Bridge:
         with self._lock:
             if not self._dirty:
                 return None
+            if self._dragging:
+                return self._last_change + self.cfg.drag_s - now
             return min(self._last_change + self.cfg.debounce_s, min(self._dirty.values()) + self.cfg.debounce_max_s) - now
 
     def _control(self) -> None:
@@ -799,6 +807,16 @@ class Bridge:
                     self._dirty.setdefault(k, v)
             return
         trigger = min(dirty.values())
+        if (not self._dragging and set(dirty) == {"markers"} and self.mode == "live" and self.live.playing
+                and trigger - self._last_marker_plan < self.cfg.drag_s):
+            with self._lock:  # a drag: hold until it ends (see BridgeConfig.drag_s)
+                for k, v in dirty.items():
+                    self._dirty.setdefault(k, v)
+                self._dragging = True
+            return
+        self._dragging = False
+        if "markers" in dirty:
+            self._last_marker_plan = now
         reason = "+".join(sorted(dirty))
         plan = self.make_plan()
         if self.plan is None:
