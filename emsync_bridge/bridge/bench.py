@@ -116,11 +116,14 @@ def bench_regen(engine, files, tmp: Path, trials: int = 40) -> dict:
             jobs_before = bridge._job_seq
             sent = time.perf_counter()
             sim.move_marker(mk.number, pos + 0.6 + rng.random())
-            ok = _wait(lambda: len(bridge.regen_latencies) > n_before, 3.0)
+            # This move's answer: a splice traced from a change that arrived after the move was sent
+            # (a held second half of the previous move's bank may still be heard meanwhile).
+            mine = lambda: [x for x in bridge.regen_latencies[n_before:] if x["trigger"] >= sent]  # noqa: E731
+            ok = _wait(lambda: bool(mine()), 3.0)
             if not ok:
                 missed += 1
             else:
-                r = bridge.regen_latencies[-1]
+                r = mine()[0]
                 with sink._lock:
                     stream = list(sink.sent)
                 first = next((i for i in range(n_sent, len(stream))  # the first regenerated note-on
