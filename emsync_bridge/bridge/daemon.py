@@ -926,8 +926,9 @@ class Bridge:
             elif prev is not None and prev.first_note is not None and prev.note_time < replaced - 1e-9:
                 pass  # an earlier splice's first note stays in the score: it answers this change too
             elif job.trigger_wall is not None:
-                # A change whose job was superseded before its note was heard is answered by this one.
-                trigger = job.trigger_wall if prev is None else min(prev.trigger, job.trigger_wall)
+                # A change whose job was superseded before it made a note is answered by this one.
+                trigger = job.trigger_wall if prev is None or prev.first_note is not None \
+                    else min(prev.trigger, job.trigger_wall)
                 trace = RegenTrace(job.reason, trigger, max(trigger, job.replan_wall or job.trigger_wall),
                                    job.submit_wall, head_at_submit=job.head, job_start=t_start,
                                    head_at_start=head, lead=lead, splice=replaced)
