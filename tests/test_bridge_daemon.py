@@ -13,7 +13,9 @@ import pytest
 
 from emsync_bridge.atomic import write_json_atomic
 from emsync_bridge.bridge.commit import notes_from_events
+from emsync_bridge.bench.live import splice_check
 from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
+from emsync_bridge.bridge.latency import STAGES
 from emsync_bridge.bridge.osc import BridgeClient
 from emsync_bridge.bridge.scheduler import Cut
 from emsync_bridge.bench.simulator import ReaperSim, SimMarker
@@ -190,14 +192,24 @@ def test_live_mode_plays_notes_at_project_times_follows_markers_and_panics(rig):
     first = wait_for(lambda: next((e for e in bridge.score.events if getattr(e, "on", False)
                                    and e.time >= cut.time - 1e-9), None), "the first regenerated note")
     assert first.time == pytest.approx(cut.time, abs=1e-6)
-    heard = wait_for(lambda: [r for r in bridge.regen_latencies if r["from"] > 0], "the regenerated note sent")[-1]
+    heard = wait_for(lambda: [r for r in bridge.regen_latencies if r["splice"] > 0], "the regenerated note sent")[-1]
     assert heard["note_time"] == pytest.approx(cut.time, abs=1e-6)
+    # Its latency breakdown: every stage in order, none negative, adding up to the whole; the splice
+    # was placed ahead of the play head when the job started.
+    st = heard["stages_s"]
+    assert list(st) == list(STAGES) and all(v >= 0 for v in st.values())
+    assert sum(st.values()) == pytest.approx(heard["latency_s"], abs=1e-9)
+    assert heard["trigger"] <= heard["replan"] <= heard["submit"] <= heard["job_start"] <= heard["sent"]
+    assert heard["head_at_start"] < heard["splice"] and heard["lead"] > 0
     wait_for(lambda: sim.position() > 2.6, "playing to 2.6 s")
     sim.stop()
     wait_for(lambda: not bridge.live.playing, "the daemon to see the stop")
     wait_for(lambda: bridge.scheduler.silences["stop"] >= 1, "stop handled")
     sent = list(sink.sent)
     assert sink.sounding() == set(), "stop leaves nothing sounding"
+    first_new = next(i for i, x in enumerate(sent) if x.msg.type == "note_on" and x.wall >= heard["sent"]
+                     and x.project_time == heard["note_time"])
+    assert splice_check(sent, first_new, heard["splice"]) == {"overlap": 0, "doubled": 0}
     ons = [s for s in sent if s.msg.type == "note_on"]
     assert ons, "notes were played"
     # Every note-on is a note of the score, sent in project-time order near its time.

@@ -20,7 +20,6 @@ ahead of the play head (what has already played cannot change).
 from __future__ import annotations
 
 import bisect
-import collections
 import functools
 import logging
 import os
@@ -37,6 +36,7 @@ from emsync_bridge.atomic import write_json_atomic
 from emsync_bridge.bridge import commit as commit_mod
 from emsync_bridge.bridge.events import TokenStream
 from emsync_bridge.bridge.health import ReaperHealth, read_import_result
+from emsync_bridge.bridge.latency import Lead, RegenTrace
 from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
@@ -87,12 +87,21 @@ class BridgeConfig:
     analyze_video: bool = True
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
     layout: str = "per-instrument"  # or "type1"
-    # Live: regenerate no earlier than this ahead of the play head. None = adaptive: 1.5 x the p90
-    # of how long recent jobs took to get past their first tick, + 10 ms, within [30, 250] ms.
+    # Live: a splice starts this far ahead of the play head (placed when the job starts). None =
+    # adaptive: 1.5 x the p90 of recent jobs' start -> first note, + 10 ms, within [30, 250] ms
+    # (latency.Lead).
     lead_s: float | None = None
     max_ahead_s: float = 20.0  # live: generation pauses this far ahead of the play head
     primer_tokens: int = 128  # tokens of context before a regenerated boundary
-    debounce_s: float = 0.01  # marker/tempo bursts are gathered this long before a re-plan
+    # A burst of changes (REAPER sends the whole marker bank on a move) is gathered until no change
+    # came for debounce_s, or debounce_max_s after its first: a plan from half a bank would start
+    # a job that the rest of the bank supersedes.
+    debounce_s: float = 0.004
+    debounce_max_s: float = 0.03
+    # Live, playing: marker changes within drag_s of the last marker re-plan are a drag (REAPER
+    # resends the bank about every 33 ms while a marker moves). The splice is held until the
+    # drag ends (no change for drag_s), then made once: each resend used to cut the music.
+    drag_s: float = 0.1
     poll_s: float = 0.25  # spool polling
     status_interval_s: float = 1.0
     generate_on_start: bool = True
@@ -184,6 +193,8 @@ class Job:
     reason: str
     trigger_wall: float | None = None  # when the OSC message/request that caused it arrived
     submit_wall: float = 0.0
+    replan_wall: float | None = None  # when the change was planned (after the debounce)
+    head: float | None = None  # live: the play head at submit (project s)
 
 
 @dataclass
@@ -245,19 +256,25 @@ class Bridge:
         self.generation: dict = {}
         self.last_commit: dict = {}
         self.last_error = ""
-        self.regen_latencies: list[dict] = []
+        self.regen_latencies: list[dict] = []  # live: RegenTrace.as_dict() per regeneration heard
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._dirty: dict[str, float] = {}  # reason -> wall of the first change
+        self._last_change = 0.0  # wall of the latest change (see BridgeConfig.debounce_s)
+        self._last_marker_plan = float("-inf")  # wall of the last re-plan for a marker change
+        self._dragging = False  # a marker drag is held until it ends (BridgeConfig.drag_s)
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._job_seq = 0
+        self._last_from = 0.0  # the newest job's start
+        self._spliced_seq = 0  # the newest job whose splice is in the score
         self._analysis_q: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._next_poll = 0.0
         self._next_status = 0.0
-        self._await_regen: dict | None = None
+        self._await_regen: RegenTrace | None = None  # live: the splice whose first note is awaited
+        self._job_posted = threading.Event()  # wakes a generation waiting for the play head
         self._uncommitted_from: float | None = None  # commit mode: changed since the last manifest
-        self._ready: collections.deque[float] = collections.deque(maxlen=20)  # job submit -> first tick done
+        self._lead = Lead(self.cfg.lead_s)
         self.trace: list | None = None  # benches: (beat string, OSC arrival, handled) per /beat/str
         self.state = "starting"
 
@@ -385,13 +402,15 @@ class Bridge:
             self.reaper.all_notes_off()
 
     def _on_first_send(self, ev, wall) -> None:
-        aw = self._await_regen
-        if aw is not None and ev.time >= aw["from"] - 1e-9 and self.score.version == aw["version"]:
+        """Scheduler hook (its thread): a note-on went out; completes the awaited splice's trace."""
+        tr = self._await_regen
+        if tr is None or tr.first_note is None or ev.time < tr.splice - 1e-9:
+            return
+        if self._await_regen is tr:  # not a newer splice's, set since
             self._await_regen = None
-            if aw.get("trigger") is not None:
-                self.regen_latencies.append({"reason": aw["reason"], "latency_s": wall - aw["trigger"],
-                                             "note_time": ev.time, "from": aw["from"], "sent_wall": wall,
-                                             "job_wall": aw["job_wall"], "first_token_wall": aw.get("first_token_wall")})
+        tr.sent, tr.note_time, tr.head_at_send = wall, ev.time, self.clock.position(wall)
+        if tr.complete:
+            self.regen_latencies.append(tr.as_dict())
 
     # ------------------------------------------------------------------ project state
 
@@ -527,12 +546,23 @@ class Bridge:
     def _mark(self, reason: str, wall: float) -> None:
         with self._lock:
             self._dirty.setdefault(reason, wall)
+            self._last_change = max(self._last_change, wall)
+
+    def _replan_due(self, now: float) -> float | None:
+        """Seconds until the gathered changes are planned (<= 0: now); None if there are none."""
+        with self._lock:
+            if not self._dirty:
+                return None
+            if self._dragging:
+                return self._last_change + self.cfg.drag_s - now
+            return min(self._last_change + self.cfg.debounce_s, min(self._dirty.values()) + self.cfg.debounce_max_s) - now
 
     def _control(self) -> None:
         assert self.osc is not None
         while not self._stop.is_set():
+            due = self._replan_due(time.perf_counter())
             try:
-                ev = self.osc.events.get(timeout=0.01)
+                ev = self.osc.events.get(timeout=0.01 if due is None else min(0.01, max(0.0002, due)))
             except queue.Empty:
                 ev = None
             n = 0
@@ -549,7 +579,8 @@ class Bridge:
             if now >= self._next_poll:
                 self._next_poll = now + self.cfg.poll_s
                 self._poll_spool()
-            if self._dirty and now - min(self._dirty.values()) >= self.cfg.debounce_s:
+            due = self._replan_due(now)
+            if due is not None and due <= 0:
                 self._replan_safely()
             if now >= self._next_status:
                 self.write_status()
@@ -711,6 +742,7 @@ class Bridge:
 
     def _transport_stop(self, reason: str) -> None:
         self.live.playing = False
+        self._await_regen = None  # a change made while stopped is not heard as a splice
         if self.scheduler is not None:
             self.scheduler.stop()
         else:
@@ -760,9 +792,10 @@ class Bridge:
         """Regenerate from `t` (None: everything) with the current plan."""
         plan = self.make_plan()
         start = plan.origin if t is None else max(plan.origin, min(t, plan.end))
-        self._submit(plan, start, reason, wall, full=t is None)
+        self._submit(plan, start, reason, wall, full=t is None, replan_wall=time.perf_counter())
 
     def replan(self) -> None:
+        now = time.perf_counter()
         with self._lock:
             dirty, self._dirty = self._dirty, {}
         if not dirty:
@@ -773,73 +806,92 @@ class Bridge:
                     self._dirty.setdefault(k, v)
             return
         trigger = min(dirty.values())
+        if (not self._dragging and set(dirty) == {"markers"} and self.mode == "live" and self.live.playing
+                and trigger - self._last_marker_plan < self.cfg.drag_s):
+            with self._lock:  # a drag: hold until it ends (see BridgeConfig.drag_s)
+                for k, v in dirty.items():
+                    self._dirty.setdefault(k, v)
+                self._dragging = True
+            return
+        self._dragging = False
+        if "markers" in dirty:
+            self._last_marker_plan = now
         reason = "+".join(sorted(dirty))
         plan = self.make_plan()
         if self.plan is None:
             if self.project is None and "play" not in dirty and "start" not in dirty and self.mode != "live":
                 self.plan = None  # nothing to score yet: wait for project.json or a request
                 return
-            self._submit(plan, plan.origin, reason, trigger, full=True)
+            self._submit(plan, plan.origin, reason, trigger, full=True, replan_wall=now)
             return
         changed = self.plan.first_difference(plan)
         if changed is None:
             return
         start = max([plan.origin] + [b for b in plan.boundaries if b < changed - 1e-6])
         log.info("%s changed at %.3f s: regenerating from %.3f s", reason, changed, start)
-        self._submit(plan, start, reason, trigger, full=False)
+        self._submit(plan, start, reason, trigger, full=False, replan_wall=now)
 
     def _submit(self, plan: Plan, start: float, reason: str, trigger: float | None, full: bool,
-                catch_up: bool = False) -> None:
+                catch_up: bool = False, replan_wall: float | None = None) -> None:
         if self.plan is None or abs(plan.origin - self.plan.origin) > 1e-6:
             full = True
         if full:
             start = plan.origin
+        elif self._job_seq and self._spliced_seq != self._job_seq and not catch_up:
+            # The newest job has not spliced its plan into the score yet (queued, or starting): the
+            # score there still follows an older plan, so start no later than that job would.
+            start = min(start, self._last_from)
         elif self.generation and not self.generation.get("complete") and not catch_up:
             # The running generation has not reached `start` yet: go on from where it got to.
             start = min(start, self.score.generated_until)
+        head = None
         if self.mode == "live" and self.live.playing:
-            start = max(start, self.clock.position() + self.lead())
+            head = self.clock.position()
+            start = max(start, head + self.lead())  # placed again, exactly, when the job starts
             full = full and start <= plan.origin
         if start >= plan.end - TICK_S:
             self.plan = plan
             return
         self._job_seq += 1
-        job = Job(self._job_seq, start, plan, reason, trigger, time.perf_counter())
+        job = Job(self._job_seq, start, plan, reason, trigger, time.perf_counter(), replan_wall, head)
+        self._last_from = start
         self.plan = plan
         self._jobs.put(job)
+        self._job_posted.set()
 
     def lead(self) -> float:
-        """How far ahead of the play head live regeneration starts (see BridgeConfig.lead_s)."""
-        if self.cfg.lead_s is not None:
-            return self.cfg.lead_s
-        if len(self._ready) < 3:
-            return 0.12
-        ready = sorted(self._ready)
-        p90 = ready[min(len(ready) - 1, int(0.9 * len(ready)))]
-        return min(0.25, max(0.03, 1.5 * p90 + 0.01))
+        """How far ahead of the play head a live splice starts (see BridgeConfig.lead_s, latency.Lead)."""
+        return self._lead()
 
     def _worker(self) -> None:
+        skipped: Job | None = None  # a job superseded before it started
         while not self._stop.is_set():
             job = self._jobs.get()
             if job is None:
                 return
-            while True:  # only the newest job matters
+            self._job_posted.clear()  # before draining: a job posted after this sets it again
+            while True:  # only the newest job runs, covering those it supersedes
                 try:
                     nxt = self._jobs.get_nowait()
                 except queue.Empty:
                     break
                 if nxt is None:
                     return
-                job = nxt
+                job = _supersede(job, nxt)
+            if skipped is not None:
+                job, skipped = _supersede(skipped, job), None
             if job.seq != self._job_seq:
+                skipped = job
                 continue
             try:
                 self._run_job(job)
             except EmsyncError as exc:
                 self.last_error = str(exc)
+                self._await_regen = None
                 log.warning("generation failed: %s", exc)
             except Exception as exc:
                 self.last_error = f"generation failed: {exc}"
+                self._await_regen = None
                 log.exception("generation failed")
             finally:
                 if self.state == "generating" and self._jobs.empty():
@@ -847,25 +899,45 @@ class Bridge:
 
     def _run_job(self, job: Job) -> None:
         plan, cfg = job.plan, self.cfg
+        t_start = time.perf_counter()
+        head = lead = None
+        if job.head is not None and self.mode == "live" and self.live.playing:
+            # The splice is placed now, not at submit: time the job waited for the worker must not
+            # let the play head pass it (old notes after it would already have been sent).
+            head, lead = self.clock.position(t_start), self.lead()
+            job = replace(job, from_time=min(max(job.from_time, head + lead), plan.end - TICK_S))
         tick = max(0, tick_of(job.from_time - plan.origin))
         primer_full = primer_until(self.tokens, tick) if tick > 0 else []
         primer, dropped = trim_primer(primer_full, cfg.primer_tokens)
-        t_start = time.perf_counter()
         # The splice sits on the token grid: the new tokens start at this tick, so the old score is
         # replaced from exactly there (from_time itself may lie up to half a tick later).
         replaced = plan.origin + tick * TICK_S if tick > 0 else plan.origin
         self.score.replace_from(replaced)
+        self._spliced_seq = job.seq  # the score follows this job's plan from `replaced` on
         # A superseded job still changed the score from its start: the next manifest must cover
         # that too, or REAPER would keep older items there.
         self._uncommitted_from = replaced if self._uncommitted_from is None else min(self._uncommitted_from, replaced)
+        trace = None
         if self.scheduler is not None:
-            self._await_regen = {"from": replaced, "version": self.score.version, "trigger": job.trigger_wall,
-                                 "reason": job.reason, "job_wall": t_start}
+            prev = self._await_regen
+            if head is None:  # not playing: nothing is heard, nothing to trace
+                self._await_regen = None
+            elif prev is not None and prev.first_note is not None and prev.note_time < replaced - 1e-9:
+                pass  # an earlier splice's first note stays in the score: it answers this change too
+            elif job.trigger_wall is not None:
+                # A change whose job was superseded before it made a note is answered by this one.
+                trigger = job.trigger_wall if prev is None or prev.first_note is not None \
+                    else min(prev.trigger, job.trigger_wall)
+                trace = RegenTrace(job.reason, trigger, max(trigger, job.replan_wall or job.trigger_wall),
+                                   job.submit_wall, head_at_submit=job.head, job_start=t_start,
+                                   head_at_start=head, lead=lead, splice=replaced)
+                self._await_regen = trace
             self.scheduler.notify()
         # Live: notes go out as soon as they are sampled (a same-tick cancellation is withdrawn),
         # so the lead only has to cover the first token, not the first whole tick.
         stream = TokenStream(origin=plan.origin, tick=tick, early=self.mode == "live")
         new_tokens: list[int] = []
+        first_note: list[float] = []  # live: wall when the first regenerated note-on was appended
         gen_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{job.seq}"
         self.generation = {"id": gen_id, "from": replaced, "end": plan.end, "reason": job.reason,
                            "cursor": replaced, "complete": False, "tokens": 0, "started": utc_now_iso()}
@@ -875,10 +947,8 @@ class Bridge:
         def on_token(tok: int, cursor: float) -> bool:
             if job.seq != self._job_seq or self._stop.is_set():
                 return True
-            if not new_tokens and self._await_regen is not None:
-                self._await_regen["first_token_wall"] = time.perf_counter()
-            if not new_tokens:
-                self._ready.append(time.perf_counter() - job.submit_wall)
+            if trace is not None and trace.first_token is None:
+                trace.first_token = time.perf_counter()
             new_tokens.append(tok)
             self.tokens.append(tok)
             evs = stream.feed(tok)
@@ -886,13 +956,19 @@ class Bridge:
                 self.score.retract(gone)
             self.score.append(evs, until=plan.origin + cursor - TICK_S)
             if evs and self.scheduler is not None:
+                if head is not None and not first_note and any(e.on for e in evs):
+                    first_note.append(time.perf_counter())
+                    self._lead.record(first_note[0] - t_start)  # what the lead has to cover
+                    if trace is not None:
+                        trace.first_note = first_note[0]
+                        trace.note_time = min(e.time for e in evs if e.on)
                 self.scheduler.notify()
             self.generation["cursor"] = plan.origin + cursor
             self.generation["tokens"] = len(new_tokens)
             if self.mode == "live":  # no further ahead of the play head than needed
                 while (plan.origin + cursor > self.clock.position() + cfg.max_ahead_s
                        and job.seq == self._job_seq and not self._stop.is_set()):
-                    time.sleep(0.05)
+                    self._job_posted.wait(0.05)  # a new job wakes it at once
             return False
 
         # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.
@@ -903,6 +979,8 @@ class Bridge:
                        start_time=dropped * TICK_S, on_token=on_token)
         if job.seq != self._job_seq or self._stop.is_set():
             return  # superseded: the newer job replaces the tail
+        if trace is not None and trace.first_note is None and self._await_regen is trace:
+            self._await_regen = None  # finished without a note (a rest to the end): nothing to hear
         tail = stream.finish(tick_of(plan.duration))
         self.score.append(tail, until=plan.end)
         if self.scheduler is not None:
@@ -992,6 +1070,15 @@ class Bridge:
             write_json_atomic(self.spool / protocol.STATUS_FILE, self.status())
         except (OSError, ValueError) as exc:
             log.warning("cannot write status.json: %s", exc)
+
+
+def _supersede(old: Job, new: Job) -> Job:
+    """`new` replaces `old`, which never started. The plan `old` was made against was never
+    generated, but `new`'s start was found by comparing with it: start no later than `old` would
+    have, and answer `old`'s trigger too."""
+    triggers = [t for t in (old.trigger_wall, new.trigger_wall) if t is not None]
+    return replace(new, from_time=max(new.plan.origin, min(old.from_time, new.from_time)),
+                   trigger_wall=min(triggers) if triggers else None)
 
 
 def _overlay(base: dict, slots: dict[int, Slot], make) -> dict:

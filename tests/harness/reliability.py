@@ -1269,8 +1269,7 @@ def run_soak(minutes: float = 30.0, regen_every_s: float = 10.0, osc_hz: float =
             nonlocal n_lat, late0, rtts, next_window
             lats = bridge.regen_latencies[n_lat:]
             n_lat = len(bridge.regen_latencies)
-            first_tok = [x["first_token_wall"] - (x["sent_wall"] - x["latency_s"]) for x in lats
-                         if x.get("first_token_wall") is not None and x.get("sent_wall") is not None]
+            first_tok = [x["first_token"] - x["trigger"] for x in lats]  # latency.RegenTrace.as_dict()
             errs = [abs(e) for e in win["err"]]
             row = {"t_min": round((now - t0) / 60.0, 2), "rss_mb": round(proc.memory_info().rss / 2**20, 1),
                    "notes_sent": win["sent"], "late_skipped": bridge.scheduler.late_skipped - late0,
