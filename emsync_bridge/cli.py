@@ -2,6 +2,8 @@
 
 Each subcommand is an `add_*` function that registers its arguments and a `run` callable.
 Library code raises `EmsyncError` for user mistakes; `main` prints it as one line and exits 2.
+Outputs are checked before any work (`emsync_bridge.paths`); an `OSError` that still reaches
+`main` (a disk filling up mid-write, a file removed under us) is one line too, exit 1.
 """
 
 from __future__ import annotations
@@ -30,9 +32,16 @@ def _load_commands() -> None:
     from emsync_bridge import commands  # noqa: F401
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, like every other error here (the usage is in --help)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     _load_commands()
-    parser = argparse.ArgumentParser(prog="emsync-bridge", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="emsync-bridge", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, fn in COMMANDS:
@@ -55,6 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     except EmsyncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:
+        from emsync_bridge.paths import os_error_text
+
+        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

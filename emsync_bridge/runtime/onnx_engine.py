@@ -27,12 +27,20 @@ CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
 
 
-def import_onnxruntime():
+def import_onnxruntime(missing: str = "onnxruntime is not installed: pip install emsync-bridge[cpu] "
+                                      "(or emsync-bridge[gpu] for CUDA)"):
+    """onnxruntime, with its telemetry off: the one way this project imports it.
+
+    onnxruntime records usage events (with the venv path, OS, CPU model and a device id) in a
+    local store, ~/.cache/Microsoft/DeveloperTools/.onnxruntime/, on every session created; a DAW
+    backend has no business doing that, so every InferenceSession here is made after this."""
     try:
         import onnxruntime as ort
     except ImportError:
-        raise EmsyncError("onnxruntime is not installed: pip install emsync-bridge[cpu] "
-                          "(or emsync-bridge[gpu] for CUDA)") from None
+        raise EmsyncError(missing) from None
+    disable = getattr(ort, "disable_telemetry_events", None)  # present in every 1.x we support
+    if disable is not None:
+        disable()
     return ort
 
 
