@@ -12,7 +12,7 @@ import argparse
 import logging
 import sys
 
-from emsync_bridge.errors import EmsyncError
+from emsync_bridge.errors import EmsyncError, one_line
 
 COMMANDS = []  # (name, help, add_arguments, run)
 
@@ -36,7 +36,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with one-line errors, like every other error here (the usage is in --help)."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,12 +62,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args._run(args) or 0)
     except EmsyncError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(one_line(f"error: {exc}"), file=sys.stderr)
         return 2
     except OSError as exc:
         from emsync_bridge.paths import os_error_text
 
-        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        print(one_line(f"error: {os_error_text(exc)}"), file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -8,3 +8,9 @@ and the daemon turns it into an error status and keeps serving.
 
 class EmsyncError(Exception):
     """A problem the user can fix; the message is one clear line."""
+
+
+def one_line(text: str) -> str:
+    """`text` as one printable line: control characters (a newline or CR in a user's argument,
+    echoed back in a message) are shown escaped, as Python writes them."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))

@@ -23,7 +23,7 @@ from emsync_bridge.errors import EmsyncError
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return os.path.samefile(a, b)
-    except OSError:
+    except (OSError, ValueError):  # missing, or not a path at all (a NUL byte)
         return os.path.abspath(a) == os.path.abspath(b)
 
 
@@ -55,10 +55,18 @@ def _check_folder(folder: Path, what: str) -> None:
     os.unlink(probe)
 
 
+def _valid(path, what: str) -> None:
+    if str(path).strip() == "":
+        raise EmsyncError(f"{what}: the path is empty")
+    if "\x00" in str(path):
+        raise EmsyncError(f"{what}: not a valid path: {str(path)!r}")
+
+
 def check_output_file(path: str | os.PathLike, what: str = "output", *, inputs: Iterable = (),
                       suffixes: tuple[str, ...] = ()) -> Path:
     """Check that a file may be written at `path` (atomically: a temp file next to it, renamed);
     `inputs` are files the command reads, which it must never replace. Returns the path."""
+    _valid(path, what)
     if str(path).strip() == "":
         raise EmsyncError(f"{what}: the path is empty")
     p = Path(path)
@@ -79,6 +87,7 @@ def check_output_dir(path: str | os.PathLike, names: Iterable[str] = (), what: s
                      inputs: Iterable = ()) -> Path:
     """Check that `path` is (or can be made) a writable folder, and that none of the files
     `names` the command will put there is an input or a folder. Creates the folder."""
+    _valid(path, what)
     if str(path).strip() == "":
         raise EmsyncError(f"{what}: the path is empty")
     p = Path(path)
