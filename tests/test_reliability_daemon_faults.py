@@ -192,3 +192,49 @@ def test_osc_times_and_emotions_outside_the_spool_ranges_are_rejected(address, b
         assert srv.events.empty()
     finally:
         srv.close()
+
+
+def test_hypothesis_osc_arguments_never_break_the_daemon(daemon, caplog):
+    """Random well-formed messages to every address the daemon listens on (types and values of
+    any kind: NaN, ±inf, 1e30, huge ints, long strings): every one is counted, nothing accepted
+    is out of range, no handler raises anything but a one-line refusal, and status still answers."""
+    import socket
+
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from emsync_bridge.bridge.osc import VALUE_RANGES, in_range
+
+    addresses = sorted(a.replace("@", "1") for a in protocol.REAPER_FEEDBACK_ADDRESSES) + sorted(
+        a for a in protocol.EMSYNC_ADDRESSES if a not in ("/emsync/shutdown", "/emsync/mode"))
+    value = st.one_of(st.floats(width=32), st.sampled_from([1e30, -1e30, -5.0, 0.0, 1.0, 2**31 - 1]),
+                      st.integers(min_value=-2**31, max_value=2**31 - 1), st.text(max_size=40))
+    accepted = []
+    real_push = daemon.osc._push
+
+    def spy(ev):
+        accepted.append(ev)
+        real_push(ev)
+
+    daemon.osc._push = spy
+    sent = {"n": 0}
+    before = daemon.osc.counters["received"]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock, caplog.at_level(logging.WARNING):
+        @settings(max_examples=int(os.environ.get("EMSYNC_HYPOTHESIS_EXAMPLES", "30")) * 5, deadline=None,
+                  database=None, suppress_health_check=list(HealthCheck))
+        @given(st.sampled_from(addresses), st.lists(value, max_size=4))
+        def send(address, args):
+            sock.sendto(build_message(address, args), ("127.0.0.1", daemon.osc.port))
+            sent["n"] += 1
+            if sent["n"] % 50 == 0:
+                time.sleep(0.02)  # paced: the point is the values, not a flood
+
+        send()
+        assert wait_for(lambda: daemon.osc.counters["received"] - before >= sent["n"], 10.0), "datagrams lost"
+        assert _status_s(daemon, 2.0) is not None
+    for ev in accepted:
+        assert in_range(ev.pattern, ev.args), ev
+        assert all(not isinstance(v, float) or v == v for v in ev.args), ev
+    assert VALUE_RANGES  # the table the check above uses
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert not errors, [r.getMessage() for r in errors[:3]]
+    assert all(t.is_alive() for t in daemon._threads) and daemon.thread_restarts == {}
