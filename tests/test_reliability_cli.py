@@ -139,6 +139,7 @@ DIR_OUTPUTS = {
     "score -o": ["score", "VIDEO", "-o", "OUT", "--quiet"],
     "demo -o": ["demo", "-o", "OUT", "--quiet"],
     "serve --spool": ["serve", "--spool", "OUT", "--osc-port", "0"],
+    "export --out": ["export", "--out", "OUT"],
 }
 
 
