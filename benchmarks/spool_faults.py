@@ -70,7 +70,27 @@ def main() -> int:
                                        "last_error_cleared_after": _stats(cleared),
                                        "threads_alive": all(t.is_alive() for t in bridge._threads)}
                 print(json.dumps({name: out["faults"][name]}), flush=True)
-            out["thread_restarts"] = dict(bridge.thread_restarts)
+            # the supervisor: the control loop's poll raises a bug `rounds` times in a row
+            real, calls = bridge._poll_spool, {"n": 0}
+
+            def flaky():
+                calls["n"] += 1
+                if calls["n"] <= a.rounds:
+                    raise RuntimeError("injected bug")
+                real()
+
+            bridge._poll_spool = flaky
+            t = time.monotonic()
+            during = []
+            while calls["n"] <= a.rounds and time.monotonic() - t < 60:
+                during.append(_status_s(bridge, 1.0))
+            restarted_s = time.monotonic() - t
+            del bridge._poll_spool
+            out["supervisor"] = {"injected": a.rounds, "restarts": dict(bridge.thread_restarts),
+                                 "wall_s": round(restarted_s, 2), "status_during": _stats(during),
+                                 "unanswered": sum(x is None for x in during),
+                                 "threads_alive": all(t.is_alive() for t in bridge._threads)}
+            print(json.dumps({"supervisor": out["supervisor"]}), flush=True)
         finally:
             bridge.close()
     out["load_end"] = os.getloadavg()[0]
