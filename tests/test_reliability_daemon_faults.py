@@ -248,3 +248,17 @@ def test_hypothesis_osc_arguments_never_break_the_daemon(daemon, caplog):
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not errors, [r.getMessage() for r in errors[:3]]
     assert all(t.is_alive() for t in daemon._threads) and daemon.thread_restarts == {}
+
+
+def test_a_failed_start_frees_the_spool(engine, tmp_path):
+    import socket
+
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        cfg = BridgeConfig(osc_port=busy.getsockname()[1], reaper_port=free_udp_port(), spool=spool,
+                           analyze_video=False)
+        with pytest.raises(EmsyncError, match="cannot listen"):
+            Bridge(cfg, engine=engine[0], model_files=engine[1]).start()
+    _bridge(engine, spool).start().close()  # the spool is free again

@@ -275,8 +275,17 @@ class Bridge:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> "Bridge":
-        cfg = self.cfg
         self._spool_lock = lock_spool(self.spool)  # first: a second daemon stops here, having done nothing
+        try:
+            return self._start()
+        except BaseException:
+            if self._spool_lock is not None:  # a failed start (port in use, no model) frees the spool
+                os.close(self._spool_lock)
+                self._spool_lock = None
+            raise
+
+    def _start(self) -> "Bridge":
+        cfg = self.cfg
         if self.engine is None:
             from emsync_bridge.runtime import load_engine
 
