@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import random
-import re
 import subprocess
 import sys
 import tempfile
@@ -49,22 +48,21 @@ STOPPER = {"serve": ["--osc-port", "70000"], "panel": ["--osc-port", "70000"], "
 
 
 def hypothesis_part(examples: int) -> dict:
-    env = dict(os.environ, EMSYNC_HYPOTHESIS_EXAMPLES=str(examples), QT_QPA_PLATFORM="offscreen")
-    t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--hypothesis-show-statistics",
-                        "tests/test_reliability_cli.py::test_no_argument_makes_a_traceback",
-                        "tests/test_reliability_daemon_faults.py::test_hypothesis_osc_arguments_never_break_the_daemon"],
-                       cwd=REPO, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - t
-    per = {}
-    for m in re.finditer(r"test_no_argument_makes_a_traceback\[([\w-]+)\].*?(\d+) passing examples?, (\d+) failing",
-                         r.stdout, re.S):
-        per[m.group(1)] = {"passing": int(m.group(2)), "failing": int(m.group(3))}
-    osc = re.search(r"test_hypothesis_osc.*?(\d+) passing examples?, (\d+) failing", r.stdout, re.S)
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "report.jsonl"
+        env = dict(os.environ, EMSYNC_HYPOTHESIS_EXAMPLES=str(examples), QT_QPA_PLATFORM="offscreen",
+                   EMSYNC_HYPOTHESIS_REPORT=str(report))
+        t = time.perf_counter()
+        r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                            "tests/test_reliability_cli.py::test_no_argument_makes_a_traceback",
+                            "tests/test_reliability_daemon_faults.py::test_hypothesis_osc_arguments_never_break_the_daemon"],
+                           cwd=REPO, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t
+        lines = [json.loads(x) for x in report.read_text().splitlines()] if report.exists() else []
     summary = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
-    return {"examples_per_command": examples, "commands": per,
-            "osc": {"passing": int(osc.group(1)), "failing": int(osc.group(2))} if osc else None,
-            "pytest": summary, "ok": r.returncode == 0, "wall_s": round(wall, 1)}
+    return {"examples_per_command": examples, "ran": lines, "pytest": summary, "ok": r.returncode == 0,
+            "wall_s": round(wall, 1),
+            "failures": [line for line in r.stdout.splitlines() if line.startswith(("E  ", "FAILED"))][:40]}
 
 
 def subprocess_part(n: int, seed: int) -> dict:

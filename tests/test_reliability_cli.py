@@ -388,8 +388,9 @@ def _tree(root: Path) -> set[str]:
 def test_filesystem_audit_nothing_outside_outputs_and_cache_and_no_onnxruntime_telemetry(tmp_path):
     """`generate`, `analyze` and `serve` in subprocesses with HOME and the XDG folders in a temp
     tree and onnxruntime's own switch unset: afterwards the tree holds the requested outputs, the
-    spool, the caches and nothing else (no ~/.cache/Microsoft/DeveloperTools/.onnxruntime
-    telemetry store). matplotlib's font cache goes where MPLCONFIGDIR says."""
+    spool, the caches (ours: the user cache dir and EMSYNC_CACHE_DIR; matplotlib's fonts, where
+    MPLCONFIGDIR says) and nothing else: no ~/.cache/Microsoft/DeveloperTools/.onnxruntime
+    telemetry store."""
     from emsync_bridge.video.synth import Segment, make_video
 
     home, cwd, cache = tmp_path / "home", tmp_path / "cwd", tmp_path / "cache"
@@ -433,7 +434,8 @@ def test_filesystem_audit_nothing_outside_outputs_and_cache_and_no_onnxruntime_t
             proc.wait()
     new = _tree(tmp_path) - before
     allowed = {"cwd/out/x.mid", "cwd/out/x.json", "cwd/out/a.json", "cwd/out/a.png"}
-    strays = {p for p in new if p not in allowed and not p.startswith(("cache/matplotlib/", "spool/"))}
+    caches = ("cache/matplotlib/", "home/.cache/emsync-bridge/")  # matplotlib's fonts; our video-analysis cache
+    strays = {p for p in new if p not in allowed and not p.startswith(caches + ("spool/",))}
     assert not strays, f"written outside the outputs and the cache: {sorted(strays)}"
     assert not (home / ".cache" / "Microsoft").exists()
     modes = {(cwd / p.removeprefix("cwd/")).stat().st_mode & 0o777 for p in allowed}
@@ -485,6 +487,7 @@ def test_no_argument_makes_a_traceback(command, tmp_path, no_work, capsys, video
     (tmp_path / "adir").mkdir()
     shutil.copy(video, tmp_path / "v.mp4")
     cwd = os.getcwd()
+    outcomes: dict[str, int] = {}
 
     @settings(max_examples=CI_EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
@@ -496,9 +499,19 @@ def test_no_argument_makes_a_traceback(command, tmp_path, no_work, capsys, video
             rc, err = run(argv, capsys)
         finally:
             os.chdir(cwd)
+        outcomes[str(rc)] = outcomes.get(str(rc), 0) + 1
         assert "Traceback" not in err, (argv, err)
         assert rc in (0, 1, 2, "work"), (argv, rc, err)
         if rc in (1, 2):
             assert err.strip() and len(err.strip().splitlines()) == 1, (argv, err)
 
     check()
+    report(f"cli:{command}", outcomes)
+
+
+def report(name: str, outcomes: dict) -> None:
+    """For benchmarks/cli_fuzz.py: how many examples ran and how they ended (one JSON line)."""
+    path = os.environ.get("EMSYNC_HYPOTHESIS_REPORT")
+    if path:
+        with open(path, "a") as fh:
+            fh.write(json.dumps({"test": name, "examples": sum(outcomes.values()), "outcomes": outcomes}) + "\n")

@@ -217,7 +217,8 @@ def test_hypothesis_osc_arguments_never_break_the_daemon(daemon, caplog):
     addresses = sorted(a.replace("@", "1") for a in protocol.REAPER_FEEDBACK_ADDRESSES) + sorted(
         a for a in protocol.EMSYNC_ADDRESSES if a not in ("/emsync/shutdown", "/emsync/mode"))
     value = st.one_of(st.floats(width=32), st.sampled_from([1e30, -1e30, -5.0, 0.0, 1.0, 2**31 - 1]),
-                      st.integers(min_value=-2**31, max_value=2**31 - 1), st.text(max_size=40))
+                      st.integers(min_value=-2**31, max_value=2**31 - 1),
+                      st.text(st.characters(codec="utf-8", exclude_characters="\x00"), max_size=40))  # OSC strings end at NUL
     accepted = []
     real_push = daemon.osc._push
 
@@ -235,6 +236,7 @@ def test_hypothesis_osc_arguments_never_break_the_daemon(daemon, caplog):
         def send(address, args):
             sock.sendto(build_message(address, args), ("127.0.0.1", daemon.osc.port))
             sent["n"] += 1
+            sent[address] = sent.get(address, 0) + 1
             if sent["n"] % 50 == 0:
                 time.sleep(0.02)  # paced: the point is the values, not a flood
 
@@ -247,6 +249,11 @@ def test_hypothesis_osc_arguments_never_break_the_daemon(daemon, caplog):
     assert VALUE_RANGES  # the table the check above uses
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
     assert not errors, [r.getMessage() for r in errors[:3]]
+    if os.environ.get("EMSYNC_HYPOTHESIS_REPORT"):  # for benchmarks/cli_fuzz.py
+        import json
+        with open(os.environ["EMSYNC_HYPOTHESIS_REPORT"], "a") as fh:
+            fh.write(json.dumps({"test": "osc", "examples": sent["n"], "accepted": len(accepted),
+                                 "counters": dict(daemon.osc.counters)}) + "\n")
     assert all(t.is_alive() for t in daemon._threads) and daemon.thread_restarts == {}
 
 

@@ -37,12 +37,9 @@ Progress = Callable[[float, float], None]  # (seconds analysed, total seconds)
 
 
 def default_cache_dir() -> Path:
-    """Beside the ONNX cache: the user cache, or $EMSYNC_CACHE_DIR (as `runtime.onnx_cache`)."""
-    import os
-
     import platformdirs
 
-    return Path(os.environ.get("EMSYNC_CACHE_DIR") or platformdirs.user_cache_dir("emsync-bridge")) / "video-analysis"
+    return Path(platformdirs.user_cache_dir("emsync-bridge")) / "video-analysis"
 
 
 def file_hash(path: str | Path) -> str:
