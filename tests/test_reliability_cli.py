@@ -23,9 +23,6 @@ import pytest
 from emsync_bridge import atomic, cli, paths
 from emsync_bridge.video.emotion import EMOTIONS
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
-
 
 class WorkStarted(Exception):
     """Raised by the stand-ins for the expensive work (model load, analysis, daemon, panel)."""
@@ -450,6 +447,8 @@ SPECIAL = ["", " ", "-1", "0", "1", "-0", "65536", "70000", "1e9", "1e309", "-1e
 
 
 def _values():
+    from hypothesis import strategies as st
+
     special = st.sampled_from(SPECIAL)
     return st.one_of(special, special, special, st.text(max_size=12),
                      st.floats(allow_nan=True, allow_infinity=True).map(repr),
@@ -458,6 +457,8 @@ def _values():
 
 
 def _argv_for(command):
+    from hypothesis import strategies as st
+
     parser = cli.build_parser()
     sub = next(a for a in parser._actions if a.dest == "command").choices[command]
     opts = sorted(s for a in sub._actions for s in a.option_strings if s.startswith("--") and s != "--help")
@@ -483,6 +484,9 @@ def _materialise(argv, root: Path):
 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_no_argument_makes_a_traceback(command, tmp_path, no_work, capsys, video):
+    pytest.importorskip("hypothesis")
+    from hypothesis import HealthCheck, given, settings
+
     (tmp_path / "afile").write_text("x")
     (tmp_path / "adir").mkdir()
     shutil.copy(video, tmp_path / "v.mp4")

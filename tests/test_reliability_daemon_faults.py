@@ -210,6 +210,7 @@ def test_hypothesis_osc_arguments_never_break_the_daemon(daemon, caplog):
     is out of range, no handler raises anything but a one-line refusal, and status still answers."""
     import socket
 
+    pytest.importorskip("hypothesis")
     from hypothesis import HealthCheck, given, settings, strategies as st
 
     from emsync_bridge.bridge.osc import VALUE_RANGES, in_range
