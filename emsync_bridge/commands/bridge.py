@@ -10,22 +10,15 @@ import sys
 
 from emsync_bridge.cli import command
 from emsync_bridge.commands import argtypes
-from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
 
 
 @command("serve", "run the bridge daemon: OSC from REAPER, MIDI files (commit) or a live MIDI port")
 def serve(args) -> int:
-    from pathlib import Path
-
     from emsync_bridge.bridge.daemon import Bridge, BridgeConfig
-
     from emsync_bridge.paths import check_output_dir
 
-    if args.quantize is not None and not args.quantize > 0:
-        raise EmsyncError(f"--quantize must be a positive number of quarter notes, got {args.quantize}")
-    if args.duration is not None and not args.duration > 0:
-        raise EmsyncError(f"--duration must be positive seconds, got {args.duration}")
+    # --quantize, --duration, ports, --lead, --min-scene: ranges checked by their argtypes.
     # The spool is where the daemon writes: a writable folder, given as an absolute path (the
     # status file and the REAPER scripts name it; a relative one would depend on the cwd).
     spool = None if args.spool is None else check_output_dir(args.spool, what="--spool").resolve()
