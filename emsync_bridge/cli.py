@@ -2,8 +2,10 @@
 
 Each subcommand is a function registered with `@command` (`emsync_bridge.commands.registry`) in
 the module of its area under `emsync_bridge/commands/`. Library code raises `EmsyncError` for user
-mistakes; `main` prints it as one line and exits 2 (`errors.run_main`). No library module imports
-this one (only `python -m emsync_bridge` and the `emsync-bridge` script run it).
+mistakes; `main` prints it as one line and exits 2 (`errors.run_main`). Outputs are checked before
+any work (`emsync_bridge.paths`); an `OSError` that still reaches `main` is one line too, exit 1.
+No library module imports this one (only `python -m emsync_bridge` and the `emsync-bridge` script
+run it).
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ import argparse
 
 from emsync_bridge import commands  # noqa: F401  (importing the package registers every subcommand)
 from emsync_bridge.commands.registry import COMMANDS
-from emsync_bridge.errors import run_main
+from emsync_bridge.errors import OneLineParser, run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emsync-bridge", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="emsync-bridge", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text, fn in COMMANDS:

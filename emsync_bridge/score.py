@@ -293,6 +293,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     `previous` before that time exactly and generate only the rest, primed with it (the same
     cut-at-the-boundary rule as the daemon's regeneration). A progress callback may raise
     `Cancelled` to stop."""
+    from emsync_bridge.paths import check_output_dir
     from emsync_bridge.runtime import load_engine
     from emsync_bridge.atomic import write_json_atomic
     from emsync_bridge.video import analyze_video
@@ -300,7 +301,9 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     opts = opts or ScoreOptions()
     check_options(opts)
     video = Path(video)
-    out_dir = Path(out_dir)
+    # Before any work: a folder we can write, and no output that is the input (it would be
+    # replaced by a preview, or removed as a stale one).
+    out_dir = check_output_dir(out_dir, OUTPUTS, "output folder", inputs=[video])
     t_start = time.perf_counter()
     timings: dict[str, float] = {}
 

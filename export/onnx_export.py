@@ -197,11 +197,9 @@ def check_parity(model: MusicTransformer, out_dir: Path, n_steps: int = 6) -> fl
     """Max |logits| difference between ONNX Runtime and torch's full pass over the same sequence:
     prefill, single steps and a 3-token chunk; with NaN and numeric valence/arousal; through both
     cache paths (CPU: a capacity buffer with junk beyond past_len; CUDA: exact caches + append)."""
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise EmsyncError("the export parity check needs onnxruntime: pip install emsync-bridge[cpu] "
-                          "(or [gpu])") from None
+    from emsync_bridge.onnxrt import import_onnxruntime
+
+    ort = import_onnxruntime("the export parity check needs onnxruntime: pip install emsync-bridge[cpu] (or [gpu])")
     opts = ort.SessionOptions()
     opts.log_severity_level = 3
     pre, stp, app = (ort.InferenceSession(str(Path(out_dir) / f"{g}.onnx"), opts, providers=["CPUExecutionProvider"])

@@ -312,8 +312,8 @@ class MainWindow(QMainWindow):
             from emsync_bridge.video.schema import VideoAnalysis
 
             try:
-                analysis = VideoAnalysis.from_json(p.read_text(encoding="utf-8"))
-            except (EmsyncError, OSError, UnicodeDecodeError) as exc:
+                analysis = VideoAnalysis.from_file(p)  # the schema: caps, types, ranges
+            except EmsyncError as exc:
                 self.error(f"{p.name}: {exc}")
                 return
             video = analysis.video if Path(analysis.video).is_file() else None

@@ -10,6 +10,12 @@ Threads, each with one job:
 - scheduler (`scheduler.Scheduler`, live mode only): sends events at their project times.
 - video analysis (`Bridge._analysis`): analyses each video file once, then asks for a re-plan.
 
+The control, worker and analysis threads run under one supervisor (`Bridge._supervise`): an
+exception that escapes a thread's loop is logged (with its traceback the first time), counted
+(`threads.restarts` in the status), put in `last_error`, and the loop starts again, so a worker
+never dies silently. The spool is locked (`spool.lock_spool`): a second daemon on it refuses
+to start. `last_error` is cleared once the part that failed works again.
+
 Regeneration: the project state changes (marker added/moved/renamed, emotion set, tempo changed)
 → the new `Plan` is compared with the one the score was made from → the first time they differ
 → regenerate from the last boundary before it, primed with the score's tokens up to there, so
@@ -20,6 +26,7 @@ ahead of the play head (what has already played cannot change).
 from __future__ import annotations
 
 import bisect
+import collections
 import functools
 import logging
 import os
@@ -48,6 +55,7 @@ from emsync_bridge.timeline import protocol
 from emsync_bridge.timeline.spool import (
     ensure_spool,
     load_project_state,
+    lock_spool,
     poll_requests,
     resolve_spool_dir,
     utc_now_iso,
@@ -58,6 +66,7 @@ from emsync_bridge.timeline.timeline import Timeline, parse_emotion
 
 log = logging.getLogger(__name__)
 
+RECOVERED_S = 5.0  # a restarted daemon thread that runs this long without failing clears last_error
 DEFAULT_DURATION_S = 60.0  # score length without a video item, time selection or --duration
 
 
@@ -256,6 +265,10 @@ class Bridge:
         self.generation: dict = {}
         self.last_commit: dict = {}
         self.last_error = ""
+        self._error_source = ""  # what set last_error, when it clears itself on recovery ("spool", ...)
+        self.thread_restarts: collections.Counter[str] = collections.Counter()
+        self._thread_failed_at: dict[str, float] = {}
+        self._spool_lock: int | None = None
         self.regen_latencies: list[dict] = []  # live: RegenTrace.as_dict() per regeneration heard
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -281,6 +294,16 @@ class Bridge:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> "Bridge":
+        self._spool_lock = lock_spool(self.spool)  # first: a second daemon stops here, having done nothing
+        try:
+            return self._start()
+        except BaseException:
+            if self._spool_lock is not None:  # a failed start (port in use, no model) frees the spool
+                os.close(self._spool_lock)
+                self._spool_lock = None
+            raise
+
+    def _start(self) -> "Bridge":
         cfg = self.cfg
         if self.engine is None:
             from emsync_bridge.runtime import load_engine
@@ -302,7 +325,7 @@ class Bridge:
                 raise
         self._load_project(force=True)
         for name, target in (("control", self._control), ("worker", self._worker), ("analysis", self._analysis)):
-            t = threading.Thread(target=target, name=f"emsync-{name}", daemon=True)
+            t = threading.Thread(target=self._supervise, args=(name, target), name=f"emsync-{name}", daemon=True)
             t.start()
             self._threads.append(t)
         if self.mode == "live":
@@ -354,7 +377,10 @@ class Bridge:
         if self.reaper is not None:
             self.reaper.close()
         self.state = "stopped"
-        self.write_status()
+        if self._spool_lock is not None:  # a daemon that never got the spool leaves its status alone
+            self.write_status()
+            os.close(self._spool_lock)
+            self._spool_lock = None
 
     def __enter__(self):
         return self.start()
@@ -490,6 +516,15 @@ class Bridge:
         try:
             st = os.stat(path)
         except FileNotFoundError:
+            if isinstance(self._project_sig, tuple) and self._project_sig[:1] == ("unreadable",):
+                self._project_sig = None  # the loop is gone: no longer a spool fault
+            return False
+        except OSError as exc:  # a symlink loop, a path through a file: reported once, retried
+            sig = ("unreadable", str(exc))
+            if sig != self._project_sig:
+                self._project_sig = sig
+                self._set_error("spool", f"{protocol.PROJECT_FILE} cannot be read: {exc.strerror or exc}")
+                log.warning("%s", self.last_error)
             return False
         sig = (st.st_mtime_ns, st.st_size, st.st_ino)
         if sig == self._project_sig and not force:
@@ -498,9 +533,10 @@ class Bridge:
         try:
             state = load_project_state(path)
         except EmsyncError as exc:
-            self.last_error = str(exc)
+            self._set_error("project", str(exc))
             log.warning("%s", exc)
             return False
+        self._clear_error("project")
         with self._lock:
             self.project = state
             # The snapshot is newer than what OSC told us before it.
@@ -535,6 +571,45 @@ class Bridge:
                 a = None
             self.analyses[file] = a
             self._mark("video", time.perf_counter())
+
+    def _supervise(self, name: str, loop: Callable[[], None]) -> None:
+        """Run a thread's loop until the daemon stops; if it raises, log, count, carry on."""
+        delay, seen = 0.05, set()
+        while not self._stop.is_set():
+            began = time.monotonic()
+            try:
+                loop()
+                return
+            except Exception as exc:
+                self.thread_restarts[name] += 1
+                self._thread_failed_at[name] = time.monotonic()
+                self._set_error(f"thread:{name}", f"{name} thread failed ({type(exc).__name__}: {exc}); restarted")
+                key = (type(exc).__name__, str(exc)[:200])
+                if key not in seen and len(seen) < 32:
+                    seen.add(key)
+                    log.exception("the %s thread failed; restarting it", name)
+                else:
+                    log.warning("the %s thread failed again (%s: %s; %d restarts)", name, type(exc).__name__,
+                                exc, self.thread_restarts[name])
+            # back off while it keeps failing (at most 0.5 s, so status stays answered within 1 s)
+            delay = 0.05 if time.monotonic() - began > 5.0 else min(0.5, delay * 2)
+            if self._stop.wait(delay):
+                return
+
+    def _set_error(self, source: str, message: str) -> None:
+        self.last_error, self._error_source = message, source
+
+    def _recovered_threads(self) -> None:
+        """A restarted thread that has not failed again for RECOVERED_S is taken as recovered."""
+        name = self._error_source.partition("thread:")[2]
+        if name and time.monotonic() - self._thread_failed_at.get(name, 0.0) > RECOVERED_S:
+            self._clear_error(self._error_source)
+
+    def _clear_error(self, source: str) -> None:
+        """The part that set last_error works again: forget the error (a newer one stays)."""
+        if self._error_source == source and self.last_error:
+            log.info("recovered: %s", self.last_error)
+            self.last_error, self._error_source = "", ""
 
     def _analysis_pending(self) -> bool:
         if not self.cfg.analyze_video or self.project is None:
@@ -583,6 +658,7 @@ class Bridge:
             if due is not None and due <= 0:
                 self._replan_safely()
             if now >= self._next_status:
+                self._recovered_threads()
                 self.write_status()
 
     def _handle_safely(self, ev: OscEvent) -> None:
@@ -604,9 +680,19 @@ class Bridge:
             log.exception("re-planning failed")
 
     def _poll_spool(self) -> None:
-        if self._load_project():
-            self._mark("project", time.perf_counter())
-        for req in poll_requests(self.spool):
+        try:
+            if self._load_project():
+                self._mark("project", time.perf_counter())
+            requests = poll_requests(self.spool)
+        except (EmsyncError, OSError) as exc:  # the spool itself is broken: say so once, keep polling
+            message = str(exc) if isinstance(exc, EmsyncError) else f"spool: {exc.strerror or exc}"
+            if message != self.last_error:
+                log.warning("%s", message)
+            self._set_error("spool", message)
+            return
+        if not isinstance(self._project_sig, tuple) or self._project_sig[:1] != ("unreadable",):
+            self._clear_error("spool")
+        for req in requests:
             try:
                 self.handle_request(req)
             except EmsyncError as exc:
@@ -1058,6 +1144,7 @@ class Bridge:
                 "silences": dict(sched.silences), "relocks": self.clock.relocks, "lead_s": round(self.lead(), 4),
                 "realtime": sched.realtime_active},
             "last_error": self.last_error,
+            "threads": {"restarts": dict(self.thread_restarts)},
         }
         if brief and d["plan"]:
             d["plan"]["boundaries"] = d["plan"]["boundaries"][:64]

@@ -79,6 +79,32 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def _ranges() -> dict[str, tuple]:
+    from emsync_bridge.timeline.spool import MAX_TIME_S  # the spool's bounds, so OSC and files agree
+
+    pos, span = (0.0, MAX_TIME_S), (-MAX_TIME_S, MAX_TIME_S)
+    return {
+        "/time": (pos,), "/loop/start/time": (span,), "/loop/end/time": (span,),
+        "/marker/@/time": (span,), "/region/@/time": (span,), "/region/@/length": (pos,),
+        "/lastmarker/time": (span,), "/lastregion/time": (span,), "/lastregion/length": (pos,),
+        "/emsync/regenerate/time": (pos,),
+        "/emsync/emotion": ((-1.0, 1.0), (-1.0, 1.0), pos),
+        "/emsync/emotion/label": (None, pos),  # None: not a number (the label)
+    }
+
+
+# Per address, the allowed range of each numeric argument (by position): anything outside is
+# rejected and counted like a wrong type, e.g. `/time -5` or `/emsync/emotion 1e30 0`.
+VALUE_RANGES = _ranges()
+
+
+def in_range(pattern: str, args: tuple) -> bool:
+    for bounds, v in zip(VALUE_RANGES.get(pattern, ()), args):
+        if bounds is not None and isinstance(v, float) and not bounds[0] <= v <= bounds[1]:
+            return False
+    return True
+
+
 def _check(kind: str, args: tuple) -> tuple | None:
     """Validated args for a REAPER feedback kind, or None to reject."""
     if len(args) != 1:
@@ -333,6 +359,8 @@ class OscServer:
         def handler(client, address, *args):
             self.counters["received"] += 1
             checked = _check(kind, args)
+            if checked is not None and not in_range(pattern, checked):
+                checked = None
             slot = None
             if checked is not None and slot_index is not None:
                 part = address.split("/")[slot_index] if len(address.split("/")) > slot_index else ""
@@ -371,7 +399,7 @@ class OscServer:
                                 address, host)
                 return
             checked = _check_tags(spec, args)
-            if checked is None:
+            if checked is None or not in_range(pattern, checked):
                 self.counters["rejected"] += 1
                 return
             self._push(OscEvent(address, pattern, checked, None, time.perf_counter(), client))

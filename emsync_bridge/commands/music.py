@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from emsync_bridge.commands.registry import command
+from emsync_bridge.commands import argtypes
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import train_options
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
@@ -33,7 +34,13 @@ def generate_cmd(args) -> int:
     from emsync_bridge.music.midi import write_midi
     from emsync_bridge.runtime import load_engine
     from emsync_bridge.atomic import write_json_atomic
+    from emsync_bridge.paths import check_output_file
 
+    out = check_output_file(args.output, "-o/--output", inputs=[args.model])
+    json_path = out.with_suffix(".json")
+    if json_path == out:
+        raise EmsyncError(f"-o/--output must not end in .json (the report is written next to it as NAME.json): {out}")
+    check_output_file(json_path, "the report next to -o/--output", inputs=[args.model])
     boundaries = parse_times(args.boundaries)
     cond = Conditioning.constant(args.valence, args.arousal, boundaries)
     sampling = SamplingConfig(seed=args.seed, temperature=args.temperature, top_p=args.top_p,
@@ -45,7 +52,6 @@ def generate_cmd(args) -> int:
         print(UNTRAINED_BANNER, file=sys.stderr)
     gen = generate(engine, args.duration, cond, sampling)
     score = gen.score()
-    out = Path(args.output)
     write_midi(score, out)
     report = {
         "model": files.name, "trained": files.trained, "engine": gen.engine, "provider": gen.provider,
@@ -58,7 +64,6 @@ def generate_cmd(args) -> int:
     }
     if not files.trained:
         report["warning"] = UNTRAINED_BANNER
-    json_path = out.with_suffix(".json")
     write_json_atomic(json_path, report)
     hit = sum(h.hit_time is not None for h in gen.hits)
     print(f"wrote {out} and {json_path}: {gen.duration:.1f} s of music, {len(score.notes)} notes, "
@@ -68,18 +73,20 @@ def generate_cmd(args) -> int:
 
 
 def _generate_args(p):
-    p.add_argument("--duration", type=float, default=30.0, help="seconds of music")
-    p.add_argument("--valence", type=float, default=None, help="-1..1 (omit: model's own choice)")
-    p.add_argument("--arousal", type=float, default=None, help="-1..1 (omit: model's own choice)")
+    p.add_argument("--duration", type=argtypes.duration, default=30.0,
+                   help=f"seconds of music (at most {argtypes.MAX_DURATION_S:.0f})")
+    p.add_argument("--valence", type=argtypes.finite, default=None, help="-1..1 (omit: model's own choice)")
+    p.add_argument("--arousal", type=argtypes.finite, default=None, help="-1..1 (omit: model's own choice)")
     p.add_argument("--boundaries", default="", help="comma-separated seconds, e.g. 4,9.5,16")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.2)
-    p.add_argument("--top-p", type=float, default=0.7)
-    p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
+    p.add_argument("--seed", type=argtypes.seed, default=0)
+    p.add_argument("--temperature", type=argtypes.finite, default=1.2)
+    p.add_argument("--top-p", type=argtypes.finite, default=0.7)
+    p.add_argument("--valence-guidance", type=argtypes.finite, default=DEFAULT_VALENCE_GUIDANCE,
+                   help=VALENCE_GUIDANCE_HELP)
     p.add_argument("--free-key", action="store_true", help=FREE_KEY_HELP)
     p.add_argument("--model", default=None, help="default | emsync-37m | path to .safetensors")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    p.add_argument("-o", "--output", default="out.mid")
+    p.add_argument("-o", "--output", default="out.mid", help="MIDI file (the report goes next to it as .json)")
 
 
 generate_cmd.add_arguments = _generate_args

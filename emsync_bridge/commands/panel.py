@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emsync_bridge.commands.registry import command
+from emsync_bridge.commands import argtypes
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
 
@@ -28,7 +29,7 @@ def _args(p) -> None:
     p.add_argument("--load", metavar="VIDEO|analysis.json", default=None, help="open this video or analysis at start")
     p.add_argument("--screenshot", metavar="PATH", default=None,
                    help="render the window (offscreen works), save a PNG here and exit")
-    p.add_argument("--osc-port", type=int, default=protocol.DAEMON_OSC_PORT, help="the daemon's OSC port")
+    p.add_argument("--osc-port", type=argtypes.port, default=protocol.DAEMON_OSC_PORT, help="the daemon's OSC port")
 
 
 panel.add_arguments = _args

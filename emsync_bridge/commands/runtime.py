@@ -6,6 +6,7 @@ import json
 import sys
 
 from emsync_bridge.commands.registry import command
+from emsync_bridge.commands import argtypes
 
 
 @command("export", "export a model to ONNX (prefill/step graphs with a KV cache), checked against torch")
@@ -15,6 +16,10 @@ def export_cmd(args) -> int:
     from emsync_bridge.models import resolve
     from emsync_bridge.runtime.onnx_cache import cache_key, ensure_exported, torch_model_for, write_export
 
+    from emsync_bridge.paths import check_output_dir
+
+    if args.out is not None:
+        check_output_dir(args.out, what="--out")  # before the model loads and the export runs
     files = resolve(args.model)
     if args.out:
         manifest = write_export(torch_model_for(files, args.seed), Path(args.out),
@@ -35,7 +40,7 @@ def export_cmd(args) -> int:
 def _export_args(p):
     p.add_argument("--model", default=None, help="model name or .safetensors path (default: the shipped model)")
     p.add_argument("--out", default=None, help="output folder (default: the user cache, where the daemon looks)")
-    p.add_argument("--seed", type=int, default=0, help="seed of an untrained model's weights")
+    p.add_argument("--seed", type=argtypes.seed, default=0, help="seed of an untrained model's weights")
     p.add_argument("--force", action="store_true", help="re-export even if the cache is valid")
 
 
@@ -77,7 +82,7 @@ def _bench_args(p):
     p.add_argument("--model", default=None,
                    help="model for the generation benchmark (default: the shipped one; a config name such as "
                         "emsync-37m without installed weights runs that shape with random weights)")
-    p.add_argument("--seconds", type=float, default=None, help="music to generate (default 60)")
+    p.add_argument("--seconds", type=argtypes.duration, default=None, help="music to generate (default 60)")
 
 
 bench_cmd.add_arguments = _bench_args

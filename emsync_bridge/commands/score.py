@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from emsync_bridge.commands.registry import command
+from emsync_bridge.commands import argtypes
 from emsync_bridge.commands.music import FREE_KEY_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
@@ -58,9 +59,10 @@ def _options(args):
 def _run_score(video, out_dir, args) -> int:
     from emsync_bridge.score import score_video
 
+    options = _options(args)
     bars = _Bars(not (args.quiet or args.json))
     try:
-        result = score_video(video, out_dir, _options(args), progress=bars)
+        result = score_video(video, out_dir, options, progress=bars)
     finally:
         bars.close()
     rep, t = result.report, result.timings
@@ -88,20 +90,20 @@ def _score_args(p, video=True):
         p.add_argument("video", help="video file to score")
     p.add_argument("-o", "--out", default=None if video else "demo_out", required=video,
                    help="output folder (created; outputs in it are replaced)")
-    p.add_argument("--valence", type=float, default=None, help="fix valence -1..1 for the whole film")
-    p.add_argument("--arousal", type=float, default=None, help="fix arousal -1..1 for the whole film")
+    p.add_argument("--valence", type=argtypes.finite, default=None, help="fix valence -1..1 for the whole film")
+    p.add_argument("--arousal", type=argtypes.finite, default=None, help="fix arousal -1..1 for the whole film")
     p.add_argument("--emotion", default=None, help="fix the emotion: anger|disgust|fear|joy|sadness|surprise")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--instruments", default="bass,drums,guitar,piano,strings")
     p.add_argument("--tempo-grid", default="off", help="BPM to quantize onsets to, or 'off'")
     p.add_argument("--no-render", action="store_true", help="skip preview.wav and preview.mp4")
     p.add_argument("--model", default=None)
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    p.add_argument("--temperature", type=float, default=1.2)
-    p.add_argument("--top-p", type=float, default=0.7)
-    p.add_argument("--valence-guidance", type=float, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
+    p.add_argument("--temperature", type=argtypes.finite, default=1.2)
+    p.add_argument("--top-p", type=argtypes.finite, default=0.7)
+    p.add_argument("--valence-guidance", type=argtypes.finite, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
     p.add_argument("--free-key", action="store_true", help=FREE_KEY_HELP)
-    p.add_argument("--min-scene", type=float, default=4.0, help="minimum seconds between boundaries")
+    p.add_argument("--min-scene", type=argtypes.non_negative, default=4.0, help="minimum seconds between boundaries")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")
 
@@ -110,7 +112,7 @@ def _score_args(p, video=True):
 def score_cmd(args) -> int:
     if not Path(args.video).exists():
         raise EmsyncError(f"video not found: {args.video}")
-    return _run_score(args.video, Path(args.out), args)
+    return _run_score(args.video, args.out, args)
 
 
 score_cmd.add_arguments = _score_args
@@ -118,10 +120,10 @@ score_cmd.add_arguments = _score_args
 
 @command("demo", "make the built-in example video and score it")
 def demo_cmd(args) -> int:
-    from emsync_bridge.score import make_demo_video
+    from emsync_bridge.paths import check_output_dir
+    from emsync_bridge.score import OUTPUTS, make_demo_video
 
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_output_dir(args.out, OUTPUTS + ("demo_video.mp4",), "-o/--out")
     video = out / "demo_video.mp4"
     if not video.exists():
         with tempfile.TemporaryDirectory(dir=out) as tmp:

@@ -9,16 +9,30 @@ from __future__ import annotations
 import sys
 
 from emsync_bridge.commands.registry import command
+from emsync_bridge.commands import argtypes
+from emsync_bridge.errors import EmsyncError
 
 
 @command("analyze", "analyse a video: scene cuts, boundaries and per-scene emotion (JSON/PNG)")
 def analyze(args) -> int:
     from pathlib import Path
 
+    from emsync_bridge.atomic import write_atomic
+    from emsync_bridge.paths import check_output_file
     from emsync_bridge.video.analysis import analyze_video
     from emsync_bridge.video.emotion import dominant_emotion
 
     from emsync_bridge.video.cuts import import_scenedetect
+
+    if not Path(args.video).exists():
+        raise EmsyncError(f"no such file: {args.video}")
+    # then the outputs: a bad path is one line now, not a traceback after the whole analysis
+    if args.json is not None and args.json != "-":
+        check_output_file(args.json, "--json", inputs=[args.video])
+    if args.png is not None:
+        check_output_file(args.png, "--png", inputs=[args.video], suffixes=(".png",))
+    if args.json and args.png and Path(args.json).resolve() == Path(args.png).resolve():
+        raise EmsyncError("--json and --png name the same file")
 
     import_scenedetect()  # before tqdm starts its monitor thread (see import_scenedetect)
     bar = None
@@ -51,7 +65,7 @@ def analyze(args) -> int:
     if args.json == "-":
         print(a.to_json(include_features=args.features))
     elif args.json:
-        Path(args.json).write_text(a.to_json(include_features=args.features) + "\n")
+        write_atomic(args.json, (a.to_json(include_features=args.features) + "\n").encode())
     if args.png:
         from emsync_bridge.video.report import save_report_png
 
@@ -69,8 +83,8 @@ def analyze(args) -> int:
 def _add_analyze_arguments(p) -> None:
     p.add_argument("video", help="video file (anything FFmpeg reads)")
     p.add_argument("--json", metavar="PATH", help="write the analysis JSON here ('-' for stdout)")
-    p.add_argument("--png", metavar="PATH", help="write a timeline report PNG here")
-    p.add_argument("--min-scene", metavar="S", type=float, default=4.0,
+    p.add_argument("--png", metavar="PATH.png", help="write a timeline report PNG here")
+    p.add_argument("--min-scene", metavar="S", type=argtypes.non_negative, default=4.0,
                    help="minimum spacing of scene boundaries in seconds (EMSYNC: 4)")
     p.add_argument("--estimator", metavar="SPEC", default=None,
                    help="emotion estimator: heuristic (default), onnx:PATH or module:Name")

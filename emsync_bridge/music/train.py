@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from emsync_bridge.errors import EmsyncError, run_main
+from emsync_bridge.errors import EmsyncError, OneLineParser, run_main
 from emsync_bridge.music import train_options, vocab
 from emsync_bridge.music.model import MusicTransformer
 from emsync_bridge.music.model_config import CONFIGS, MAX_SECONDS_TO_CHORD, N_PREFIX, ModelConfig
@@ -332,7 +332,7 @@ def run(args) -> int:
 def main(argv=None) -> int:
     """`python -m emsync_bridge.music.train ARGS`: the same options, run and error path as
     `emsync-bridge train ARGS`."""
-    parser = argparse.ArgumentParser(prog="python -m emsync_bridge.music.train", description=__doc__.splitlines()[0])
+    parser = OneLineParser(prog="python -m emsync_bridge.music.train", description=__doc__.splitlines()[0])
     train_options.add_arguments(parser)
     args = parser.parse_args(argv)
     return run_main(lambda: run(args))

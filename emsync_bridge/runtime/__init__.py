@@ -35,8 +35,10 @@ def engine_for_files(files, backend: str = "auto", seed: int = 0, providers: lis
         raise EmsyncError(f"unknown backend {backend!r}: use one of {', '.join(BACKENDS)}")
     if backend == "auto":
         try:
-            import onnxruntime  # noqa: F401
-        except ImportError:
+            from emsync_bridge.onnxrt import import_onnxruntime
+
+            import_onnxruntime()
+        except EmsyncError:
             log.warning("onnxruntime is not installed: running the model in torch (slower); "
                         "pip install emsync-bridge[cpu] or emsync-bridge[gpu] for the fast runtime")
             backend = "torch"
@@ -61,7 +63,8 @@ def _torch_engine(files, seed: int) -> Engine:
 def _onnx_engine(files, seed: int, providers) -> Engine:
     from emsync_bridge.music.model_config import ModelConfig
     from emsync_bridge.runtime.onnx_cache import ensure_exported
-    from emsync_bridge.runtime.onnx_engine import OnnxEngine, import_onnxruntime
+    from emsync_bridge.onnxrt import import_onnxruntime
+    from emsync_bridge.runtime.onnx_engine import OnnxEngine
 
     import_onnxruntime()  # a clear error before any export work
     cfg = ModelConfig.from_dict(files.config)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from emsync_bridge.errors import EmsyncError
+from emsync_bridge.onnxrt import import_onnxruntime
 from emsync_bridge.export import kv_names
 from emsync_bridge.music.model_config import N_PREFIX, ModelConfig
 
@@ -25,15 +26,6 @@ log = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-
-
-def import_onnxruntime():
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise EmsyncError("onnxruntime is not installed: pip install emsync-bridge[cpu] "
-                          "(or emsync-bridge[gpu] for CUDA)") from None
-    return ort
 
 
 def default_threads() -> int:

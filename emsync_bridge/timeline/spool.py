@@ -121,15 +121,54 @@ def resolve_spool_dir(env: Mapping[str, str] | None = None, platform: str | None
 def ensure_spool(spool: Path) -> Path:
     """Create the spool and its subfolders; refuse a spool that is a symlink or not a folder."""
     spool = Path(spool)
-    spool.mkdir(parents=True, exist_ok=True)
     for sub in ("", protocol.REQUESTS_DIR, protocol.REJECTED_DIR, protocol.OUT_DIR):
         p = spool / sub if sub else spool
-        if sub:
-            p.mkdir(exist_ok=True)
-        st = os.lstat(p)
+        try:
+            p.mkdir(parents=not sub, exist_ok=True)
+            st = os.lstat(p)
+        except OSError as exc:
+            raise EmsyncError(f"spool folder {p} is unusable: {exc.strerror or exc}") from None
         if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
             raise EmsyncError(f"spool folder {p} must be a real folder (not a symlink or file)")
     return spool
+
+
+LOCK_FILE = ".daemon.lock"  # in the spool; a dot name, so pollers and the Lua scripts skip it
+
+
+def lock_spool(spool: Path) -> int:
+    """Take the spool for this daemon: an exclusive, non-blocking lock on SPOOL/.daemon.lock
+    (flock; msvcrt on Windows), which the OS releases when the process ends, even by kill -9.
+    Returns the lock's file descriptor (close it to release). A spool another daemon holds is
+    one EmsyncError naming that daemon's pid."""
+    path = Path(spool) / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as exc:
+        raise EmsyncError(f"cannot lock the spool {spool}: {exc.strerror or exc}") from None
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # Windows
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+    except OSError:
+        try:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+        except OSError:
+            holder = "?"
+        os.close(fd)
+        raise EmsyncError(f"another emsync-bridge daemon (pid {holder}) is serving the spool {spool}: "
+                          f"stop it first, or give this one another --spool") from None
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+    except OSError:
+        pass  # the lock is what counts; the pid is only for the message
+    return fd
 
 
 def check_relative_path(relative: str) -> list[str]:
@@ -488,17 +527,24 @@ def load_request(path: Path | str) -> Request:
     return parse_request(read_json_file(path, "request", protocol.MAX_REQUEST_BYTES))
 
 
+_unmovable: set[tuple[str, str]] = set()  # bad requests already warned about that could not be moved
+
+
 def poll_requests(spool: Path) -> list[Request]:
     """Take every finished request from requests/, oldest first, and delete it.
 
     Temp files (leading dot) are skipped: they are still being written. A request that cannot be
     read is moved to requests/rejected/ with a warning, so it is not retried forever.
+    A requests/ folder that cannot be listed (a file, a symlink loop) is one EmsyncError; a bad
+    request that cannot be moved (rejected/ is a file) stays where it is, and is warned about once.
     """
     folder = Path(spool) / protocol.REQUESTS_DIR
     try:
         names = sorted(n for n in os.listdir(folder) if n.endswith(".json") and not n.startswith("."))
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise EmsyncError(f"spool folder {folder} cannot be read: {exc.strerror or exc}") from None
     out = []
     for name in names:
         path = folder / name
@@ -506,18 +552,29 @@ def poll_requests(spool: Path) -> list[Request]:
             out.append(load_request(path))
         except EmsyncError as exc:
             text = str(exc)
-            log.warning("%s", text if name in text else f"{text} (requests/{name}, moved to rejected/)")
             rejected = Path(spool) / protocol.REJECTED_DIR
-            rejected.mkdir(exist_ok=True)
             try:
+                rejected.mkdir(exist_ok=True)
                 os.replace(path, rejected / name)
-            except OSError:
-                pass
+            except OSError as move_exc:
+                key = (str(path), text)
+                if key not in _unmovable:
+                    if len(_unmovable) < 1024:
+                        _unmovable.add(key)
+                    log.warning("%s (requests/%s; cannot move it to rejected/: %s)", text, name,
+                                move_exc.strerror or move_exc)
+                continue
+            log.warning("%s", text if name in text else f"{text} (requests/{name}, moved to rejected/)")
             continue
         try:
             os.unlink(path)
         except FileNotFoundError:
             pass
+        except OSError as exc:  # not taken (it would run again on every poll)
+            out.pop()
+            if (str(path), "unlink") not in _unmovable and len(_unmovable) < 1024:
+                _unmovable.add((str(path), "unlink"))
+                log.warning("request requests/%s ignored: cannot remove it: %s", name, exc.strerror or exc)
     return out
 
 

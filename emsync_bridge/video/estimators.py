@@ -137,12 +137,9 @@ class OnnxEstimator:
         p = Path(model_path)
         if not p.is_file():
             raise EmsyncError(f"ONNX emotion model not found: {model_path}")
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise EmsyncError(
-                "onnx estimator needs onnxruntime: install emsync-bridge[cpu] or [gpu]"
-            ) from None
+        from emsync_bridge.onnxrt import import_onnxruntime
+
+        ort = import_onnxruntime("onnx estimator needs onnxruntime: install emsync-bridge[cpu] or [gpu]")
         try:
             self.session = ort.InferenceSession(str(p), providers=list(providers or ["CPUExecutionProvider"]))
         except Exception as exc:  # onnxruntime raises its own exception types

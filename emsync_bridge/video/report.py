@@ -141,6 +141,6 @@ def save_report_png(analysis: VideoAnalysis, path: str | Path, dpi: int = 110) -
     fig.subplots_adjust(left=0.06, right=0.99, top=0.92, bottom=0.1)
     axes = draw_timeline(analysis, fig)
     emotion_legend(axes["curves"])
-    path = Path(path)
-    fig.savefig(path, dpi=dpi)
-    return path
+    from emsync_bridge.atomic import write_atomic
+
+    return write_atomic(path, writer=lambda fh: fig.savefig(fh, format="png", dpi=dpi))
