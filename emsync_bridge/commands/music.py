@@ -111,7 +111,8 @@ def train_cmd(args) -> int:
     if args.config not in CONFIGS:
         raise EmsyncError(f"unknown config {args.config!r}: {', '.join(CONFIGS)}")
     summary = train(Path(args.data), Path(args.run), CONFIGS[args.config], args.minutes, args.batch_size,
-                    args.lr, args.seed, threads=args.threads, init=args.init)
+                    args.lr, args.seed, checkpoint_minutes=args.checkpoint_minutes, threads=args.threads,
+                    init=args.init)
     print(json.dumps(summary, indent=2))
     return 0
 
@@ -126,6 +127,8 @@ def _train_args(p):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="validate and checkpoint this often (and at the end)")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start a new run from this model (name or .safetensors) instead of random weights")
     p.add_argument("--ship", default=None, metavar="OUT.safetensors",

@@ -46,4 +46,10 @@ CONFIGS = {
     "emsync-37m": ModelConfig(),
     # Our default, sized for CPU training and fast CPU inference.
     "emsync-small": ModelConfig(n_layer=4, n_head=2, d_model=128, d_inner=512, context_len=512),
+    # The larger model for a short GPU run (scripts/gpu-run.sh): 11,943,347 parameters, 47.8 MB of
+    # float32 weights (under the 60 MB an optional model may ship, and back through the run's
+    # 64 MiB of output). Sized for a few minutes on one GPU: at ~1M tokens/s (to be measured by
+    # the run's throughput probe) 5 minutes see ~300 M tokens, ~25 per parameter, and the 26.7 M
+    # tokens of the cache ~11 times; a larger model would not see enough tokens in that time.
+    "emsync-base": ModelConfig(n_layer=6, n_head=6, d_model=384, d_inner=1536, context_len=512),
 }
