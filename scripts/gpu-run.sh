@@ -183,7 +183,7 @@ RUN="$WORK/run-$CONFIG"
 if has train; then
   if [ "$SMOKE" = 1 ]; then
     stage train 240 "$PY" -m emsync_bridge train --data "$DATA" --run "$RUN" --config "$CONFIG" \
-      --minutes 0.05 --batch-size 2 --threads 1 --checkpoint-minutes 1
+      --minutes 0.1 --batch-size 2 --threads 1 --checkpoint-minutes 1
   else
     # the minutes that fit: what is left, less loading the data, validating and shipping (~90 s)
     fit=$(( ($(left) - RESERVE - 90) / 60 ))
