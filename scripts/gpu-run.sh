@@ -35,7 +35,7 @@ LR="${GPU_TRAIN_LR:-1e-3}"
 PY="${PYTHON:-python3}"
 mkdir -p "$OUT" "$WORK"
 exec > >(tee -a "$OUT/run.log") 2>&1
-export PYTHONUNBUFFERED=1 PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
 export EMSYNC_CACHE_DIR="$WORK/cache" EMSYNC_MODELS_DIR="$WORK/models"
 export TQDM_MININTERVAL=20  # progress bars print every 20 s, not 10 times a second, into the log
 export SMOKE CARRY WORK PY START OUT REPO
@@ -97,14 +97,17 @@ env_stage() {
         say "env: the onnxruntime-gpu wheel is incomplete (parts: ${parts[*]}): was part a carried by a call just before, on a warm machine? CUDA checks skipped"
       else
         xz -d -T0 -c "$WORK/ort.whl.xz" >"$WORK/$name" && rm -f "$WORK/ort.whl.xz"
-        "$venv/bin/python" -m pip install -q --no-index --no-deps "$WORK/$name" || return 1
+        # --ignore-installed: never uninstall the machine's own onnxruntime (seen through the .pth)
+        "$venv/bin/python" -m pip install -q --no-index --no-deps --ignore-installed "$WORK/$name" || return 1
       fi
     else
       say "env: no onnxruntime-gpu wheel in $CARRY: CUDA checks skipped"
     fi
     if compgen -G "$CARRY/b/wheels/*.whl" >/dev/null; then
-      "$venv/bin/python" -m pip install -q --no-index --no-deps "$CARRY"/b/wheels/*.whl || return 1
+      "$venv/bin/python" -m pip install -q --no-index --no-deps --ignore-installed "$CARRY"/b/wheels/*.whl || return 1
     fi
+    "$venv/bin/python" -m pip install -q --no-index --no-deps --no-build-isolation -e "$REPO" >"$WORK/pip-e.log" 2>&1 \
+      || echo "env: pip could not install the project offline ($(grep -m1 'error:' "$WORK/pip-e.log")); a source copy will do"
     echo "export PY='$venv/bin/python'" >"$WORK/env.sh"
     PY="$venv/bin/python"
     # onnxruntime's CUDA provider finds cuBLAS, cuDNN, cuFFT, cuRAND and the runtime of the
@@ -139,7 +142,6 @@ except ImportError as exc:
 print(json.dumps(info))
 EOF
   cat "$WORK/env.json"
-  "$PY" scripts/gpu/gpu_run.py providers >"$WORK/providers.json" && cat "$WORK/providers.json"
 }
 export -f env_stage
 if has env; then
@@ -147,6 +149,16 @@ if has env; then
   # shellcheck disable=SC1091
   [ -f "$WORK/env.sh" ] && . "$WORK/env.sh" && export PY LD_LIBRARY_PATH
 fi
+if ! "$PY" -c "import emsync_bridge.export" 2>/dev/null; then
+  # Not installed for this python: the installed layout from a copy of the sources (export/ and
+  # ui/ are subpackages of emsync_bridge once installed, see pyproject.toml).
+  mkdir -p "$WORK/src" && cp -r emsync_bridge "$WORK/src/" && cp -r export "$WORK/src/emsync_bridge/export" \
+    && cp -r ui "$WORK/src/emsync_bridge/ui"
+  export PYTHONPATH="$WORK/src${PYTHONPATH:+:$PYTHONPATH}"
+  say "emsync_bridge not installed for $PY: running from a copy of the sources ($WORK/src)"
+fi
+# which providers the inference sessions really use (session.get_providers())
+if has env; then stage providers 120 bash -c "'$PY' scripts/gpu/gpu_run.py providers >'$WORK/providers.json' && cat '$WORK/providers.json'"; fi
 
 # --------------------------------------------------------------------------------------- 2. data
 DATA="$WORK/data_cache"
