@@ -170,8 +170,11 @@ def test_verdict_default_only_when_better_everywhere_and_fast_enough():
     better = {"val_loss": 1.8, "boundary_hit_rate_0.5s": 0.7, "arousal_ratio_high_low": 2.5,
               "valence_major_difference_pp": 85.0}
     assert gpu_run.verdict(BASE, better, 25.0)["choice"] == "default"
+    assert gpu_run.verdict(BASE, better, 25.0, film_s=8.0)["choice"] == "default"
     slow = gpu_run.verdict(BASE, better, 12.0)
     assert slow["choice"] == "optional" and not slow["cpu_target_met"]
+    slow_film = gpu_run.verdict(BASE, better, 25.0, film_s=24.0)  # the 60 s film over 20 s
+    assert slow_film["choice"] == "optional" and not slow_film["cpu_target_met"]
     mixed = {**better, "valence_major_difference_pp": 70.0}  # 2 musical metrics better, 1 worse
     assert gpu_run.verdict(BASE, mixed, 25.0)["choice"] == "optional"
     worse_music = {**better, "boundary_hit_rate_0.5s": 0.5, "valence_major_difference_pp": 70.0}

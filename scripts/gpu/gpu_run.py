@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 PART_BYTES = 15 * 2**20  # the device tool brings back files of at most 16 MiB
-# The product's CPU targets (README): 60 s of music in <= 3 s, a 60 s film scored in <= 20 s.
+# The product's CPU targets (README): 60 s of music in <= 3 s, a 60 s film scored in <= 20 s
+# without render.
 MIN_MUSIC_S_PER_WALL_S = 20.0
+MAX_FILM_SCORE_S = 20.0
 
 
 def _sha256(path: Path) -> str:
@@ -215,12 +217,29 @@ METRICS = {"val_loss": False, "boundary_hit_rate_0.5s": True, "arousal_ratio_hig
            "valence_major_difference_pp": True}
 
 
-def verdict(base: dict, cand: dict, cand_speed: float) -> dict:
-    """default: better on every metric and the CPU target kept; optional: lower validation loss
+def film_score_seconds(model_name: str) -> float:
+    """Wall seconds to score the 60 s benchmark film without render (the second of two runs: the
+    first pays the ONNX export and cold caches)."""
+    import tempfile
+
+    from emsync_bridge.score import ScoreOptions, score_video
+    from emsync_bridge.video.synth import make_bench_video
+
+    with tempfile.TemporaryDirectory() as tmp:
+        video = make_bench_video(Path(tmp) / "film.mp4")
+        opts = ScoreOptions(render=False, model=model_name)
+        score_video(video, Path(tmp) / "warm", opts)
+        t = time.perf_counter()
+        score_video(video, Path(tmp) / "out", opts)
+        return round(time.perf_counter() - t, 2)
+
+
+def verdict(base: dict, cand: dict, cand_speed: float, film_s: float = 0.0) -> dict:
+    """default: better on every metric and the CPU targets kept; optional: lower validation loss
     and better on at least as many musical metrics as it is worse; else not shipped."""
     better = {k: (cand[k] > base[k]) if up else (cand[k] < base[k]) for k, up in METRICS.items()}
     worse = {k: (cand[k] < base[k]) if up else (cand[k] > base[k]) for k, up in METRICS.items()}
-    fast = cand_speed >= MIN_MUSIC_S_PER_WALL_S
+    fast = cand_speed >= MIN_MUSIC_S_PER_WALL_S and film_s <= MAX_FILM_SCORE_S
     musical = [k for k in METRICS if k != "val_loss"]
     if all(better.values()) and fast:
         choice = "default"
@@ -229,7 +248,7 @@ def verdict(base: dict, cand: dict, cand_speed: float) -> dict:
     else:
         choice = "not shipped"
     return {"choice": choice, "better": better, "worse": worse, "cpu_target_met": fast,
-            "music_seconds_per_wall_second": cand_speed}
+            "music_seconds_per_wall_second": cand_speed, "film_60s_score_s": film_s}
 
 
 def decide(args) -> int:
@@ -239,8 +258,9 @@ def decide(args) -> int:
     base = quality(args.baseline, Path(args.data), args.seeds, args.batches)
     cand = quality(args.candidate, Path(args.data), args.seeds, args.batches)
     speed = generation_speed(args.candidate, 60.0)
+    film = film_score_seconds(args.candidate)
     result = {"baseline": base, "candidate": cand, "candidate_generation_cpu": speed,
-              "verdict": verdict(base, cand, speed["music_seconds_per_wall_second"]),
+              "verdict": verdict(base, cand, speed["music_seconds_per_wall_second"], film),
               "seeds": args.seeds, "wall_s": round(time.time() - t, 1)}
     if args.out:
         _write_json(Path(args.out), result)
@@ -248,7 +268,8 @@ def decide(args) -> int:
     print(json.dumps({k: {m: base[m] if k == "baseline" else cand[m] for m in METRICS}
                       for k in ("baseline", "candidate")}))
     print(f"verdict: {v['choice']} (better: {[k for k, b in v['better'].items() if b]}; "
-          f"CPU {v['music_seconds_per_wall_second']} music-s per wall-s, target {MIN_MUSIC_S_PER_WALL_S})")
+          f"CPU {v['music_seconds_per_wall_second']} music-s per wall-s (target >= {MIN_MUSIC_S_PER_WALL_S}), "
+          f"60 s film scored in {v['film_60s_score_s']} s without render (target <= {MAX_FILM_SCORE_S}))")
     return 0
 
 
