@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepare, on a machine WITH network, what scripts/gpu-run.sh needs on a GPU machine WITHOUT one:
 #   gpu-carry/b/wheels/    mido and platformdirs (pure Python; the GPU machine has the rest)
-#   gpu-carry/b/data/      pop909.tar.xz, the source the token cache is built from there
+#   gpu-carry/b/data/      NAME.tar.xz for each source the token cache is built from there
+#                          (GPU_DATA_SOURCES, folders of $EMSYNC_SHARED/data; default pop909)
 #   gpu-carry/{a,b}/ort-wheel.xz.NN + b/ort-wheel.json
 #                          onnxruntime-gpu (the [gpu] extra) for that machine's Python and GPU,
 #                          slimmed to its GPU architecture (scripts/gpu/slim_wheel.py) and xz'd
@@ -37,7 +38,9 @@ echo "slimming $name to sm_$SM"
 "$PY" scripts/gpu/slim_wheel.py "$wheel" "$CARRY/.download/slim.whl" --keep-sm "$SM"
 echo "compressing (xz -9, a few minutes)"
 xz -9 -T2 -c "$CARRY/.download/slim.whl" >"$CARRY/.download/ort-wheel.xz"
-tar -cJf "$CARRY/b/data/pop909.tar.xz" -C "$SHARED/data" pop909
+for src in ${GPU_DATA_SOURCES:-pop909}; do
+  tar -cJf "$CARRY/b/data/$src.tar.xz" -C "$SHARED/data" "$src"
+done
 
 # What travels anyway: tracked files and untracked files git does not ignore.
 tree=$( { git ls-files -z; git ls-files -z -o --exclude-standard; } | xargs -0 -r stat -c %s 2>/dev/null | awk '{s+=$1} END {print s+0}')

@@ -17,7 +17,7 @@
 #
 # Settings (environment): OUT (default out/gpu-run), GPU_CARRY (gpu-carry), GPU_RUN_BUDGET_S (540),
 # GPU_TRAIN_MINUTES (3), GPU_TRAIN_CONFIG (emsync-base), GPU_TRAIN_BATCH (32), GPU_TRAIN_LR (1e-3),
-# GPU_STAGES (env data bench train ship), PYTHON (python3).
+# GPU_STAGES (env data bench train ship), GPU_DATA_ARGS (extra builder flags), PYTHON (python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -171,9 +171,13 @@ data_stage() {
   local src="$WORK/sources"
   mkdir -p "$src"
   for t in "$CARRY"/b/data/*.tar.xz; do tar -xJf "$t" -C "$src" || return 1; done
-  # main's current recipe, by its own builder (extra sources/flags: GPU_DATA_ARGS)
+  # main's current recipe, by its own builder. A recipe with more sources or flags: carry them
+  # (GPU_DATA_SOURCES in gpu-prepare.sh) and pass GPU_DATA_ARGS, where {src} is their folder here,
+  # e.g. GPU_DATA_ARGS='--groove {src}/groove-midi'
+  local extra="${GPU_DATA_ARGS:-}"
+  # shellcheck disable=SC2086
   "$PY" -m emsync_bridge.music.data --pop909 "$src/pop909" --out "$DATA" --workers "$(nproc)" \
-    ${GPU_DATA_ARGS:-} </dev/null || return 1
+    ${extra//\{src\}/$src} </dev/null || return 1
   [ -f "$DATA/tokens.npy" ] && "$PY" -c 'import json,sys; i=json.load(open(sys.argv[1])); print(json.dumps({"renditions": len(i["renditions"]), "tokens": sum(e["length"] for e in i["renditions"]), "build_seconds": i.get("build_seconds"), "errors": len(i.get("errors", []))}))' "$DATA/index.json" >"$WORK/data.json"
 }
 export -f data_stage
