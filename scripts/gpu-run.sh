@@ -67,6 +67,18 @@ stage() {
 }
 has() { case " $STAGES " in *" $1 "*) return 0;; esac; return 1; }
 export -f say left
+importable() {
+  "$PY" -c "import emsync_bridge.export" 2>/dev/null && return
+  # Not installed for this python: the installed layout from a copy of the sources (export/ and
+  # ui/ are subpackages of emsync_bridge once installed, see pyproject.toml).
+  if [ ! -d "$WORK/src/emsync_bridge" ]; then
+    mkdir -p "$WORK/src" && cp -r emsync_bridge "$WORK/src/" && cp -r export "$WORK/src/emsync_bridge/export" \
+      && cp -r ui "$WORK/src/emsync_bridge/ui"
+  fi
+  export PYTHONPATH="$WORK/src${PYTHONPATH:+:$PYTHONPATH}"
+  say "emsync_bridge not installed for $PY: running from a copy of the sources ($WORK/src)"
+}
+importable
 
 # GPU memory: the device's peak over the whole run, sampled every 200 ms
 if command -v nvidia-smi >/dev/null 2>&1; then
@@ -83,10 +95,16 @@ env_stage() {
   if [ "$SMOKE" != 1 ] && [ -d "$CARRY" ]; then
     local venv="$WORK/venv" base
     base="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-    "$PY" -m venv "$venv" || return 1
-    # The machine's torch, CUDA libraries and numpy live in its own venv's site-packages: seen
-    # from the fresh venv through a .pth, after the fresh venv's own packages.
-    echo "$base" >"$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/machine-site.pth"
+    local pip=("$venv/bin/python" -m pip)
+    if ! "$PY" -m venv "$venv" >"$WORK/venv.log" 2>&1; then
+      # a base Python without ensurepip: a venv without pip, filled by the machine's pip
+      rm -rf "$venv" && "$PY" -m venv --without-pip "$venv" || return 1
+      pip=("$PY" -m pip --python "$venv/bin/python")
+    fi
+    # The machine's torch, CUDA libraries and numpy live in its own (venv's) site-packages: seen
+    # from the fresh venv as a site dir (its .pth files too), after the fresh venv's own packages.
+    echo "import site; site.addsitedir('$base')" \
+      >"$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/machine-site.pth"
     local parts=("$CARRY"/*/ort-wheel.xz.*) meta="$CARRY/b/ort-wheel.json"
     if [ -f "$meta" ] && [ -e "${parts[0]}" ]; then
       local name sha; name="$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["wheel"])' "$meta")"
@@ -98,15 +116,15 @@ env_stage() {
       else
         xz -d -T0 -c "$WORK/ort.whl.xz" >"$WORK/$name" && rm -f "$WORK/ort.whl.xz"
         # --ignore-installed: never uninstall the machine's own onnxruntime (seen through the .pth)
-        "$venv/bin/python" -m pip install -q --no-index --no-deps --ignore-installed "$WORK/$name" || return 1
+        "${pip[@]}" install -q --no-index --no-deps --ignore-installed "$WORK/$name" || return 1
       fi
     else
       say "env: no onnxruntime-gpu wheel in $CARRY: CUDA checks skipped"
     fi
     if compgen -G "$CARRY/b/wheels/*.whl" >/dev/null; then
-      "$venv/bin/python" -m pip install -q --no-index --no-deps --ignore-installed "$CARRY"/b/wheels/*.whl || return 1
+      "${pip[@]}" install -q --no-index --no-deps --ignore-installed "$CARRY"/b/wheels/*.whl || return 1
     fi
-    "$venv/bin/python" -m pip install -q --no-index --no-deps --no-build-isolation -e "$REPO" >"$WORK/pip-e.log" 2>&1 \
+    "${pip[@]}" install -q --no-index --no-deps --no-build-isolation -e "$REPO" >"$WORK/pip-e.log" 2>&1 \
       || echo "env: pip could not install the project offline ($(grep -m1 'error:' "$WORK/pip-e.log")); a source copy will do"
     echo "export PY='$venv/bin/python'" >"$WORK/env.sh"
     PY="$venv/bin/python"
@@ -149,14 +167,7 @@ if has env; then
   # shellcheck disable=SC1091
   [ -f "$WORK/env.sh" ] && . "$WORK/env.sh" && export PY LD_LIBRARY_PATH
 fi
-if ! "$PY" -c "import emsync_bridge.export" 2>/dev/null; then
-  # Not installed for this python: the installed layout from a copy of the sources (export/ and
-  # ui/ are subpackages of emsync_bridge once installed, see pyproject.toml).
-  mkdir -p "$WORK/src" && cp -r emsync_bridge "$WORK/src/" && cp -r export "$WORK/src/emsync_bridge/export" \
-    && cp -r ui "$WORK/src/emsync_bridge/ui"
-  export PYTHONPATH="$WORK/src${PYTHONPATH:+:$PYTHONPATH}"
-  say "emsync_bridge not installed for $PY: running from a copy of the sources ($WORK/src)"
-fi
+importable
 # which providers the inference sessions really use (session.get_providers())
 if has env; then stage providers 120 bash -c "'$PY' scripts/gpu/gpu_run.py providers >'$WORK/providers.json' && cat '$WORK/providers.json'"; fi
 
