@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -68,6 +69,13 @@ def providers(_args) -> int:
            "available": ort.get_available_providers(),
            "session_providers": {k: s.get_providers() for k, s in sessions.items()},
            "active": engine.provider, "io_binding": engine._bound, "step_logits_finite": bool(abs(logits).max() < 1e30)}
+    if engine.provider != CUDA and CUDA in out["available"]:
+        # The engine keeps onnxruntime quiet while it falls back; here its own words on why CUDA
+        # did not load go to the run's log (stderr).
+        ort.set_default_logger_severity(1)
+        retry = ort.InferenceSession(str(cached.step), providers=[CUDA, CPU])
+        out["cuda_retry_with_logging"] = retry.get_providers()
+        out["ld_library_path_entries"] = len([p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p])
     print(json.dumps(out))
     return 0
 
