@@ -73,8 +73,10 @@ def providers(_args) -> int:
         # The engine keeps onnxruntime quiet while it falls back; here its own words on why CUDA
         # did not load go to the run's log (stderr).
         ort.set_default_logger_severity(1)
-        retry = ort.InferenceSession(str(cached.step), providers=[CUDA, CPU])
-        out["cuda_retry_with_logging"] = retry.get_providers()
+        try:
+            out["cuda_retry_with_logging"] = ort.InferenceSession(str(cached.step), providers=[CUDA, CPU]).get_providers()
+        except Exception as exc:  # noqa: BLE001 - a diagnosis, whatever onnxruntime raises
+            out["cuda_retry_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
         out["ld_library_path_entries"] = len([p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p])
     print(json.dumps(out))
     return 0
