@@ -47,7 +47,7 @@ def smoke(tmp_path_factory):
 @pytest.mark.slow
 def test_smoke_run_does_every_stage_on_the_cpu(smoke):
     _, r = smoke
-    for name in ("env", "data", "bench", "train", "ship"):
+    for name in ("env", "providers", "data", "bench", "train", "ship", "gen37"):
         assert r[f"{name}-status"]["rc"] == 0, (name, r[f"{name}-status"])
     # what the inference sessions use, not what the build lists
     p = r["providers"]
@@ -57,6 +57,9 @@ def test_smoke_run_does_every_stage_on_the_cpu(smoke):
     bench = r["bench-default"]
     assert bench["quick"] and bench["provider"] == "CPUExecutionProvider" and bench["onnx_tok_s"] > 0
     assert "onnx_gpu_vs_cpu" not in bench  # no second CPU timing when the CPU is all there is
+    gen = r["gen-37m"]  # the smoke run generates with the shipped model on this path
+    assert gen["generation"]["provider"] == "CPUExecutionProvider" and "generation_cpu" not in gen
+    assert gen["generation"]["music_seconds_per_wall_second"] > 0
     t = r["train"]
     assert t["steps"] >= 1 and t["device"] == "cpu" and t["best_val_loss"] > 0
     from emsync_bridge.music.model_config import CONFIGS

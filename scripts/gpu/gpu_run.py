@@ -1,6 +1,7 @@
 """Python side of scripts/gpu-run.sh (the one scripted GPU run) and of bringing its results home.
 
     python scripts/gpu/gpu_run.py providers                  which providers the sessions really use
+    python scripts/gpu/gpu_run.py generation MODEL           generation speed, GPU and CPU provider
     python scripts/gpu/gpu_run.py synth-cache DIR            a tiny token cache (the CPU smoke run)
     python scripts/gpu/gpu_run.py package W OUTDIR SHIP_JSON  shipped weights -> parts (<= 15 MiB) + sha256
     python scripts/gpu/gpu_run.py collect WORK OUT           merge the stage results into OUT/results.json
@@ -78,6 +79,22 @@ def providers(_args) -> int:
         except Exception as exc:  # noqa: BLE001 - a diagnosis, whatever onnxruntime raises
             out["cuda_retry_error"] = f"{type(exc).__name__}: {str(exc)[:500]}"
         out["ld_library_path_entries"] = len([p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p])
+    print(json.dumps(out))
+    return 0
+
+
+def generation(args) -> int:
+    """`bench.generation_speed` for one model (e.g. emsync-37m, random weights when none are
+    installed) on the default providers and, when that is a GPU's, again on the CPU provider: the
+    generation half of `bench decode` without timing the decoder again."""
+    from emsync_bridge.runtime.bench import CPU_PROVIDER, generation_speed
+
+    gpu = generation_speed(args.model, args.seconds)
+    out = {"model": args.model, "seconds": args.seconds, "generation": gpu}
+    if gpu["provider"] != CPU_PROVIDER:
+        cpu = generation_speed(args.model, args.seconds, providers=[CPU_PROVIDER])
+        out.update(generation_cpu=cpu, gpu_vs_cpu=round(gpu["music_seconds_per_wall_second"]
+                                                        / cpu["music_seconds_per_wall_second"], 2))
     print(json.dumps(out))
     return 0
 
@@ -287,6 +304,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
     sub.add_parser("providers").set_defaults(fn=providers)
+    p = sub.add_parser("generation")
+    p.add_argument("model")
+    p.add_argument("--seconds", type=float, default=20.0)
+    p.set_defaults(fn=generation)
     p = sub.add_parser("synth-cache")
     p.add_argument("dir")
     p.add_argument("--pieces", type=int, default=6)
