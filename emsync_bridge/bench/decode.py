@@ -32,6 +32,8 @@ from emsync_bridge.music.model_config import CONFIGS, N_PREFIX, ModelConfig
 # POP909 training data: 26,703,112 tokens over 188.7 hours (emsync_bridge/models/DATA_CARD.md).
 DATA_TOKENS_PER_SECOND = 39.3
 
+CPU_PROVIDER = "CPUExecutionProvider"
+
 # --quick (tests): a tiny model, a short piece; same code paths.
 QUICK_CONFIG = ModelConfig(n_layer=2, n_head=2, d_model=64, d_inner=128, context_len=128)
 
@@ -155,7 +157,7 @@ def decoder_speed(config: ModelConfig, name: str, n_reference: int, seed: int = 
     del model
     onnx_engine = engine_for_files(files, "onnx", seed)
     cached_onnx = time_cached_cycle(onnx_engine, seed=seed)
-    return {
+    out = {
         "config": name, "params": params, "context_len": config.context_len,
         "weights": "random (speed does not depend on the values)",
         "torch_threads": {"reference": ref_threads, "cached_torch": step_threads},
@@ -163,11 +165,20 @@ def decoder_speed(config: ModelConfig, name: str, n_reference: int, seed: int = 
         "provider": onnx_engine.provider, "export_seconds": cached.manifest.get("export_seconds"),
         "parity_max_abs_diff": cached.manifest.get("parity_max_abs_diff"),
     }
+    if onnx_engine.provider != CPU_PROVIDER:
+        # The same graphs on the CPU provider, in the same run: the GPU's gain is this ratio.
+        del onnx_engine
+        cpu_engine = engine_for_files(files, "onnx", seed, providers=[CPU_PROVIDER])
+        out["onnx_cpu"] = time_cached_cycle(cpu_engine, seed=seed).as_dict()
+    return out
 
 
-def generation_speed(model: str | None, seconds: float, seed: int = 0, config: ModelConfig | None = None) -> dict:
+def generation_speed(model: str | None, seconds: float, seed: int = 0, config: ModelConfig | None = None,
+                     providers: list[str] | None = None) -> dict:
     """Generate `seconds` of music in a fresh process (already exported, so no torch there) and
-    report wall time, music-seconds per wall second and that process's peak RSS."""
+    report wall time, music-seconds per wall second and that process's peak RSS (and, on a GPU,
+    the GPU memory in use at its end: onnxruntime's arena only grows, so that is its peak).
+    `providers`: the onnxruntime providers to ask for (default: the engine's, CUDA first)."""
     from emsync_bridge.models import ModelFiles, resolve
     from emsync_bridge.runtime.onnx_cache import ensure_exported
 
@@ -183,7 +194,7 @@ def generation_speed(model: str | None, seconds: float, seed: int = 0, config: M
     cached = ensure_exported(files, seed)
     spec = {"files": {"name": files.name, "weights": str(files.weights) if files.weights else None,
                       "config": files.config},
-            "seconds": seconds, "seed": seed}
+            "seconds": seconds, "seed": seed, "providers": providers}
     proc = subprocess.run([sys.executable, "-m", "emsync_bridge.bench.decode", "--child", json.dumps(spec)],
                           capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
@@ -216,7 +227,7 @@ def _child(spec: dict) -> None:
     f = spec["files"]
     files = ModelFiles(f["name"], Path(f["weights"]) if f["weights"] else None, f["config"])
     t = time.perf_counter()
-    engine = engine_for_files(files, "onnx", spec["seed"])
+    engine = engine_for_files(files, "onnx", spec["seed"], providers=spec.get("providers"))
     load_s = time.perf_counter() - t
     seconds = spec["seconds"]
     cond = Conditioning.constant(0.5, 0.3, boundaries=[seconds * k / 6 for k in range(1, 6)])
@@ -229,7 +240,18 @@ def _child(spec: dict) -> None:
         "engine_load_s": round(load_s, 3), "provider": engine.provider,
         "peak_rss_mb": _peak_rss_mb(),
         "torch_imported": "torch" in sys.modules,
+        "gpu_memory_used_mb": _gpu_memory_used_mb() if engine.provider != CPU_PROVIDER else None,
     }))
+
+
+def _gpu_memory_used_mb() -> float | None:
+    """GPU memory in use now (whole device, from nvidia-smi), or None where that cannot be read."""
+    try:
+        proc = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
+                              capture_output=True, text=True, timeout=20)
+        return float(proc.stdout.split()[0])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        return None
 
 
 def _peak_rss_mb() -> float:
@@ -285,9 +307,24 @@ def bench_decode(quick: bool = False, model: str | None = None, seconds: float |
         speed = decoder_speed(CONFIGS["emsync-37m"], "emsync-37m", n_reference=3, seed=seed)
         say("generation: default model, 60 s of music")
         gen = generation_speed(model, seconds or 60.0, seed)
+    gen_cpu = None
+    if gen["provider"] != CPU_PROVIDER:
+        say("generation again on the CPU provider (same run, for the GPU/CPU ratio)")
+        gen_cpu = generation_speed(None if quick else model, seconds or (5.0 if quick else 60.0), seed,
+                                   config=QUICK_CONFIG if quick else None, providers=[CPU_PROVIDER])
     if hasattr(os, "getloadavg"):
         info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     ref, ct, ox = (speed[k]["tok_s"] for k in ("reference", "cached_torch", "onnx"))
+    gpu = {}
+    if "onnx_cpu" in speed:  # the active provider is a GPU's: its gain over the CPU, same run
+        gpu = {"onnx_cpu_tok_s": speed["onnx_cpu"]["tok_s"],
+               "onnx_gpu_vs_cpu": round(ox / speed["onnx_cpu"]["tok_s"], 2)}
+    if gen_cpu is not None:
+        gpu.update(generation_cpu=gen_cpu,
+                   cpu_music_seconds_per_wall_second=gen_cpu["music_seconds_per_wall_second"],
+                   generation_gpu_vs_cpu=round(gen["music_seconds_per_wall_second"]
+                                               / gen_cpu["music_seconds_per_wall_second"], 2),
+                   gpu_memory_used_mb=gen.get("gpu_memory_used_mb"))
     return {
         "reference_tok_s": ref,
         "cached_torch_tok_s": ct,
@@ -305,6 +342,7 @@ def bench_decode(quick: bool = False, model: str | None = None, seconds: float |
         "decoder": speed,
         "generation": gen,
         "machine": info,
+        **gpu,
     }
 
 
@@ -333,6 +371,15 @@ def format_decode(r: dict) -> str:
         f"torch imported: {g['torch_imported']}"
         + (f"; projected for a trained model: {g['projected_trained_music_seconds_per_wall_second']} music-s "
            f"per wall-s" if "projected_trained_music_seconds_per_wall_second" in g else ""),
+    ]
+    if "onnx_gpu_vs_cpu" in r:
+        lines.append(f"GPU vs CPU provider, same run: decoder {r['onnx_tok_s']} vs {r['onnx_cpu_tok_s']} tok/s "
+                     f"({r['onnx_gpu_vs_cpu']}x)")
+    if "generation_gpu_vs_cpu" in r:
+        lines.append(f"  generation {r['music_seconds_per_wall_second']} vs {r['cpu_music_seconds_per_wall_second']} "
+                     f"music-s per wall-s ({r['generation_gpu_vs_cpu']}x); GPU memory in use "
+                     f"{r['gpu_memory_used_mb']} MB")
+    lines += [
         f"machine: {r['machine'].get('cpu', '?')}, {r['machine']['cpu_count']} cores, load "
         f"{r['machine'].get('loadavg_start')} -> {r['machine'].get('loadavg_end')}",
     ]

@@ -46,4 +46,11 @@ CONFIGS = {
     "emsync-37m": ModelConfig(),
     # Our default, sized for CPU training and fast CPU inference.
     "emsync-small": ModelConfig(n_layer=4, n_head=2, d_model=128, d_inner=512, context_len=512),
+    # The larger model for a short GPU run (scripts/gpu-run.sh): 11,943,347 parameters, 47.8 MB of
+    # float32 weights (under the 60 MB an optional model may ship, and back through the run's
+    # 64 MiB of output). Sized for 3 minutes on one GPU fed by the one-thread window sampler
+    # (0.8-1.35 M tokens/s measured on this project's CPU): ~150-250 M tokens, 12-20 per
+    # parameter, 6-9 passes over the cache's 26.7 M tokens; a larger model would see too few.
+    # The run reports the rate it reached (train summary: tokens_per_s_this_session).
+    "emsync-base": ModelConfig(n_layer=6, n_head=6, d_model=384, d_inner=1536, context_len=512),
 }

@@ -198,6 +198,9 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
     log.addHandler(fh)
     log.setLevel(logging.INFO)
     device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # tensor cores for float32 matmuls
+        torch.backends.cudnn.allow_tf32 = True
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -255,8 +258,10 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
         step += 1
         tokens_seen += x.numel()
         elapsed = time.time() - t0
-        bar.n = int(min(elapsed, budget))
-        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_seen / (time.time() - tstart):.0f}", step=step)
+        if step % 10 == 0 or step == 1:  # loss.item() waits for the GPU: not every step, so that
+            # the next batch is sampled while the GPU still works on this one
+            bar.n = int(min(elapsed, budget))
+            bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_seen / (time.time() - tstart):.0f}", step=step)
         if step % 50 == 0:
             log.info("step %d loss %.4f lr %.2e tok/s %.0f", step, loss.item(), cur_lr,
                      tokens_seen / (time.time() - tstart))
@@ -276,7 +281,11 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
     summary = {"steps": step, "best_val_loss": best, "unigram_val_loss": baseline,
                "train_tokens": train_c.n_tokens(), "val_tokens": val_c.n_tokens(),
                "tokens_seen": tokens_seen, "arousal_scale_log_notes_per_s": train_s.arousal_scale,
-               "params": model.num_parameters(), "minutes": elapsed / 60, "device": device}
+               "params": model.num_parameters(), "minutes": elapsed / 60, "device": device,
+               "tokens_per_s_this_session": round(tokens_seen / max(time.time() - tstart, 1e-9))}
+    if device == "cuda":
+        summary["gpu"] = torch.cuda.get_device_name()
+        summary["gpu_peak_memory_mb"] = round(torch.cuda.max_memory_allocated() / 2**20)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log.info("done: %s", summary)
     return summary
@@ -324,7 +333,8 @@ def run(args) -> int:
     if args.config not in CONFIGS:
         raise EmsyncError(f"unknown config {args.config!r}: {', '.join(CONFIGS)}")
     summary = train(Path(args.data), Path(args.run), CONFIGS[args.config], args.minutes, args.batch_size,
-                    args.lr, args.seed, threads=args.threads, init=args.init)
+                    args.lr, args.seed, checkpoint_minutes=args.checkpoint_minutes, threads=args.threads,
+                    init=args.init)
     print(json.dumps(summary, indent=2))
     return 0
 

@@ -14,6 +14,8 @@ def add_arguments(p):
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0,
+                   help="validate and checkpoint this often (and at the end)")
     p.add_argument("--init", default=None, metavar="MODEL",
                    help="start a new run from this model (name or .safetensors) instead of random weights")
     p.add_argument("--ship", default=None, metavar="OUT.safetensors",
