@@ -25,14 +25,14 @@ import numpy as np
 from emsync_bridge.atomic import write_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.video import decode
-from emsync_bridge.video.cuts import FadeDetector, HardCutDetector, merge_cuts, thin_cuts
+from emsync_bridge.video.cuts import FadeDetector, HardCutDetector, resolve_transitions, thin_cuts
 from emsync_bridge.video.estimators import EmotionEstimator, get_estimator
 from emsync_bridge.video.features import FrameFeatures, audio_features, scene_features
 from emsync_bridge.video.schema import VideoAnalysis
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 4  # bump when results change for the same inputs (invalidates caches)
+ANALYSIS_VERSION = 5  # bump when results change for the same inputs (invalidates caches)
 Progress = Callable[[float, float], None]  # (seconds analysed, total seconds)
 
 
@@ -194,8 +194,8 @@ def analyze_video(
     hard_idx = [i for i in hard_det.finish() if 0 < i < len(frame_t)]
     hard = [float(frame_t[i]) for i in hard_idx]
     weak = [float(frame_t[i]) for i in hard_idx if hard_det.is_weak(i)]
-    gradual = FadeDetector().detect(arrays["ts"], arrays["thumbs"], duration) if fades else []
-    cuts = merge_cuts(hard, gradual, weak=weak)
+    gradual = FadeDetector().detect_windows(arrays["ts"], arrays["thumbs"], duration) if fades else []
+    cuts = resolve_transitions(hard, gradual, arrays["ts"], arrays["thumbs"], weak=weak)
     boundaries = thin_cuts(cuts, min_scene_s)
 
     audio = None
