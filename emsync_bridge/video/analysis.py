@@ -177,8 +177,14 @@ def analyze_video(
         state["hard"] = HardCutDetector(info.fps or 25.0, kind=detector, threshold=threshold)
         state["feats"] = FrameFeatures(expected_duration=info.duration)
 
+    # An estimator that looks at frames (the learned one) gets larger ones at its own rate.
+    make_sampler = getattr(est, "frame_sampler", None)
+    sampler = make_sampler() if callable(make_sampler) else None
+    grab = {}
+    if sampler is not None:
+        grab = dict(on_grab=sampler.push, grab_every_s=sampler.EVERY_S, grab_short_side=sampler.SHORT_SIDE)
     last_report = 0.0
-    for i, (t, bgr) in enumerate(decode.decode_frames(p, timeout_s=timeout_s, on_open=on_open)):
+    for i, (t, bgr) in enumerate(decode.decode_frames(p, timeout_s=timeout_s, on_open=on_open, **grab)):
         state["hard"].push(i, bgr)
         state["feats"].push(t, bgr)
         if progress and t - last_report >= 1.0:
@@ -206,7 +212,8 @@ def analyze_video(
             # Put audio on the video's clock (streams may start at different PTS).
             audio.frame_t += loaded[1] - info.start_time
             audio.onsets = audio.onsets + (loaded[1] - info.start_time)
-    scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report)
+    samples = sampler.arrays() if sampler is not None else None
+    scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report, samples)
     try:
         scenes = est.estimate(scenes_in)
     except EmsyncError:

@@ -176,6 +176,9 @@ class SceneFeatures:
     loudness_db: float | None  # RMS level in dBFS; None without audio
     onset_rate: float | None  # onsets per second; None without audio
     frames: list[np.ndarray] = field(default_factory=list, repr=False)  # RGB report frames in the scene
+    # Per-frame outputs of an estimator's frame sampler inside the scene (e.g. {"t", "valence",
+    # "arousal"} from scene_model.FrameSampler); empty when the estimator samples no frames.
+    samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def duration(self) -> float:
@@ -212,6 +215,7 @@ def scene_features(
     frame: dict[str, np.ndarray],
     audio: AudioFeatures | None,
     report: Sequence[tuple[float, np.ndarray]] = (),
+    samples: dict[str, np.ndarray] | None = None,
 ) -> list[SceneFeatures]:
     """One `SceneFeatures` per interval between consecutive `bounds` (0 and duration added)."""
     edges = [0.0] + [b for b in bounds if 0.0 < b < duration] + [duration]
@@ -254,9 +258,23 @@ def scene_features(
                 loudness_db=loud,
                 onset_rate=onset_rate,
                 frames=_frames_in(report, a, b),
+                samples=_samples_in(samples, a, b),
             )
         )
     return out
+
+
+def _samples_in(samples: dict[str, np.ndarray] | None, a: float, b: float) -> dict[str, np.ndarray]:
+    """The rows of `samples` (keyed arrays with a "t" column) whose time is in [a, b); the one
+    nearest the middle if none is (a scene shorter than the sampling step)."""
+    if not samples or not len(samples.get("t", ())):
+        return {}
+    t = samples["t"]
+    m = (t >= a) & (t < b)
+    if not m.any():
+        m = np.zeros(len(t), dtype=bool)
+        m[int(np.argmin(np.abs(t - 0.5 * (a + b))))] = True
+    return {k: v[m] for k, v in samples.items()}
 
 
 def _frames_in(report: Sequence[tuple[float, np.ndarray]], a: float, b: float) -> list[np.ndarray]:
