@@ -5,7 +5,7 @@ Pipeline (one pass over the frames, then cheap array work):
                         └──► features.FrameFeatures (motion every frame; colour + thumbnails ~10 Hz)
     cuts.FadeDetector on the thumbnails → merge with hard cuts → `cuts`
     cuts.thin_cuts(min_scene_s) → `boundaries` → scenes → estimator → SceneEmotion per scene
-    decode.load_audio → features.audio_features (loudness, onsets) feed the scene features.
+    decode.stream_audio → features.AudioFeatureStream (loudness, onsets) feed the scene features.
 
 Cache: one JSON (+ an .npz of report thumbnails) per (file content hash, parameters) in the user
 cache dir; written atomically (temp file + rename); an unreadable entry is ignored and rebuilt.
@@ -27,7 +27,7 @@ from emsync_bridge.errors import EmsyncError
 from emsync_bridge.video import decode
 from emsync_bridge.video.cuts import FadeDetector, HardCutDetector, resolve_transitions, thin_cuts
 from emsync_bridge.video.estimators import EmotionEstimator, get_estimator
-from emsync_bridge.video.features import FrameFeatures, audio_features, scene_features
+from emsync_bridge.video.features import AudioFeatureStream, FrameFeatures, scene_features
 from emsync_bridge.video.schema import VideoAnalysis
 
 log = logging.getLogger(__name__)
@@ -206,12 +206,13 @@ def analyze_video(
 
     audio = None
     if info.has_audio:
-        loaded = decode.load_audio(p)
-        if loaded is not None and len(loaded[0]) > 0:
-            audio = audio_features(loaded[0], decode.AUDIO_RATE)
+        stream = AudioFeatureStream(decode.AUDIO_RATE)  # 8 bytes per 16 ms hop, not the samples
+        t0 = decode.stream_audio(p, stream.push)
+        if t0 is not None:
+            audio = stream.finish()
             # Put audio on the video's clock (streams may start at different PTS).
-            audio.frame_t += loaded[1] - info.start_time
-            audio.onsets = audio.onsets + (loaded[1] - info.start_time)
+            audio.frame_t += t0 - info.start_time
+            audio.onsets = audio.onsets + (t0 - info.start_time)
     samples = sampler.arrays() if sampler is not None else None
     scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report, samples)
     try:

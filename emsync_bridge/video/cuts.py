@@ -57,6 +57,7 @@ BLANK_MAX_S = 10.0  # how far to look across a blank stretch for the picture on 
 RAMP_MAX_S = 2.5  # ... and along a fade of the same picture
 SAME_CORR = 0.85  # mean per-channel pixel correlation at which two samples show the same picture
 FLASH_S = 0.3  # a hard cut whose picture returns within this long is a flash, not a cut
+CHUNK = 4096  # thumbnails converted to float at a time (bounded temporaries on long films)
 
 
 def import_scenedetect():
@@ -188,11 +189,21 @@ def fade_scores(times: np.ndarray, thumbs: np.ndarray, half_window_s: float) -> 
     k = max(1, int(round(half_window_s * rate)))
     if n <= 2 * k:
         return score, big
-    f = thumbs.reshape(n, -1).astype(np.float32)
-    a, m, b = f[: n - 2 * k], f[k : n - k], f[2 * k :]
-    d = _diff(b, a)
-    e = np.abs(m - 0.5 * (a + b)).mean(axis=1)
-    step = _diff(f[k:], f[:-k])  # step[i] = |f(i+k) − f(i)|
+    f = thumbs.reshape(n, -1)  # uint8; rows are converted to float in chunks (a 2 h film has 72k)
+    d = np.empty(n - 2 * k, np.float32)
+    e = np.empty(n - 2 * k, np.float32)
+    step = np.empty(n - k, np.float32)  # step[i] = |f(i+k) − f(i)|
+    for c in range(0, n - k, CHUNK):
+        lo, hi = c, min(n - k, c + CHUNK)
+        a = f[lo:hi].astype(np.float32)
+        m = f[lo + k : hi + k].astype(np.float32)
+        step[lo:hi] = _diff(m, a)
+        if lo < n - 2 * k:
+            h2 = min(hi, n - 2 * k)
+            b = f[lo + 2 * k : h2 + 2 * k].astype(np.float32)
+            a, m = a[: h2 - lo], m[: h2 - lo]
+            d[lo:h2] = _diff(b, a)
+            e[lo:h2] = np.abs(m - 0.5 * (a + b)).mean(axis=1)
     idx = np.arange(k, n - k)
     pre = np.where(idx - 2 * k >= 0, step[np.clip(idx - 2 * k, 0, len(step) - 1)], np.nan)
     post = np.where(idx + k < len(step), step[np.clip(idx + k, 0, len(step) - 1)], np.nan)
@@ -300,16 +311,19 @@ class ContentCheck:
     def __init__(self, ts: np.ndarray, thumbs: np.ndarray):
         n = len(ts)
         self.ts = np.asarray(ts, dtype=np.float64)
-        self.f = thumbs.reshape(n, -1, 3).astype(np.float32)
-        grey = self.f @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
-        if n:
+        self.thumbs = thumbs.reshape(n, -1, 3)  # uint8, converted per sample or per chunk
+        self.mean = np.zeros((n, 3), np.float32)
+        self.std = np.zeros((n, 3), np.float32)
+        spread = np.zeros(n, np.float32)
+        for c in range(0, n, CHUNK):
+            f = self.thumbs[c : c + CHUNK].astype(np.float32)
+            grey = f @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
             p10, p90 = np.percentile(grey, [10, 90], axis=1)
-        else:
-            p10 = p90 = np.zeros(0)
-        self.mean = self.f.mean(axis=1)  # (n, 3)
-        self.flat = (p90 - p10) < BLANK_SPREAD
-        self.blank = self.flat & (np.ptp(self.mean, axis=1) < BLANK_CHROMA if n else np.zeros(0, bool))
-        self.std = self.f.std(axis=1)  # (n, 3)
+            spread[c : c + CHUNK] = p90 - p10
+            self.mean[c : c + CHUNK] = f.mean(axis=1)
+            self.std[c : c + CHUNK] = f.std(axis=1)
+        self.flat = spread < BLANK_SPREAD
+        self.blank = self.flat & (np.ptp(self.mean, axis=1) < BLANK_CHROMA)
 
     def same(self, i: int, j: int) -> bool:
         if self.blank[i] and self.blank[j]:
@@ -323,8 +337,8 @@ class ContentCheck:
         ok = (self.std[i] >= 2.0) & (self.std[j] >= 2.0)
         if not ok.any():
             return False
-        a = self.f[i][:, ok] - self.mean[i][ok]
-        b = self.f[j][:, ok] - self.mean[j][ok]
+        a = self.thumbs[i][:, ok].astype(np.float32) - self.mean[i][ok]
+        b = self.thumbs[j][:, ok].astype(np.float32) - self.mean[j][ok]
         corr = (a * b).mean(axis=0) / (self.std[i][ok] * self.std[j][ok])
         return float(corr.mean()) >= SAME_CORR
 

@@ -256,11 +256,12 @@ def decode_frames(
         c.close()
 
 
-def load_audio(
-    path: str | Path, rate: int = AUDIO_RATE, timeout_s: float = 120.0
-) -> tuple[np.ndarray, float] | None:
-    """(mono float32 samples at `rate` Hz, PTS in s of the first sample) of the first audio
-    stream, or None if there is none.
+def stream_audio(
+    path: str | Path, on_chunk: Callable[[np.ndarray], None], rate: int = AUDIO_RATE, timeout_s: float = 120.0
+) -> float | None:
+    """Decode the first audio stream to mono float32 at `rate` Hz, handing each chunk to
+    `on_chunk` as it comes (nothing is kept here); returns the PTS in s of the first sample, or
+    None if there is no audio stream or nothing decoded.
 
     Audio problems never fail the analysis: a broken audio track is logged and treated as absent.
     """
@@ -274,26 +275,38 @@ def load_audio(
             return None
         stream = c.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        chunks: list[np.ndarray] = []
         t0 = None
+        got = False
         try:
             for frame in c.decode(stream):
                 if t0 is None and frame.time is not None:
                     t0 = float(frame.time)
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    on_chunk(out.to_ndarray().reshape(-1))
+                    got = True
                 if time.monotonic() - t_start > timeout_s:
                     log.warning("%s: audio decoding timed out; ignoring the rest", Path(path).name)
                     break
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                on_chunk(out.to_ndarray().reshape(-1))
+                got = True
         except av.error.FFmpegError as exc:
             log.warning("%s: audio decode error (%s); using what decoded", Path(path).name, exc)
-        if not chunks:
-            return None
-        return np.concatenate(chunks).astype(np.float32, copy=False), (t0 or 0.0)
+        return (t0 or 0.0) if got else None
     finally:
         c.close()
+
+
+def load_audio(
+    path: str | Path, rate: int = AUDIO_RATE, timeout_s: float = 120.0
+) -> tuple[np.ndarray, float] | None:
+    """(mono float32 samples at `rate` Hz, PTS in s of the first sample) of the first audio
+    stream, or None if there is none (`stream_audio`, collected: 32 KB per second at 8 kHz)."""
+    chunks: list[np.ndarray] = []
+    t0 = stream_audio(path, chunks.append, rate, timeout_s)
+    if t0 is None or not chunks:
+        return None
+    return np.concatenate(chunks).astype(np.float32, copy=False), t0
 
 
 def grab_frames(path: str | Path, times: list[float], pixels: int = 160 * 90) -> list[tuple[float, np.ndarray]]:
