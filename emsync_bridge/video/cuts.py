@@ -57,7 +57,7 @@ BLANK_MAX_S = 10.0  # how far to look across a blank stretch for the picture on 
 RAMP_MAX_S = 2.5  # ... and along a fade of the same picture
 SAME_CORR = 0.85  # mean per-channel pixel correlation at which two samples show the same picture
 FLASH_S = 0.3  # a hard cut whose picture returns within this long is a flash, not a cut
-CHUNK = 4096  # thumbnails converted to float at a time (bounded temporaries on long films)
+CHUNK = 1024  # thumbnails converted to float at a time: ~15 MB of temporaries whatever the length
 
 
 def import_scenedetect():
