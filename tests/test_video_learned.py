@@ -127,3 +127,15 @@ def test_missing_onnxruntime_is_a_one_line_error(monkeypatch):
         assert "\n" not in str(exc.value)
     finally:
         scene_model._session.cache_clear()
+
+
+def test_frame_sampler_batches_in_background_and_keeps_order():
+    rng = np.random.default_rng(3)
+    frames = [np.kron(rng.integers(0, 255, (9, 16, 3)), np.ones((20, 20, 1))).astype(np.uint8) for _ in range(37)]
+    sampler = scene_model.FrameSampler()
+    for i, f in enumerate(frames):  # 2 full batches go to the worker thread, 5 frames stay for arrays()
+        sampler.push(0.5 * i, f)
+    got = sampler.arrays()
+    want = scene_model.default_head().predict(scene_model.embed(frames))
+    assert np.allclose(got["t"], 0.5 * np.arange(37))
+    assert np.allclose(got["valence"], want[:, 0], atol=1e-4) and np.allclose(got["arousal"], want[:, 1], atol=1e-4)

@@ -102,7 +102,12 @@ def default_head() -> RidgeHead:
 class FrameSampler:
     """Receives the decoder's larger frames (`decode_frames(on_grab=...)`), every EVERY_S seconds,
     runs the network in batches of BATCH and keeps only the head's (valence, arousal) per frame:
-    memory is 3 floats per sampled frame plus one batch of pixels, whatever the film's length."""
+    memory is 3 floats per sampled frame plus two batches of pixels, whatever the film's length.
+
+    Each full batch runs on one worker thread while the decoder goes on (onnxruntime releases the
+    GIL), so on two cores the network's time mostly hides behind decoding; at most one batch is in
+    flight — the next waits for it — so work and memory stay bounded on a slow machine.
+    """
 
     EVERY_S = 0.5  # ~2 frames/s
     SHORT_SIDE = INPUT_SIZE  # frames arrive already this small (swscale), then are centre-cropped
@@ -113,25 +118,51 @@ class FrameSampler:
         self._pending_t: list[float] = []
         self.t: list[float] = []
         self.va: list[np.ndarray] = []
+        self._pool = None
+        self._future = None
 
     def push(self, t: float, rgb: np.ndarray) -> None:
         self._pending.append(square_crop(rgb, self.head.input_size))
         self._pending_t.append(t)
         if len(self._pending) >= BATCH:
-            self._flush()
+            self._flush(wait=False)
 
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        x = np.stack(self._pending).astype(np.float32)
-        emb = _session().run(None, {"image": x})[0]
-        self.va.append(self.head.predict(emb).astype(np.float32))
-        self.t.extend(self._pending_t)
-        self._pending.clear()
-        self._pending_t.clear()
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        return self.head.predict(_session().run(None, {"image": x})[0]).astype(np.float32)
+
+    def _collect(self) -> None:
+        if self._future is not None:
+            future, self._future = self._future, None
+            try:
+                self.va.append(future.result())
+            except Exception as exc:  # a runtime failure: one line, not a traceback from a thread
+                from emsync_bridge.errors import EmsyncError
+
+                raise EmsyncError(f"scene network failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+
+    def _flush(self, wait: bool) -> None:
+        self._collect()  # results stay in order: one batch in flight at a time
+        if self._pending:
+            x = np.stack(self._pending).astype(np.float32)
+            self.t.extend(self._pending_t)
+            self._pending.clear()
+            self._pending_t.clear()
+            if wait:
+                self.va.append(self._run(x))
+            else:
+                if self._pool is None:
+                    from concurrent.futures import ThreadPoolExecutor
+
+                    self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="emsync-scene-net")
+                self._future = self._pool.submit(self._run, x)
 
     def arrays(self) -> dict[str, np.ndarray]:
         """{"t": [n], "valence": [n], "arousal": [n]} for the frames seen so far."""
-        self._flush()
+        try:
+            self._flush(wait=True)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None
         va = np.concatenate(self.va) if self.va else np.zeros((0, 2), np.float32)
         return {"t": np.asarray(self.t, np.float64), "valence": va[:, 0], "arousal": va[:, 1]}
