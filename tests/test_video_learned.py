@@ -20,6 +20,7 @@ pytest.importorskip("onnxruntime")
 # Also listed in emsync_bridge/models/MODEL_CARD.md and docs/video-analysis.md.
 SHA256 = {
     scene_model.EMBEDDER_FILE: "e1f281f5d300a09ea2635fa7f71b27ad3573bbe85ab0edc56f045f8f4f072a0f",
+    scene_model.HEAD_FILE: "fa20a1a1f7b2fe9856eee6e3269150b124b72dea0c7d42154ae5dc23154d2eb3",
 }
 
 

@@ -154,8 +154,7 @@ class LearnedEstimator:
         self.head = scene_model.default_head()
         scene_model._session()  # fail now (one line) if onnxruntime is missing, not mid-decode
         self.heuristic = HeuristicEstimator()
-        digest = hashlib.sha256(scene_model.HEAD_FILE.read_bytes()).hexdigest()[:12]
-        self.cache_id = f"learned-1-{digest}"
+        self.cache_id = f"learned-1-{scene_model.weights_digest()}-{scene_model.INPUT_SIZE}-{scene_model.FrameSampler.EVERY_S}"
 
     def frame_sampler(self):
         return self._scene_model.FrameSampler(self.head)

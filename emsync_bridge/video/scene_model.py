@@ -95,6 +95,17 @@ class RidgeHead:
 
 
 @lru_cache(maxsize=1)
+def weights_digest() -> str:
+    """sha256 prefix over both weight files: part of the analysis cache key."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in (EMBEDDER_FILE, HEAD_FILE):
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+@lru_cache(maxsize=1)
 def default_head() -> RidgeHead:
     return RidgeHead()
 
