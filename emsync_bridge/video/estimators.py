@@ -131,7 +131,12 @@ class LearnedEstimator:
     on OASIS (10-fold CV r 0.62 valence / 0.66 arousal at the 160 px input used here). A scene's
     image valence/arousal is the mean over its frames.
 
-    Fusion: valence = image valence. Arousal = ½ image arousal + ½ the heuristic's Hanjalic & Xu
+    Faces (`faces.py`, BlazeFace + FER mini-Xception, shipped): each sampled frame's faces give a
+    weight (detection score × size, ≤ 1 per frame) and a face valence; the scene's face share
+    f = mean frame weight pulls valence: v = (1 − ½f)·v_image + ½f·v_faces, and mixes the faces'
+    Ekman-6 probabilities into the scene's by the same ½f.
+
+    Fusion: valence = image valence (with the face pull). Arousal = ½ image arousal + ½ the heuristic's Hanjalic & Xu
     arousal (motion, cut rhythm, loudness, onsets): a still photograph cannot show motion or
     sound, the cues cannot show what is in the picture.
 
@@ -146,6 +151,7 @@ class LearnedEstimator:
 
     name = "learned"
     W_IMAGE_AROUSAL = 0.5
+    FACE_PULL = 0.5  # a scene whose frames all show a full-weight face: valence ½ picture, ½ faces
 
     def __init__(self):
         from emsync_bridge.video import scene_model
@@ -154,7 +160,7 @@ class LearnedEstimator:
         self.head = scene_model.default_head()
         scene_model._session()  # fail now (one line) if onnxruntime is missing, not mid-decode
         self.heuristic = HeuristicEstimator()
-        self.cache_id = f"learned-1-{scene_model.weights_digest()}-{scene_model.INPUT_SIZE}-{scene_model.FrameSampler.EVERY_S}"
+        self.cache_id = f"learned-2-{scene_model.weights_digest()}-{scene_model.INPUT_SIZE}-{scene_model.FrameSampler.EVERY_S}"
 
     def frame_sampler(self):
         return self._scene_model.FrameSampler(self.head)
@@ -172,19 +178,29 @@ class LearnedEstimator:
             comps = self.heuristic.arousal_components(s)
             wsum = sum(self.heuristic.W_AROUSAL[k] for k in comps)
             a_hx = 2.0 * sum(self.heuristic.W_AROUSAL[k] * x for k, x in comps.items()) / wsum - 1.0
-            v_raw = _clip(v_img)
+            # Face channel: frames' face weights (score × size) average to the scene's face share.
+            fw = np.asarray(s.samples.get("face_weight", np.zeros(n)), dtype=np.float64)
+            pull = self.FACE_PULL * float(fw.mean()) if n else 0.0
+            v_face = float((fw * s.samples["face_valence"]).sum() / fw.sum()) if fw.sum() > 0 else 0.0
+            v_raw = _clip((1.0 - pull) * v_img + pull * v_face)
             a_raw = _clip(self.W_IMAGE_AROUSAL * a_img + (1.0 - self.W_IMAGE_AROUSAL) * a_hx)
             coverage = min(1.0, n / 2.0)
             cv = self.head.confidence(v_raw, 0) * coverage
             ca = self.head.confidence(a_raw, 1) * coverage
             v, a = cv * v_raw, ca * a_raw
+            probs = va_to_probs(v, a)
+            if pull > 0:  # faces drive the Ekman-6 mix by their share
+                face_p = np.asarray([(fw * s.samples[f"face_{e}"]).sum() / fw.sum() for e in EMOTIONS])
+                mix = (1.0 - pull) * np.asarray([probs[e] for e in EMOTIONS]) + pull * face_p / max(face_p.sum(), 1e-9)
+                probs = {e: float(p) for e, p in zip(EMOTIONS, mix / mix.sum())}
             feats = dict(h.features or {})
             feats.update(
                 image_valence=round(v_img, 4), image_arousal=round(a_img, 4), cue_arousal=round(a_hx, 4),
                 frames_sampled=n, valence_unshrunk=round(v_raw, 4), arousal_unshrunk=round(a_raw, 4),
                 confidence_valence=round(cv, 4), confidence_arousal=round(ca, 4),
+                face_share=round(float(fw.mean()), 4), face_valence=round(v_face, 4),
             )
-            out.append(SceneEmotion(s.start, s.end, v, a, va_to_probs(v, a), 0.5 * (cv + ca), feats))
+            out.append(SceneEmotion(s.start, s.end, v, a, probs, 0.5 * (cv + ca), feats))
         return out
 
 

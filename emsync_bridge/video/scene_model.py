@@ -100,7 +100,7 @@ def weights_digest() -> str:
     import hashlib
 
     h = hashlib.sha256()
-    for p in (EMBEDDER_FILE, HEAD_FILE):
+    for p in (EMBEDDER_FILE, HEAD_FILE, MODELS / "face-blazeface-short.onnx", MODELS / "face-fer-mini-xception.onnx"):
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -113,7 +113,7 @@ def default_head() -> RidgeHead:
 class FrameSampler:
     """Receives the decoder's larger frames (`decode_frames(on_grab=...)`), every EVERY_S seconds,
     runs the network in batches of BATCH and keeps only the head's (valence, arousal) per frame:
-    memory is 3 floats per sampled frame plus two batches of pixels, whatever the film's length.
+    memory is 12 floats per sampled frame plus two batches of pixels, whatever the film's length.
 
     Each full batch runs on one worker thread while the decoder goes on (onnxruntime releases the
     GIL), so on two cores the network's time mostly hides behind decoding; at most one batch is in
@@ -133,13 +133,19 @@ class FrameSampler:
         self._future = None
 
     def push(self, t: float, rgb: np.ndarray) -> None:
-        self._pending.append(square_crop(rgb, self.head.input_size))
+        self._pending.append(rgb)
         self._pending_t.append(t)
         if len(self._pending) >= BATCH:
             self._flush(wait=False)
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
-        return self.head.predict(_session().run(None, {"image": x})[0]).astype(np.float32)
+    def _run(self, frames: list[np.ndarray]) -> np.ndarray:
+        """Per frame: image valence, arousal; then the face channel (faces.frame_summary)."""
+        from emsync_bridge.video import faces
+
+        x = np.stack([square_crop(f, self.head.input_size) for f in frames]).astype(np.float32)
+        va = self.head.predict(_session().run(None, {"image": x})[0])
+        face = np.stack([faces.frame_summary(f) for f in frames])
+        return np.concatenate([va, face], axis=1).astype(np.float32)
 
     def _collect(self) -> None:
         if self._future is not None:
@@ -154,7 +160,7 @@ class FrameSampler:
     def _flush(self, wait: bool) -> None:
         self._collect()  # results stay in order: one batch in flight at a time
         if self._pending:
-            x = np.stack(self._pending).astype(np.float32)
+            x = list(self._pending)
             self.t.extend(self._pending_t)
             self._pending.clear()
             self._pending_t.clear()
@@ -168,12 +174,18 @@ class FrameSampler:
                 self._future = self._pool.submit(self._run, x)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """{"t": [n], "valence": [n], "arousal": [n]} for the frames seen so far."""
+        """{"t", "valence", "arousal", and the face channel's `faces.SUMMARY` columns}, one row
+        per frame seen so far."""
         try:
             self._flush(wait=True)
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
                 self._pool = None
-        va = np.concatenate(self.va) if self.va else np.zeros((0, 2), np.float32)
-        return {"t": np.asarray(self.t, np.float64), "valence": va[:, 0], "arousal": va[:, 1]}
+        from emsync_bridge.video import faces
+
+        cols = ["valence", "arousal", *faces.SUMMARY]
+        va = np.concatenate(self.va) if self.va else np.zeros((0, len(cols)), np.float32)
+        out = {"t": np.asarray(self.t, np.float64)}
+        out.update({c: va[:, i] for i, c in enumerate(cols)})
+        return out
