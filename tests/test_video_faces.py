@@ -86,7 +86,8 @@ def test_faces_pull_valence_and_drive_ekman_by_their_share():
         _scene(1.0, -0.8, {"sadness": 1.0}),
     ])
     assert none.features["valence_unshrunk"] == pytest.approx(0.6, abs=1e-4)
-    assert half.features["valence_unshrunk"] == pytest.approx(0.75 * 0.6 + 0.25 * -0.8, abs=1e-4)
-    assert full.features["valence_unshrunk"] == pytest.approx(0.5 * 0.6 + 0.5 * -0.8, abs=1e-4)
+    k = LearnedEstimator.FACE_PULL
+    assert half.features["valence_unshrunk"] == pytest.approx((1 - k / 2) * 0.6 + k / 2 * -0.8, abs=1e-4)
+    assert full.features["valence_unshrunk"] == pytest.approx((1 - k) * 0.6 + k * -0.8, abs=1e-4)
     assert none.emotions["sadness"] < half.emotions["sadness"] < full.emotions["sadness"]
     assert sum(full.emotions.values()) == pytest.approx(1.0, abs=1e-6)
