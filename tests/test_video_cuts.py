@@ -183,6 +183,17 @@ def test_fade_out_then_in_is_one_boundary_outside_the_ramps(tmp_path):
     assert len(cuts) == 1 and 2.1 <= cuts[0] <= 2.9, cuts  # in the black, not on either ramp
 
 
+def test_fade_through_white_is_one_boundary_in_the_white(tmp_path):
+    segs = [Segment("testsrc2,fade=out:st=1:d=1:color=white", 3.0),
+            Segment("smptehdbars,fade=in:st=0:d=1:color=white", 3.0)]
+    path = make_video(tmp_path / "white.mp4", segs, size=SIZE, fps=25, audio=None)
+    cuts = analyze(path).cuts
+    assert len(cuts) == 1 and 2.1 <= cuts[0] <= 2.9, cuts
+    one = make_video(tmp_path / "white_dip.mp4", [Segment("testsrc2,fade=out:st=1:d=1:color=white,fade=in:st=3:d=1:color=white", 5.0)],
+                     size=SIZE, fps=25, audio=None)
+    assert analyze(one).cuts == []  # a dip to white inside one shot
+
+
 def test_content_check_rules():
     import numpy as np
 

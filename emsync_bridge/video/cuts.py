@@ -294,7 +294,7 @@ class ContentCheck:
     * **anchors**: from each side of a candidate, walk across blank samples (at most BLANK_MAX_S)
       to the nearest sample with a picture. If both anchors show the same picture, the candidate
       is a ramp of that picture (a lighting change, or one half of fade-out/black/fade-in): follow
-      it to its dark end, across blank samples and along the same picture (at most RAMP_MAX_S),
+      it toward its faded end (the side with less contrast), across blank samples and along the same picture (at most RAMP_MAX_S),
       looking for a different picture.
 
     A candidate is dropped when its two sides show the same picture and no other picture follows
@@ -397,8 +397,9 @@ class ContentCheck:
                 return None  # fade from/to blank with no picture on the other side
         if self.same(b, a):
             # One picture on both sides: a lighting ramp, or one half of a fade-out/fade-in.
-            # Follow the ramp down to its dark end and past it: is there another picture there?
-            if self.mean[a].sum() < self.mean[b].sum():
+            # Follow the ramp toward its faded end (less contrast: toward black or white) and past
+            # it: is there another picture there?
+            if self.std[a].sum() < self.std[b].sum():
                 a = self._walk(a, +1, ref=a)
             else:
                 b = self._walk(b, -1, ref=b)
