@@ -151,3 +151,62 @@ def test_ntsc_rate_cut_times_follow_frames(tmp_path):
     assert a.fps == pytest.approx(fps, rel=1e-4)
     truth = [30 / fps, 75 / fps]  # 30 and 45 frames per shot
     assert f1(a.cuts, truth, tol=1 / fps + 1e-6) == 1.0, a.cuts
+
+
+# --- brightness ramps, flashes and lighting changes are not cuts (issue 19) ---------------------
+# Each clip has no cut at all; each was a false boundary before ContentCheck (black↔white ramps:
+# 10 boundaries; flashes and a lighting step: 1 each; fade-out/fade-in: 2 for one transition).
+
+
+@pytest.mark.parametrize(
+    "name, source",
+    [
+        ("black_white_ramps", "color=c=gray,eq=brightness='0.9*sin(2*PI*t/4)':eval=frame"),
+        ("camera_flashes", "testsrc2,eq=brightness=0.7:contrast=0.5:enable='between(t,2,2.07)+between(t,4,4.03)'"),
+        ("lights_switched_on", "testsrc2,eq=brightness=0.3:enable='gte(t,3)'"),
+        ("lighting_wave", "testsrc2,eq=brightness='0.5*sin(2*PI*t/3)':eval=frame"),
+        ("dip_to_black_one_shot", "testsrc2,eq=brightness='-min(1,max(0,min(t-1.5,3.5-t)/0.5))':eval=frame"),
+        ("fade_in_and_out", "testsrc2,fade=in:st=0:d=1.5,fade=out:st=4.5:d=1.5"),
+    ],
+)
+def test_no_boundary_in_brightness_ramps_or_flashes(tmp_path, name, source):
+    path = make_video(tmp_path / f"{name}.mp4", [Segment(source, 6.0)], size=SIZE, fps=25, audio=None)
+    assert analyze(path).cuts == [], name
+
+
+def test_fade_out_then_in_is_one_boundary_outside_the_ramps(tmp_path):
+    # testsrc2 fades to black over 1..2 s, black until 3 s, smptehdbars fades in over 3..4 s.
+    # Before: a boundary at 2.0 (ramp end) and another at 3.04 (inside the fade-in).
+    segs = [Segment("testsrc2,fade=out:st=1:d=1", 3.0), Segment("smptehdbars,fade=in:st=0:d=1", 3.0)]
+    path = make_video(tmp_path / "outin.mp4", segs, size=SIZE, fps=25, audio=None)
+    cuts = analyze(path).cuts
+    assert len(cuts) == 1 and 2.1 <= cuts[0] <= 2.9, cuts  # in the black, not on either ramp
+
+
+def test_fade_through_white_is_one_boundary_in_the_white(tmp_path):
+    segs = [Segment("testsrc2,fade=out:st=1:d=1:color=white", 3.0),
+            Segment("smptehdbars,fade=in:st=0:d=1:color=white", 3.0)]
+    path = make_video(tmp_path / "white.mp4", segs, size=SIZE, fps=25, audio=None)
+    cuts = analyze(path).cuts
+    assert len(cuts) == 1 and 2.1 <= cuts[0] <= 2.9, cuts
+    one = make_video(tmp_path / "white_dip.mp4", [Segment("testsrc2,fade=out:st=1:d=1:color=white,fade=in:st=3:d=1:color=white", 5.0)],
+                     size=SIZE, fps=25, audio=None)
+    assert analyze(one).cuts == []  # a dip to white inside one shot
+
+
+def test_content_check_rules():
+    import numpy as np
+
+    from emsync_bridge.video.cuts import ContentCheck
+
+    rng = np.random.default_rng(0)
+    pic_a = rng.integers(0, 255, (18, 32, 3)).astype(np.float32)
+    pic_b = rng.integers(0, 255, (18, 32, 3)).astype(np.float32)
+    black = np.zeros((18, 32, 3), np.float32)
+    black[16, 2:6] = 255  # a small watermark: still blank
+    frames = [pic_a, 0.5 * pic_a + 20, black, black, pic_b, np.full((18, 32, 3), 250, np.float32)]
+    c = ContentCheck(np.arange(len(frames)) * 0.1, np.clip(np.asarray(frames), 0, 255).astype(np.uint8))
+    assert list(c.blank) == [False, False, True, True, False, True]
+    assert c.same(0, 1)  # gain and offset: the same picture
+    assert not c.same(0, 4)
+    assert c.same(2, 5)  # black and white: both blank

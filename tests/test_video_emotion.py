@@ -81,8 +81,9 @@ def contrast_clips(tmp_path_factory):
 
 def test_bright_fast_loud_beats_dark_static_quiet(contrast_clips):
     hot_path, cold_path = contrast_clips
-    hot = analyze_video(hot_path, min_scene_s=4.0, cache=False)
-    cold = analyze_video(cold_path, min_scene_s=4.0, cache=False)
+    # The published colour/motion/sound rules (the learned default is tested in test_video_learned.py).
+    hot = analyze_video(hot_path, min_scene_s=4.0, estimator="heuristic", cache=False)
+    cold = analyze_video(cold_path, min_scene_s=4.0, estimator="heuristic", cache=False)
     assert hot.arousal > cold.arousal + 0.5
     assert hot.valence > cold.valence + 0.5
     for s in cold.scenes:

@@ -87,7 +87,7 @@ def _add_analyze_arguments(p) -> None:
     p.add_argument("--min-scene", metavar="S", type=argtypes.non_negative, default=4.0,
                    help="minimum spacing of scene boundaries in seconds (EMSYNC: 4)")
     p.add_argument("--estimator", metavar="SPEC", default=None,
-                   help="emotion estimator: heuristic (default), onnx:PATH or module:Name")
+                   help="emotion estimator: learned (default), heuristic, onnx:PATH or module:Name")
     p.add_argument("--detector", choices=("both", "adaptive", "content"), default="both",
                    help="hard-cut rule: PySceneDetect AdaptiveDetector + strong ContentDetector rule (both), or one")
     p.add_argument("--features", action="store_true",

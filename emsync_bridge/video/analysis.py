@@ -5,7 +5,7 @@ Pipeline (one pass over the frames, then cheap array work):
                         └──► features.FrameFeatures (motion every frame; colour + thumbnails ~10 Hz)
     cuts.FadeDetector on the thumbnails → merge with hard cuts → `cuts`
     cuts.thin_cuts(min_scene_s) → `boundaries` → scenes → estimator → SceneEmotion per scene
-    decode.load_audio → features.audio_features (loudness, onsets) feed the scene features.
+    decode.stream_audio → features.AudioFeatureStream (loudness, onsets) feed the scene features.
 
 Cache: one JSON (+ an .npz of report thumbnails) per (file content hash, parameters) in the user
 cache dir; written atomically (temp file + rename); an unreadable entry is ignored and rebuilt.
@@ -25,14 +25,14 @@ import numpy as np
 from emsync_bridge.atomic import write_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.video import decode
-from emsync_bridge.video.cuts import FadeDetector, HardCutDetector, merge_cuts, thin_cuts
+from emsync_bridge.video.cuts import FadeDetector, HardCutDetector, resolve_transitions, thin_cuts
 from emsync_bridge.video.estimators import EmotionEstimator, get_estimator
-from emsync_bridge.video.features import FrameFeatures, audio_features, scene_features
+from emsync_bridge.video.features import AudioFeatureStream, FrameFeatures, scene_features
 from emsync_bridge.video.schema import VideoAnalysis
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 4  # bump when results change for the same inputs (invalidates caches)
+ANALYSIS_VERSION = 5  # bump when results change for the same inputs (invalidates caches)
 Progress = Callable[[float, float], None]  # (seconds analysed, total seconds)
 
 
@@ -177,8 +177,14 @@ def analyze_video(
         state["hard"] = HardCutDetector(info.fps or 25.0, kind=detector, threshold=threshold)
         state["feats"] = FrameFeatures(expected_duration=info.duration)
 
+    # An estimator that looks at frames (the learned one) gets larger ones at its own rate.
+    make_sampler = getattr(est, "frame_sampler", None)
+    sampler = make_sampler() if callable(make_sampler) else None
+    grab = {}
+    if sampler is not None:
+        grab = dict(on_grab=sampler.push, grab_every_s=sampler.EVERY_S, grab_short_side=sampler.SHORT_SIDE)
     last_report = 0.0
-    for i, (t, bgr) in enumerate(decode.decode_frames(p, timeout_s=timeout_s, on_open=on_open)):
+    for i, (t, bgr) in enumerate(decode.decode_frames(p, timeout_s=timeout_s, on_open=on_open, **grab)):
         state["hard"].push(i, bgr)
         state["feats"].push(t, bgr)
         if progress and t - last_report >= 1.0:
@@ -194,19 +200,21 @@ def analyze_video(
     hard_idx = [i for i in hard_det.finish() if 0 < i < len(frame_t)]
     hard = [float(frame_t[i]) for i in hard_idx]
     weak = [float(frame_t[i]) for i in hard_idx if hard_det.is_weak(i)]
-    gradual = FadeDetector().detect(arrays["ts"], arrays["thumbs"], duration) if fades else []
-    cuts = merge_cuts(hard, gradual, weak=weak)
+    gradual = FadeDetector().detect_windows(arrays["ts"], arrays["thumbs"], duration) if fades else []
+    cuts = resolve_transitions(hard, gradual, arrays["ts"], arrays["thumbs"], weak=weak)
     boundaries = thin_cuts(cuts, min_scene_s)
 
     audio = None
     if info.has_audio:
-        loaded = decode.load_audio(p)
-        if loaded is not None and len(loaded[0]) > 0:
-            audio = audio_features(loaded[0], decode.AUDIO_RATE)
+        stream = AudioFeatureStream(decode.AUDIO_RATE)  # 8 bytes per 16 ms hop, not the samples
+        t0 = decode.stream_audio(p, stream.push)
+        if t0 is not None:
+            audio = stream.finish()
             # Put audio on the video's clock (streams may start at different PTS).
-            audio.frame_t += loaded[1] - info.start_time
-            audio.onsets = audio.onsets + (loaded[1] - info.start_time)
-    scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report)
+            audio.frame_t += t0 - info.start_time
+            audio.onsets = audio.onsets + (t0 - info.start_time)
+    samples = sampler.arrays() if sampler is not None else None
+    scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report, samples)
     try:
         scenes = est.estimate(scenes_in)
     except EmsyncError:

@@ -142,6 +142,9 @@ def decode_frames(
     pixels: int = ANALYSIS_PIXELS,
     timeout_s: float | None = None,
     on_open: Callable[[VideoInfo], None] | None = None,
+    on_grab: Callable[[float, np.ndarray], None] | None = None,
+    grab_every_s: float = 0.5,
+    grab_short_side: int = 160,
 ) -> Iterator[tuple[float, np.ndarray]]:
     """Yield (t seconds from the first frame, small BGR uint8 frame) in presentation order.
 
@@ -150,6 +153,9 @@ def decode_frames(
     `info.fps` the measured average rate. Raises EmsyncError for unusable input, for too few frames,
     for a file that stops well short of its declared length (truncated), and when decoding takes
     longer than `timeout_s` (default 60 s + 2 × declared duration).
+    `on_grab(t, rgb)`, if given, also gets one larger RGB frame (shorter side `grab_short_side`,
+    never upscaled, aspect kept) every `grab_every_s` seconds, before that frame is yielded: the
+    learned estimator's input, scaled by swscale from the decoder's picture like the small frames.
     """
     from av.video.reformatter import Interpolation, VideoReformatter
 
@@ -170,6 +176,9 @@ def decode_frames(
         packets = 0
         size = (0, 0)
         k_rot = 0
+        grab_size = (0, 0)
+        next_grab = 0.0
+        grabber = VideoReformatter()  # its own context: alternating sizes on one would rebuild it
         demux = c.demux(vs)
         while True:
             try:
@@ -197,6 +206,8 @@ def decode_frames(
                     k_rot = (rot // 90) % 4
                     w, h = analysis_size(frame.width, frame.height, pixels)
                     size = (w, h)
+                    g = min(1.0, grab_short_side / max(1, min(frame.width, frame.height)))
+                    grab_size = (max(8, int(round(frame.width * g))), max(8, int(round(frame.height * g))))
                     if timeout_s is None:
                         timeout_s = 60.0 + 2.0 * (declared or 300.0)
                     deadline = t_start + timeout_s
@@ -216,6 +227,12 @@ def decode_frames(
                 ).to_ndarray()
                 if k_rot:
                     small = np.ascontiguousarray(np.rot90(small, k_rot))
+                if on_grab is not None and t + 1e-6 >= next_grab:
+                    next_grab += grab_every_s * max(1, int((t - next_grab) / grab_every_s) + 1)
+                    big = grabber.reformat(
+                        frame, grab_size[0], grab_size[1], "rgb24", interpolation=Interpolation.AREA
+                    ).to_ndarray()
+                    on_grab(t, np.ascontiguousarray(np.rot90(big, k_rot)) if k_rot else big)
                 n += 1
                 yield t, small
             if deadline is not None and time.monotonic() > deadline:
@@ -239,11 +256,12 @@ def decode_frames(
         c.close()
 
 
-def load_audio(
-    path: str | Path, rate: int = AUDIO_RATE, timeout_s: float = 120.0
-) -> tuple[np.ndarray, float] | None:
-    """(mono float32 samples at `rate` Hz, PTS in s of the first sample) of the first audio
-    stream, or None if there is none.
+def stream_audio(
+    path: str | Path, on_chunk: Callable[[np.ndarray], None], rate: int = AUDIO_RATE, timeout_s: float = 120.0
+) -> float | None:
+    """Decode the first audio stream to mono float32 at `rate` Hz, handing each chunk to
+    `on_chunk` as it comes (nothing is kept here); returns the PTS in s of the first sample, or
+    None if there is no audio stream or nothing decoded.
 
     Audio problems never fail the analysis: a broken audio track is logged and treated as absent.
     """
@@ -257,26 +275,38 @@ def load_audio(
             return None
         stream = c.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
-        chunks: list[np.ndarray] = []
         t0 = None
+        got = False
         try:
             for frame in c.decode(stream):
                 if t0 is None and frame.time is not None:
                     t0 = float(frame.time)
                 for out in resampler.resample(frame):
-                    chunks.append(out.to_ndarray().reshape(-1))
+                    on_chunk(out.to_ndarray().reshape(-1))
+                    got = True
                 if time.monotonic() - t_start > timeout_s:
                     log.warning("%s: audio decoding timed out; ignoring the rest", Path(path).name)
                     break
             for out in resampler.resample(None):
-                chunks.append(out.to_ndarray().reshape(-1))
+                on_chunk(out.to_ndarray().reshape(-1))
+                got = True
         except av.error.FFmpegError as exc:
             log.warning("%s: audio decode error (%s); using what decoded", Path(path).name, exc)
-        if not chunks:
-            return None
-        return np.concatenate(chunks).astype(np.float32, copy=False), (t0 or 0.0)
+        return (t0 or 0.0) if got else None
     finally:
         c.close()
+
+
+def load_audio(
+    path: str | Path, rate: int = AUDIO_RATE, timeout_s: float = 120.0
+) -> tuple[np.ndarray, float] | None:
+    """(mono float32 samples at `rate` Hz, PTS in s of the first sample) of the first audio
+    stream, or None if there is none (`stream_audio`, collected: 32 KB per second at 8 kHz)."""
+    chunks: list[np.ndarray] = []
+    t0 = stream_audio(path, chunks.append, rate, timeout_s)
+    if t0 is None or not chunks:
+        return None
+    return np.concatenate(chunks).astype(np.float32, copy=False), t0
 
 
 def grab_frames(path: str | Path, times: list[float], pixels: int = 160 * 90) -> list[tuple[float, np.ndarray]]:

@@ -1,0 +1,141 @@
+"""Cuts: ours (`analyze`) vs `scenedetect.detect` with AdaptiveDetector / ContentDetector defaults.
+
+    python benchmarks/bench_cuts.py [--real DIR]
+
+Two sets, each scored per transition class (TP/FP/FN; F1 over all):
+
+* synthetic (made here with ffmpeg lavfi, truth by construction): hard cuts, 1 s dissolves,
+  fade-out/black/fade-in, and clips with *no* transition — black↔white ramps, camera flashes,
+  a light switched on, a lighting wave, a dip to black inside one shot, fade in/out at the ends;
+* real (optional, `--real DIR`): PySceneDetect's test videos from the `resources` branch of
+  github.com/Breakthrough/PySceneDetect (copyrighted, "provided for testing purposes only" — so
+  they are not committed here: fetch them into DIR). Truth below was labelled by looking at
+  contact sheets (2 frames/s, timestamps burnt in) of each file: a transition is a change between two
+  shots with picture content; a passage through black (cut or fade to black, black, fade in) is
+  one transition, matched anywhere from the last frame of the old shot to the first full frame of
+  the new; a fade to black at the very end, with no shot after it, is not a transition.
+
+A detection matches a truth interval [a, b] if it lies within [a − tol, b + tol] (tol 0.1 s);
+one detection per interval; every other detection is a false positive.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from emsync_bridge.video.analysis import analyze_video  # noqa: E402
+from emsync_bridge.video.synth import Segment, make_video  # noqa: E402
+
+TOL = 0.1
+
+# (name, class, segments, truth intervals)
+SYNTH = [
+    ("hard", "hard cut", [Segment("testsrc2", 2.0), Segment("smptehdbars", 1.5), Segment("mandelbrot", 2.0),
+                          Segment("rgbtestsrc", 1.0), Segment("testsrc", 2.0)],
+     [(2.0, 2.0), (3.5, 3.5), (5.5, 5.5), (6.5, 6.5)]),
+    ("dissolve", "dissolve", [Segment("testsrc", 3.0), Segment("smptehdbars", 3.0, fade_in=1.0),
+                              Segment("mandelbrot", 3.0, fade_in=1.0)],
+     [(2.0, 3.0), (4.0, 5.0)]),
+    ("through_black", "fade through black", [Segment("testsrc2,fade=out:st=1:d=1", 3.0),
+                                             Segment("smptehdbars,fade=in:st=0:d=1,fade=out:st=2:d=0.8", 3.5),
+                                             Segment("mandelbrot,fade=in:st=0:d=0.6", 2.5)],
+     [(2.0, 4.0), (5.3, 6.5)]),
+    ("bw_ramps", "no transition", [Segment("color=c=gray,eq=brightness='0.9*sin(2*PI*t/4)':eval=frame", 10.0)], []),
+    ("flashes", "no transition", [Segment("testsrc2,eq=brightness=0.7:contrast=0.5:enable='between(t,2,2.07)+between(t,4,4.03)'", 6.0)], []),
+    ("light_on", "no transition", [Segment("testsrc2,eq=brightness=0.3:enable='gte(t,3)'", 6.0)], []),
+    ("light_wave", "no transition", [Segment("testsrc2,eq=brightness='0.5*sin(2*PI*t/3)':eval=frame", 6.0)], []),
+    ("dip_one_shot", "no transition", [Segment("testsrc2,eq=brightness='-min(1,max(0,min(t-1.5,3.5-t)/0.5))':eval=frame", 5.0)], []),
+    ("fade_in_out", "no transition", [Segment("testsrc2,fade=in:st=0:d=1.5,fade=out:st=4.5:d=1.5", 6.0)], []),
+]
+
+# PySceneDetect resources (see the module docstring): file -> (class, truth intervals)
+REAL = {
+    "fades.mp4": ("no transition", []),  # 10 s of black↔white fades, no picture
+    "testvideo.mp4": ("mixed", [(1.0, 1.0),  # black leader → leaf (hard)
+                                (6.0, 7.6),  # leaf, cut to black, fade in deer
+                                (11.4, 13.6),  # deer fades out, black, rock fades in
+                                (17.5, 18.6)]),  # dissolve rock → stone texture; 22.5–23 fade to black at the end
+    "goldeneye-vfr-drop3.mp4": ("hard cut", [(3.75, 3.75), (8.76, 8.76)]),
+    "issue-195-aspect-ratio.mp4": ("hard cut", [(2.8, 2.8), (6.8, 6.8), (12.04, 12.04), (16.84, 16.84), (19.36, 19.36)]),
+}
+
+
+def score(found, truth, tol=TOL):
+    used, tp = set(), 0
+    for a, b in truth:
+        for i, f in enumerate(found):
+            if i not in used and a - tol <= f <= b + tol:
+                used.add(i)
+                tp += 1
+                break
+    return tp, len(found) - tp, len(truth) - tp
+
+
+def scenedetect_cuts(path: Path, kind: str) -> list[float]:
+    code = (
+        "import sys, scenedetect\n"
+        "from scenedetect.detectors import AdaptiveDetector, ContentDetector\n"
+        f"d = {kind}Detector()\n"
+        "print(' '.join(str(s[0].seconds) for s in scenedetect.detect(sys.argv[1], d)[1:]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True).stdout
+    return [float(x) for x in out.split()]
+
+
+def run(files: list[tuple[str, str, Path, list]]) -> None:
+    methods = ["ours", "Adaptive", "Content"]
+    totals: dict[tuple[str, str], list[int]] = {}
+    for name, cls, path, truth in files:
+        row = []
+        for m in methods:
+            found = analyze_video(path, cache=False).cuts if m == "ours" else scenedetect_cuts(path, m)
+            tp, fp, fn = score(found, truth)
+            for key in ((m, cls), (m, "ALL")):
+                t = totals.setdefault(key, [0, 0, 0])
+                t[0] += tp
+                t[1] += fp
+                t[2] += fn
+            row.append(f"{m} {[round(x, 2) for x in found]} (tp {tp} fp {fp} fn {fn})")
+        print(f"{name:28s} {cls:18s} truth {truth}\n    " + "\n    ".join(row), flush=True)
+    classes = sorted({c for (_, c) in totals if c != "ALL"}) + ["ALL"]
+    print("\n| class | " + " | ".join(f"{m} TP/FP/FN F1" for m in methods) + " |")
+    print("|---|" + "---|" * len(methods))
+    for c in classes:
+        cells = []
+        for m in methods:
+            tp, fp, fn = totals.get((m, c), [0, 0, 0])
+            f1 = 2 * tp / max(2 * tp + fp + fn, 1) if (tp + fp + fn) else 1.0
+            cells.append(f"{tp}/{fp}/{fn} {f1:.2f}")
+        print(f"| {c} | " + " | ".join(cells) + " |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--real", type=Path, help="folder with PySceneDetect's resources test videos")
+    ap.add_argument("--no-synth", action="store_true")
+    args = ap.parse_args()
+    files = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if not args.no_synth:
+            for name, cls, segs, truth in SYNTH:
+                p = make_video(Path(tmp) / f"{name}.mp4", segs, size=(480, 270), fps=25, audio=None)
+                files.append((name, cls, p, truth))
+        if args.real:
+            for fname, (cls, truth) in REAL.items():
+                p = args.real / fname
+                if p.exists():
+                    files.append((f"real/{fname}", f"real {cls}", p, truth))
+                else:
+                    print(f"skipping {p}: not found", file=sys.stderr)
+        run(files)
+
+
+if __name__ == "__main__":
+    main()
