@@ -1,0 +1,106 @@
+"""Music on the beat: the grid guard, tempo fitting to cuts, tempo events in score.mid, timing metrics."""
+
+import numpy as np
+import pytest
+import torch
+
+from emsync_bridge.errors import EmsyncError
+from emsync_bridge.music import metrics, vocab
+from emsync_bridge.music.generate import Conditioning, GridGuard, SamplingConfig, generate
+from emsync_bridge.music.model import build_model
+from emsync_bridge.runtime.torch_engine import TorchEngine
+from emsync_bridge.timeline.state import TempoPoint
+from emsync_bridge.timeline.tempo import TempoMap
+
+HALF_TICK = vocab.TICK_S / 2 + 1e-9
+
+
+def _off_grid(t, guard):
+    return min(abs(t - p) for p in guard.points_between(t - 1.0, t + 1.0))
+
+
+# ---------------------------------------------------------------------------------- grid guard
+
+def test_guard_allows_only_shifts_onto_16ths_on_hand_made_cursors():
+    guard = GridGuard(TempoMap([TempoPoint(0.0, 120.0)]))  # a 16th = 125 ms = 15.625 ticks
+    assert guard.allowed_ticks(0.0) == [16, 31, 47, 62, 78, 94, 109, 125]
+    # the model's wish to move on is kept: an off-grid shift's probability goes to the nearest
+    # grid-landing shift (ties to the shorter), the notes' probabilities stay as they were
+    logits = np.full(vocab.VOCAB_SIZE, -5.0)
+    logits[vocab.timeshift(14)] = logits[vocab.timeshift(18)] = logits[vocab.timeshift(24)] = 2.0
+    logits[vocab.timeshift(23)] = 2.0  # 23 = the midpoint of 16 and 31 (rounded down): goes to 16
+    folded = guard.fold(logits, 0.0)
+    p, q = np.exp(logits) / np.exp(logits).sum(), np.exp(folded) / np.exp(folded).sum()
+    shifts = slice(vocab.TIMESHIFT_BASE, vocab.NOTE_BASE)
+    assert q[shifts].sum() == pytest.approx(p[shifts].sum())
+    assert q[vocab.timeshift(16)] == pytest.approx(p[[vocab.timeshift(t) for t in range(1, 24)]].sum())
+    assert q[vocab.timeshift(31)] == pytest.approx(p[[vocab.timeshift(t) for t in range(24, 40)]].sum())
+    assert np.isinf(folded[vocab.timeshift(15)]) and np.isinf(folded[vocab.timeshift(124)])
+    assert np.array_equal(folded[vocab.NOTE_BASE:], logits[vocab.NOTE_BASE:])
+    # an off-grid cursor (a splice, a cut) is brought back by its first shift
+    assert guard.allowed_ticks(0.2)[0] == 6  # 0.2 + 6 * 8 ms = 0.248 ~ 0.25
+    # walk a hand-made stream: always take the longest allowed shift, then the shortest, ...
+    cursor = 0.0
+    for i in range(200):
+        ticks = guard.allowed_ticks(cursor)
+        cursor += (ticks[-1] if i % 2 else ticks[0]) * vocab.TICK_S
+        assert _off_grid(cursor, guard) <= HALF_TICK  # no drift however many shifts
+
+
+def test_guard_triplets_and_a_ramped_meter_changing_map():
+    trip = GridGuard(TempoMap([TempoPoint(0.0, 120.0)]), grid=(3,))  # 8th triplets: 1/6 s
+    assert trip.allowed_ticks(0.0)[:3] == [21, 42, 62]
+    both = GridGuard(TempoMap([TempoPoint(0.0, 120.0)]), grid=(4, 3))
+    assert both.allowed_ticks(0.0)[:3] == [16, 21, 31]
+    ramp = TempoMap([TempoPoint(0.0, 90.0, 4, 4, True), TempoPoint(8.0, 150.0, 3, 4), TempoPoint(20.0, 150.0)])
+    guard = GridGuard(ramp)
+    cursor = 0.0
+    while cursor < 20.0:
+        cursor += guard.allowed_ticks(cursor)[0] * vocab.TICK_S
+        q = ramp.time_to_qn(cursor) * 4
+        assert abs(ramp.qn_to_time(round(q) / 4) - cursor) <= HALF_TICK
+
+
+def test_conditioning_takes_a_bpm_or_a_map_and_rejects_bad_grids():
+    assert Conditioning.constant(0, 0, tempo=100).tempo.bpm_at(5.0) == 100
+    with pytest.raises(EmsyncError, match="tempo"):
+        Conditioning.constant(0, 0, tempo=5)
+    with pytest.raises(EmsyncError, match="grid"):
+        Conditioning.constant(0, 0, tempo=100, grid=(5,)).validate(10)
+
+
+@pytest.fixture(scope="module")
+def small_engine():
+    torch.manual_seed(0)
+    return TorchEngine(build_model("emsync-small"))
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_generated_onsets_are_on_the_grid_and_chords_on_the_nearest_grid_point(small_engine, seed):
+    """Even an untrained model's onsets all sit on the 16th grid; each cut's chord sits on the grid
+    point nearest to it."""
+    tempo = TempoMap([TempoPoint(0.0, 97.0)])
+    targets = [0.71, 1.93, 3.1]
+    gen = generate(small_engine, 4.0, Conditioning.constant(0, 0, targets, tempo=tempo), SamplingConfig(seed=seed))
+    guard = GridGuard(tempo)
+    notes = gen.score().notes
+    assert notes and all(_off_grid(n.start, guard) <= HALF_TICK for n in notes)
+    assert [h.target for h in gen.hits] == targets  # the cuts themselves are reported
+    assert all(abs(h.hit_time - h.target) < 1.0 for h in gen.hits)  # (a CHORD the model chose may come early)
+    held = metrics.long_chords(notes)
+    # a held chord on the grid point nearest each cut (up to the 60 ms onset window)
+    assert all(min(abs(guard.nearest(t) - c) for c in held) <= 0.06 + 1e-9 for t in targets), held
+
+
+def test_chord_on_the_cut_when_asked_and_no_guard_without_a_tempo(small_engine):
+    tempo = TempoMap([TempoPoint(0.0, 97.0)])
+    cond = Conditioning.constant(0, 0, [1.93], tempo=tempo)
+    on_cut = generate(small_engine, 3.0, cond, SamplingConfig(seed=1, chord_on_grid=False))
+    assert on_cut.hits[0].hit_time == pytest.approx(1.93, abs=HALF_TICK)
+    guard = GridGuard(tempo)
+    after = [n.start for n in on_cut.score().notes if n.start > 1.93 + 0.5]
+    assert after and all(_off_grid(t, guard) <= HALF_TICK for t in after)  # back on the grid
+    plain = generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.93]), SamplingConfig(seed=1))
+    off = generate(small_engine, 3.0, cond, SamplingConfig(seed=1, grid_guard=False))
+    assert plain.tokens == off.tokens  # guard off: exactly the old decoder
+    assert np.mean([_off_grid(n.start, guard) <= HALF_TICK for n in plain.score().notes]) < 0.9
