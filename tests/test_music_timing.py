@@ -1,5 +1,6 @@
 """Music on the beat: the grid guard, tempo fitting to cuts, tempo events in score.mid, timing metrics."""
 
+import mido
 import numpy as np
 import pytest
 import torch
@@ -7,7 +8,9 @@ import torch
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import metrics, vocab
 from emsync_bridge.music.generate import Conditioning, GridGuard, SamplingConfig, generate
+from emsync_bridge.music.midi import Note, Score, read_midi, write_midi
 from emsync_bridge.music.model import build_model
+from emsync_bridge.music.tempo_fit import fit_tempo, fixed_tempo, tempo_range
 from emsync_bridge.runtime.torch_engine import TorchEngine
 from emsync_bridge.timeline.state import TempoPoint
 from emsync_bridge.timeline.tempo import TempoMap
@@ -104,3 +107,55 @@ def test_chord_on_the_cut_when_asked_and_no_guard_without_a_tempo(small_engine):
     off = generate(small_engine, 3.0, cond, SamplingConfig(seed=1, grid_guard=False))
     assert plain.tokens == off.tokens  # guard off: exactly the old decoder
     assert np.mean([_off_grid(n.start, guard) <= HALF_TICK for n in plain.score().notes]) < 0.9
+
+
+# ------------------------------------------------------------------------------- tempo fitting
+
+def test_cuts_on_half_seconds_get_a_tempo_that_puts_them_on_beats():
+    cuts = [2.0, 5.5, 9.0, 12.5, 17.0]  # multiples of 0.5 s: 120 BPM (or 96: not all on beats)
+    fit = fit_tempo(cuts, arousal=0.0)
+    assert fit.range[0] <= fit.bpm <= fit.range[1]
+    assert all(abs(c.offset) < 1e-9 for c in fit.cuts), fit.cuts
+    assert fit.bpm == pytest.approx(120.0)
+    assert [(c.bar, c.beat) for c in fit.cuts] == [(2, 1), (3, 4), (5, 3), (7, 2), (9, 3)]
+    assert fit.cuts[0].downbeat and not fit.cuts[1].downbeat
+    # cuts 2 bars apart at 96 BPM: downbeats are preferred over plain beats of another tempo
+    down = fit_tempo([5.0, 10.0, 15.0], arousal=0.0)
+    assert all(c.downbeat and abs(c.offset) < 1e-9 for c in down.cuts) and down.bpm == pytest.approx(96.0)
+
+
+def test_tempo_range_follows_arousal_and_the_fit_is_deterministic():
+    calm, tense = tempo_range(-0.8), tempo_range(0.8)
+    assert calm[1] < tense[0] + 20 and calm[0] < tense[0] and calm[1] < tense[1]
+    assert fit_tempo([], -0.8).bpm == pytest.approx(sum(calm) / 2, abs=0.01)  # no cuts: the centre
+    rng = np.random.default_rng(1)
+    offsets = []
+    for _ in range(40):
+        cuts = np.cumsum(rng.uniform(5, 9, 5))
+        a, b = fit_tempo(cuts, 0.3), fit_tempo(list(cuts), 0.3)
+        assert a.bpm == b.bpm and a.cuts == b.cuts
+        assert tempo_range(0.3)[0] <= a.bpm <= tempo_range(0.3)[1]
+        offsets += [abs(c.offset) for c in a.cuts]
+    assert np.median(offsets) <= 0.060  # the issue's target on films with >= 3 cuts
+    with pytest.raises(EmsyncError):
+        fixed_tempo(900)
+
+
+# ------------------------------------------------------------------------- tempo in score.mid
+
+def test_tempo_events_round_trip_through_score_mid(tmp_path):
+    ramp = TempoMap([TempoPoint(0.0, 90.0, 4, 4, True), TempoPoint(8.0, 150.0, 3, 4), TempoPoint(14.0, 150.0, 4, 4)])
+    notes = [Note("piano", 60, ramp.qn_to_time(q / 4), ramp.qn_to_time(q / 4) + 0.1) for q in range(0, 100, 3)]
+    path = write_midi(Score(notes=notes, duration=20.0), tmp_path / "score.mid", tempo=ramp)
+    back = read_midi(path)
+    assert [round(n.start, 5) for n in back.notes] == [round(n.start, 5) for n in notes]
+    assert back.downbeats[:12] == pytest.approx([ramp.bar_beat_to_time(b) for b in range(1, 13)], abs=1e-5)
+    mid = mido.MidiFile(path)
+    metas = [m for m in mid.tracks[0] if m.type in ("set_tempo", "time_signature")]
+    meters = [(m.numerator, m.denominator) for m in metas if m.type == "time_signature"]
+    assert meters == [(4, 4), (3, 4), (4, 4)]
+    bpms = [mido.tempo2bpm(m.tempo) for m in metas if m.type == "set_tempo"]
+    assert bpms[0] == pytest.approx(90.0, abs=2.0) and bpms[-1] == pytest.approx(150.0, abs=1e-3)
+    assert all(a <= b for a, b in zip(bpms, bpms[1:])) and len(set(bpms)) > 20  # the ramp rises in 16th steps
+    const = write_midi(Score(notes=notes[:3], duration=5.0), tmp_path / "c.mid", tempo=TempoMap([TempoPoint(0.0, 97.0)]))
+    assert [round(mido.tempo2bpm(m.tempo), 3) for m in mido.MidiFile(const).tracks[0] if m.type == "set_tempo"] == [97.0]

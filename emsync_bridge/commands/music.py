@@ -20,6 +20,33 @@ def parse_times(text: str | None) -> list[float]:
         raise EmsyncError(f"boundaries must be comma-separated seconds, got {text!r}") from None
 
 
+TEMPO_HELP = ("'auto' (default): a tempo fitted so the boundaries fall on beats; a BPM fixes it; "
+              "'off': no grid (the model's own timing). Onsets keep to its 16th grid; score.mid carries it")
+
+
+def parse_tempo(text: str, option: str = "--tempo") -> float | str | None:
+    """'auto', 'off' (None) or a BPM, as ScoreOptions.tempo takes it."""
+    text = str(text).strip().lower()
+    if text in ("auto", "off"):
+        return None if text == "off" else "auto"
+    try:
+        bpm = float(text)
+    except ValueError:
+        raise EmsyncError(f"{option} takes 'auto', 'off' or a BPM, got {text!r}") from None
+    if not 20 <= bpm <= 400:
+        raise EmsyncError(f"{option} must be 20..400 BPM, got {text}")
+    return bpm
+
+
+def tempo_line(tempo: dict) -> str:
+    """One line on the tempo of a generation.json/-report 'tempo' entry."""
+    cuts = tempo["cuts"]
+    offsets = ", ".join(f"{c['offset_ms']:+.0f}" for c in cuts)
+    where = (f"; cuts {offsets} ms from their beats (median |offset| {tempo['median_cut_offset_ms']:.0f} ms)"
+             if cuts else "")
+    return f"tempo {tempo['bpm']:.2f} BPM ({tempo['mode']}){where}"
+
+
 FREE_KEY_HELP = "let the model choose key and mode (no valence -> mode key lock; it barely follows valence alone)"
 VALENCE_GUIDANCE_HELP = "follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)"
 UNTRAINED_BANNER = ("UNTRAINED MODEL: random weights, not the product's music "
@@ -31,11 +58,15 @@ def generate_cmd(args) -> int:
     from emsync_bridge.music.generate import Conditioning, SamplingConfig, generate
     from emsync_bridge.music.metrics import summary
     from emsync_bridge.music.midi import write_midi
+    from emsync_bridge.music.tempo_fit import fit_tempo, fixed_tempo
     from emsync_bridge.runtime import load_engine
     from emsync_bridge.timeline.spool import write_json_atomic
 
     boundaries = parse_times(args.boundaries)
-    cond = Conditioning.constant(args.valence, args.arousal, boundaries)
+    tempo = parse_tempo(args.tempo)
+    fit = None if tempo is None else (fit_tempo(boundaries, args.arousal) if tempo == "auto"
+                                      else fixed_tempo(tempo, boundaries))
+    cond = Conditioning.constant(args.valence, args.arousal, boundaries, tempo=fit.tempo if fit else None)
     sampling = SamplingConfig(seed=args.seed, temperature=args.temperature, top_p=args.top_p,
                               valence_guidance=args.valence_guidance, mode_from_valence=not args.free_key)
     cond.validate(args.duration)  # before the model loads: bad values fail fast
@@ -46,7 +77,7 @@ def generate_cmd(args) -> int:
     gen = generate(engine, args.duration, cond, sampling)
     score = gen.score()
     out = Path(args.output)
-    write_midi(score, out)
+    write_midi(score, out, tempo=fit.tempo if fit else None)
     report = {
         "model": files.name, "trained": files.trained, "engine": gen.engine, "provider": gen.provider,
         "seed": gen.seed, "duration": gen.duration, "valence": args.valence, "arousal": args.arousal,
@@ -55,6 +86,7 @@ def generate_cmd(args) -> int:
         "music_seconds_per_wall_second": gen.duration / max(gen.wall_time, 1e-9),
         "boundaries": [{"target": h.target, "hit_time": h.hit_time} for h in gen.hits],
         "metrics": summary(score, boundaries), "truncated": gen.truncated,
+        "tempo": fit.to_dict() if fit else None,
     }
     if not files.trained:
         report["warning"] = UNTRAINED_BANNER
@@ -72,6 +104,7 @@ def _generate_args(p):
     p.add_argument("--valence", type=float, default=None, help="-1..1 (omit: model's own choice)")
     p.add_argument("--arousal", type=float, default=None, help="-1..1 (omit: model's own choice)")
     p.add_argument("--boundaries", default="", help="comma-separated seconds, e.g. 4,9.5,16")
+    p.add_argument("--tempo", default="auto", help=TEMPO_HELP)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.2)
     p.add_argument("--top-p", type=float, default=0.7)

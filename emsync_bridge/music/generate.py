@@ -182,9 +182,17 @@ class Generation:
     provider: str
     seed: int
     truncated: bool = False  # stopped by the token cap before reaching the duration
+    grid: "GridGuard | None" = None  # the grid the onsets were kept to, if any
 
     def score(self) -> Score:
         s = tokens_to_score(self.tokens, end_time=self.duration)
+        if self.grid is not None:
+            # the guard keeps onsets within half an 8 ms tick of the grid: put them exactly on it,
+            # so a DAW reading score.mid shows them on its grid lines (each note keeps its length)
+            for n in s.notes:
+                t = self.grid.nearest(n.start)
+                if abs(t - n.start) <= vocab.TICK_S / 2 + 1e-6:
+                    n.start, n.end = t, n.end + t - n.start
         # Notes may run past the film: cut them at the end (nothing sounds after it). A note the
         # model never released is let go after MAX_NOTE_S: a drone under every later scene is
         # never what the film needs (the training data holds nothing longer than 4 bars).
@@ -591,4 +599,4 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     hits = [BoundaryHit(t, h.hit_time) for t, h in zip(targets, tracker.hits())]  # the cuts, not their grid points
     return Generation(tokens=seq[1:], duration=duration, hits=hits, wall_time=wall,
                       decoder=dec.name, engine=engine.name, provider=engine.provider,
-                      seed=sampling.seed, truncated=truncated)
+                      seed=sampling.seed, truncated=truncated, grid=guard)
