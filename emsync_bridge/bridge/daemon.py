@@ -50,7 +50,7 @@ from emsync_bridge.timeline.spool import (
     utc_now_iso,
     write_json_atomic,
 )
-from emsync_bridge.timeline.state import Marker, ProjectState, Region
+from emsync_bridge.timeline.state import Marker, ProjectState, Region, TempoPoint
 from emsync_bridge.timeline.tempo import TempoMap
 from emsync_bridge.timeline.timeline import Timeline, parse_emotion
 
@@ -85,6 +85,7 @@ class BridgeConfig:
     arousal: float | None = 0.0
     analyze_video: bool = True
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
+    grid_guard: bool = True  # generate on the project's 16th grid (SamplingConfig.grid_guard)
     layout: str = "per-instrument"  # or "type1"
     # Live: regenerate no earlier than this ahead of the play head. None = adaptive: 1.5 x the p90
     # of how long recent jobs took to get past their first tick, + 10 ms, within [30, 250] ms.
@@ -134,7 +135,9 @@ class Plan:
         segs = [EmotionSegment(max(0.0, s - self.origin), v, a) for s, v, a in self.emotions] or [EmotionSegment(0.0, None, None)]
         segs[0] = EmotionSegment(0.0, segs[0].valence, segs[0].arousal)
         bounds = [b - self.origin for b in self.boundaries if self.origin < b < self.end]
-        return Conditioning(segs, bounds)
+        # the music keeps to the project's own grid (tempo map, ramps and meter included)
+        tempo = TempoMap([TempoPoint(*p) for p in self.tempo]) if self.tempo else None
+        return Conditioning(segs, bounds, tempo=tempo, tempo_origin=self.origin)
 
     def first_difference(self, other: "Plan") -> float | None:
         """The earliest project time where the two plans would make different music."""
@@ -899,7 +902,7 @@ class Bridge:
         # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.
         sampling = SamplingConfig(temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed + job.seq,
                                   valence_guidance=cfg.valence_guidance, mode_from_valence=cfg.mode_from_valence,
-                                  attack_at_start=self.mode == "live" and tick > 0)
+                                  attack_at_start=self.mode == "live" and tick > 0, grid_guard=cfg.grid_guard)
         gen = generate(self.engine, plan.duration, plan.conditioning(), sampling, primer=primer or None,
                        start_time=dropped * TICK_S, on_token=on_token)
         if job.seq != self._job_seq or self._stop.is_set():

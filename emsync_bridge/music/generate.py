@@ -70,6 +70,7 @@ class Conditioning:
     boundaries: list[float] = field(default_factory=list)
     tempo: TempoMap | None = None
     grid: tuple[int, ...] = (4,)
+    tempo_origin: float = 0.0  # the tempo map's time at this conditioning's 0 s (a DAW plan's start)
 
     @classmethod
     def constant(cls, valence: float | None, arousal: float | None, boundaries=(),
@@ -260,19 +261,21 @@ class GridGuard:
     without a held chord on it; so within 1 s before an unused cut the decoder's CHORD on the
     cut is the only one."""
 
-    def __init__(self, tempo: TempoMap, grid: tuple[int, ...] = (4,)):
-        self.tempo, self.grid = tempo, tuple(grid)
+    def __init__(self, tempo: TempoMap, grid: tuple[int, ...] = (4,), origin: float = 0.0):
+        """`origin`: the map's time at the generation's 0 s (the grid stays the map's own)."""
+        self.tempo, self.grid, self.origin = tempo, tuple(grid), float(origin)
         self._cursor: float | None = None
         self._allowed = self._edges = np.zeros(0, dtype=int)
 
     def points_between(self, t0: float, t1: float) -> list[float]:
-        """Grid times in [t0, t1], sorted."""
-        q0, q1 = self.tempo.time_to_qn(max(t0, 0.0)), self.tempo.time_to_qn(max(t1, 0.0))
+        """Grid times in [t0, t1], sorted (generation seconds)."""
+        o = self.origin
+        q0, q1 = self.tempo.time_to_qn(max(t0 + o, 0.0)), self.tempo.time_to_qn(max(t1 + o, 0.0))
         pts = set()
         for d in self.grid:
             for k in range(math.floor(q0 * d - 1e-6), math.ceil(q1 * d + 1e-6) + 1):
                 if k >= 0:
-                    pts.add(round(self.tempo.qn_to_time(k / d), 9))
+                    pts.add(round(self.tempo.qn_to_time(k / d) - o, 9))
         return sorted(t for t in pts if t0 - 1e-9 <= t <= t1 + 1e-9)
 
     def nearest(self, t: float) -> float:
@@ -525,7 +528,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     sampling.validate()
     dec = _decoder(decoder, engine, sampling.valence_guidance)
     sampler = Sampler(sampling)
-    guard = GridGuard(conditioning.tempo, conditioning.grid) if sampling.grid_guard and conditioning.tempo else None
+    guard = (GridGuard(conditioning.tempo, conditioning.grid, conditioning.tempo_origin)
+             if sampling.grid_guard and conditioning.tempo else None)
     targets = sorted(conditioning.boundaries)
     tracker = BoundaryTracker([guard.nearest(t) for t in targets] if guard and sampling.chord_on_grid else targets,
                               CHORD_SENSITIVITY_S if sampling.hold_missed_boundaries else 0.0)
