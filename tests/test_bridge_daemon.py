@@ -164,6 +164,9 @@ def test_music_is_generated_on_a_ramped_tempo_map(rig):
     starts = [n[2] for n in notes_from_events(bridge.score.events)]
     assert len(starts) > 10 and max(off_grid(t) for t in starts) <= 0.004 + 1e-6
     assert bridge.generation["hits"] == 2
+    fit = bridge.status()["plan"]["fitted_tempo"]  # what "EmSync: Apply fitted tempo" writes
+    assert fit["mode"] == "auto" and [c["cut"] for c in fit["cuts"]] == [2.3, 5.1]
+    assert fit["tempo_map"][0]["time"] == 0.0 and fit["range_bpm"][0] <= fit["bpm"] <= fit["range_bpm"][1]
     sim.move_marker(2, 6.05)
     wait_for(lambda: (g := manifest_id(spool)) != first and g, "the regenerated manifest")
     wait_for(lambda: bridge.generation.get("complete"), "regeneration complete")

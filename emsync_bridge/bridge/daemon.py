@@ -39,6 +39,7 @@ from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, generate
+from emsync_bridge.music.tempo_fit import TempoFit, fit_tempo
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 from emsync_bridge.music.vocab import TICK_S
 from emsync_bridge.timeline import protocol
@@ -130,6 +131,17 @@ class Plan:
             if start <= t + 1e-9:
                 cur = (v, a)
         return cur
+
+    @functools.cached_property
+    def fitted_tempo(self) -> TempoFit:
+        """A tempo fitted to the boundaries (project seconds, bar 1 at 0 s) inside the range the
+        plan's mean arousal asks for: what "EmSync: Apply fitted tempo" writes into the project."""
+        times = [e[0] for e in self.emotions] + [self.end]
+        spans = [(max(b, self.origin), min(times[i + 1], self.end)) for i, b in enumerate(times[:-1])]
+        weights = [max(e - s, 0.0) for s, e in spans]
+        arousal = [e[2] if e[2] is not None else 0.0 for e in self.emotions]
+        mean = sum(a * w for a, w in zip(arousal, weights)) / sum(weights) if sum(weights) > 0 else 0.0
+        return fit_tempo(self.boundaries, mean)
 
     def conditioning(self) -> Conditioning:
         segs = [EmotionSegment(max(0.0, s - self.origin), v, a) for s, v, a in self.emotions] or [EmotionSegment(0.0, None, None)]
@@ -970,7 +982,8 @@ class Bridge:
             "plan": None if plan is None else {"origin": plan.origin, "end": plan.end,
                                                "boundaries": list(plan.boundaries)[:256],
                                                "emotions": [list(e) for e in plan.emotions][:256],
-                                               "policy": self.cfg.policy},
+                                               "policy": self.cfg.policy,
+                                               "fitted_tempo": plan.fitted_tempo.to_dict()},
             "generation": dict(self.generation),
             "commit": dict(self.last_commit),
             "model": {"name": getattr(self.model_files, "name", None),

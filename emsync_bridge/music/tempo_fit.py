@@ -57,6 +57,8 @@ class TempoFit:
         return {
             "mode": self.mode, "bpm": round(self.bpm, 3), "range_bpm": [round(x, 2) for x in self.range],
             "time_signature": f"{BEATS_PER_BAR}/4",
+            "tempo_map": [{"time": p.time, "bpm": p.bpm, "num": p.num, "denom": p.denom, "linear": p.linear}
+                          for p in self.tempo.points],
             "median_cut_offset_ms": None if not self.cuts else round(self.median_offset_ms(), 1),
             "cuts": [{"cut": round(c.cut, 3), "beat_time": round(c.beat_time, 4),
                       "offset_ms": round(c.offset * 1000, 1), "bar": c.bar, "beat": c.beat,
