@@ -29,16 +29,20 @@ def test_guard_allows_only_shifts_onto_16ths_on_hand_made_cursors():
     assert guard.allowed_ticks(0.0) == [16, 31, 47, 62, 78, 94, 109, 125]
     # the model's wish to move on is kept: an off-grid shift's probability goes to the nearest
     # grid-landing shift (ties to the shorter), the notes' probabilities stay as they were
+    # at this instant (a shift under half a 16th is nearest to staying put: dropped)
     logits = np.full(vocab.VOCAB_SIZE, -5.0)
     logits[vocab.timeshift(14)] = logits[vocab.timeshift(18)] = logits[vocab.timeshift(24)] = 2.0
     logits[vocab.timeshift(23)] = 2.0  # 23 = the midpoint of 16 and 31 (rounded down): goes to 16
+    logits[vocab.timeshift(2)] = 3.0  # a strum's 16 ms: stays in this instant
     folded = guard.fold(logits, 0.0)
-    p, q = np.exp(logits) / np.exp(logits).sum(), np.exp(folded) / np.exp(folded).sum()
     shifts = slice(vocab.TIMESHIFT_BASE, vocab.NOTE_BASE)
+    kept = logits.copy()
+    kept[[vocab.timeshift(t) for t in range(1, 9)]] = -np.inf
+    p, q = np.exp(kept) / np.exp(kept).sum(), np.exp(folded) / np.exp(folded).sum()
     assert q[shifts].sum() == pytest.approx(p[shifts].sum())
-    assert q[vocab.timeshift(16)] == pytest.approx(p[[vocab.timeshift(t) for t in range(1, 24)]].sum())
+    assert q[vocab.timeshift(16)] == pytest.approx(p[[vocab.timeshift(t) for t in range(9, 24)]].sum())
     assert q[vocab.timeshift(31)] == pytest.approx(p[[vocab.timeshift(t) for t in range(24, 40)]].sum())
-    assert np.isinf(folded[vocab.timeshift(15)]) and np.isinf(folded[vocab.timeshift(124)])
+    assert np.isinf(folded[[vocab.timeshift(t) for t in (2, 8, 15, 124)]]).all()
     assert np.array_equal(folded[vocab.NOTE_BASE:], logits[vocab.NOTE_BASE:])
     # an off-grid cursor (a splice, a cut) is brought back by its first shift
     assert guard.allowed_ticks(0.2)[0] == 6  # 0.2 + 6 * 8 ms = 0.248 ~ 0.25

@@ -38,6 +38,14 @@ def _with_seed(sampling: SamplingConfig | None, seed: int) -> SamplingConfig:
     return dataclasses.replace(sampling or SamplingConfig(), seed=seed)
 
 
+def _tempo(boundaries, arousal, sampling: SamplingConfig | None):
+    """The product's default (`--tempo auto`): a tempo fitted to the boundaries, unless the grid
+    guard is off (then no tempo: the decoder of before the guard, token for token)."""
+    from emsync_bridge.music.tempo_fit import fit_tempo
+
+    return fit_tempo(boundaries, arousal).tempo if (sampling or SamplingConfig()).grid_guard else None
+
+
 def random_boundaries(rng: np.random.Generator, duration: float, lo: float = 4.0, hi: float = 12.0) -> list[float]:
     out, t = [], rng.uniform(lo, hi)
     while t < duration - 2.0:
@@ -51,9 +59,11 @@ def eval_boundaries(engine, seeds, duration: float = 60.0, sampling: SamplingCon
     with_b, without_b, random_rate, offsets = [], [], [], []
     for seed in seeds:
         bounds = random_boundaries(np.random.default_rng(1000 + seed), duration)
-        gen = generate(engine, duration, Conditioning.constant(valence, 0.0, bounds), _with_seed(sampling, seed))
+        gen = generate(engine, duration, Conditioning.constant(valence, 0.0, bounds, tempo=_tempo(bounds, 0.0, sampling)),
+                       _with_seed(sampling, seed))
         rep = boundary_report(gen.score(), bounds, seed=seed)
-        gen0 = generate(engine, duration, Conditioning.constant(valence, 0.0, []), _with_seed(sampling, seed))
+        gen0 = generate(engine, duration, Conditioning.constant(valence, 0.0, [], tempo=_tempo([], 0.0, sampling)),
+                        _with_seed(sampling, seed))
         rep0 = boundary_report(gen0.score(), bounds, seed=seed)
         with_b.append(rep.hit_rate)
         without_b.append(rep0.hit_rate)
@@ -74,7 +84,8 @@ def eval_arousal(engine, seeds, duration: float = 30.0, sampling: SamplingConfig
     nps = {}
     for a in AROUSAL_LEVELS:
         nps[str(a)] = float(np.mean([
-            notes_per_second(generate(engine, duration, Conditioning.constant(valence, a), _with_seed(sampling, s)).score())
+            notes_per_second(generate(engine, duration, Conditioning.constant(valence, a, tempo=_tempo([], a, sampling)),
+                                      _with_seed(sampling, s)).score())
             for s in seeds]))
     vals = list(nps.values())
     return {"valence": valence, "notes_per_second": nps, "ratio_high_low": vals[-1] / max(vals[0], 1e-9),
@@ -84,7 +95,8 @@ def eval_arousal(engine, seeds, duration: float = 30.0, sampling: SamplingConfig
 def eval_valence(engine, seeds, duration: float = 30.0, sampling: SamplingConfig | None = None) -> dict:
     major = {}
     for v in (-0.8, 0.8):
-        modes = [estimate_mode(generate(engine, duration, Conditioning.constant(v, 0.0), _with_seed(sampling, s)).score().notes)
+        modes = [estimate_mode(generate(engine, duration, Conditioning.constant(v, 0.0, tempo=_tempo([], 0.0, sampling)),
+                                        _with_seed(sampling, s)).score().notes)
                  for s in seeds]
         major[str(v)] = float(np.mean([m == "major" for m in modes]))
     return {"major_share": major, "difference_pp": 100 * (major["0.8"] - major["-0.8"])}
@@ -94,7 +106,8 @@ def eval_instruments(engine, seeds, duration: float = 60.0, sampling: SamplingCo
                      valence: float = 0.0) -> dict:
     rows = []
     for s in seeds:
-        score = generate(engine, duration, Conditioning.constant(valence, 0.0, [10, 20, 30, 40, 50]),
+        bounds = [10, 20, 30, 40, 50]
+        score = generate(engine, duration, Conditioning.constant(valence, 0.0, bounds, tempo=_tempo(bounds, 0.0, sampling)),
                          _with_seed(sampling, s)).score()
         counts = score.instruments()
         med = {i: float(np.median([n.pitch for n in score.notes if n.instrument == i])) if counts[i] else None

@@ -292,18 +292,22 @@ class GridGuard:
     def fold(self, logits: np.ndarray, cursor: float) -> np.ndarray:
         """The logits with each TIMESHIFT's probability moved onto the grid-landing shift nearest
         to it (ties to the shorter): the model still decides whether and roughly how far time
-        moves, the guard only where it lands. Masking the off-grid shifts instead would hand
-        their probability to the notes, thickening the texture wherever the model wanted to move on."""
+        moves, the guard only where it lands. A shift shorter than half the way to the next grid
+        point is nearest to staying put: it is dropped, so its probability goes to what happens
+        at this instant (folding it onto the next 16th would spread a strummed chord's notes a
+        16th apart). Masking every off-grid shift instead would hand the probability of moving
+        on to the notes, thickening the texture wherever the model wanted time to pass."""
         if cursor != self._cursor:
             allowed = np.array(self.allowed_ticks(cursor))
-            edges = np.concatenate([[1], np.floor((allowed[:-1] + allowed[1:]) / 2).astype(int) + 1])
+            edges = np.concatenate([[allowed[0] // 2 + 1], (allowed[:-1] + allowed[1:]) // 2 + 1])
             self._cursor, self._allowed, self._edges = cursor, allowed, edges - 1
         out = logits.astype(np.float64)
         shifts = out[vocab.TIMESHIFT_BASE:vocab.NOTE_BASE]
         m = np.max(shifts)
         if not np.isfinite(m):
             return out
-        folded = m + np.log(np.add.reduceat(np.exp(shifts - m), self._edges))
+        with np.errstate(divide="ignore"):  # a group the model gives nothing stays at -inf
+            folded = m + np.log(np.add.reduceat(np.exp(shifts - m), self._edges))
         shifts[:] = -np.inf
         shifts[self._allowed - 1] = folded
         return out
