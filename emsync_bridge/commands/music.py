@@ -38,15 +38,6 @@ def parse_tempo(text: str, option: str = "--tempo") -> float | str | None:
     return bpm
 
 
-def tempo_line(tempo: dict) -> str:
-    """One line on the tempo of a generation.json/-report 'tempo' entry."""
-    cuts = tempo["cuts"]
-    offsets = ", ".join(f"{c['offset_ms']:+.0f}" for c in cuts)
-    where = (f"; cuts {offsets} ms from their beats (median |offset| {tempo['median_cut_offset_ms']:.0f} ms)"
-             if cuts else "")
-    return f"tempo {tempo['bpm']:.2f} BPM ({tempo['mode']}){where}"
-
-
 FREE_KEY_HELP = "let the model choose key and mode (no valence -> mode key lock; it barely follows valence alone)"
 VALENCE_GUIDANCE_HELP = "follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)"
 UNTRAINED_BANNER = ("UNTRAINED MODEL: random weights, not the product's music "

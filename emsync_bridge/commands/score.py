@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 from emsync_bridge.cli import command
-from emsync_bridge.commands.music import FREE_KEY_HELP, TEMPO_HELP, tempo_line, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
+from emsync_bridge.commands.music import FREE_KEY_HELP, TEMPO_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 
@@ -77,7 +77,8 @@ def _run_score(video, out_dir, args) -> int:
         print(f"  {len(result.score.notes)} notes, {rep['metrics']['instruments_active']} instruments, "
               f"{hits}/{len(rep['boundaries'])} boundaries hit by a CHORD")
         if rep.get("tempo"):
-            print(f"  {tempo_line(rep['tempo'])}")
+            from emsync_bridge.music.tempo_fit import describe
+            print(f"  {describe(rep['tempo'])}")
         split = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in t.items() if k != "total_s")
         print(f"total {t['total_s']:.1f} s wall ({split}); "
               f"{rep['duration'] / max(t['total_s'], 1e-9):.1f} music-seconds per wall second overall, "

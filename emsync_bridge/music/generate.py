@@ -189,11 +189,12 @@ class Generation:
         s = tokens_to_score(self.tokens, end_time=self.duration)
         if self.grid is not None:
             # the guard keeps onsets within half an 8 ms tick of the grid: put them exactly on it,
-            # so a DAW reading score.mid shows them on its grid lines (each note keeps its length)
+            # so a DAW reading score.mid shows them on its grid lines (ends stay on the 8 ms ticks:
+            # moving them too would change where a splice cuts the notes held across it)
             for n in s.notes:
                 t = self.grid.nearest(n.start)
-                if abs(t - n.start) <= vocab.TICK_S / 2 + 1e-6:
-                    n.start, n.end = t, n.end + t - n.start
+                if abs(t - n.start) <= vocab.TICK_S / 2 + 1e-6 and t < n.end:
+                    n.start = t
         # Notes may run past the film: cut them at the end (nothing sounds after it). A note the
         # model never released is let go after MAX_NOTE_S: a drone under every later scene is
         # never what the film needs (the training data holds nothing longer than 4 bars).

@@ -112,3 +112,13 @@ def fixed_tempo(bpm: float, cuts=()) -> TempoFit:
         raise EmsyncError(f"tempo must be 20..400 BPM, got {bpm}")
     tempo = TempoMap([TempoPoint(0.0, float(bpm), BEATS_PER_BAR, 4)])
     return TempoFit(float(bpm), tempo, (float(bpm), float(bpm)), "fixed", cut_beats(tempo, [c for c in cuts if c > 0]))
+
+
+def describe(tempo: dict) -> str:
+    """One line on a `TempoFit.to_dict()` (generation.json "tempo"): the CLI's and the panel's."""
+    cuts = tempo.get("cuts") or []
+    line = f"{tempo['bpm']:.2f} BPM ({tempo['mode']})"
+    if cuts:
+        offsets = ", ".join(f"{c['offset_ms']:+.0f}" for c in cuts)
+        line += f"; cuts {offsets} ms from their beats (median |offset| {tempo['median_cut_offset_ms']:.0f} ms)"
+    return line
