@@ -163,3 +163,66 @@ def test_tempo_events_round_trip_through_score_mid(tmp_path):
     assert all(a <= b for a, b in zip(bpms, bpms[1:])) and len(set(bpms)) > 20  # the ramp rises in 16th steps
     const = write_midi(Score(notes=notes[:3], duration=5.0), tmp_path / "c.mid", tempo=TempoMap([TempoPoint(0.0, 97.0)]))
     assert [round(mido.tempo2bpm(m.tempo), 3) for m in mido.MidiFile(const).tracks[0] if m.type == "set_tempo"] == [97.0]
+
+
+# ------------------------------------------------------------------------------ timing metrics
+
+def _steady(bpm, seconds, jitter_s, rng, every=2):
+    s = 15.0 / bpm
+    out = []
+    for k in range(0, int(seconds / s), every):
+        t = k * s + rng.normal(0, jitter_s)
+        out += [Note("piano", 60, t, t + 0.1), Note("drums", 42, t, t + 0.05)]
+    return Score(notes=[n for n in out if n.start >= 0], duration=seconds)
+
+
+def test_timing_report_with_known_answers():
+    rng = np.random.default_rng(0)
+    steady = metrics.timing_report(_steady(123.0, 30.0, 0.003, rng), TempoMap([TempoPoint(0.0, 123.0)]))
+    assert steady["pitched_on_fitted_grid"] == 1.0 and steady["drums_on_fitted_grid"] == 1.0
+    assert steady["pitched_on_requested_grid"] == 1.0
+    assert steady["tempo_change"] < 0.005 and steady["median_deviation_ms"] < 4.0
+    assert steady["hihat_interval_cv"] < 0.1
+    # asked for 100 BPM but played at 123: off the requested grid, on its own
+    other = metrics.timing_report(_steady(123.0, 30.0, 0.003, rng), TempoMap([TempoPoint(0.0, 100.0)]))
+    assert other["pitched_on_requested_grid"] < 0.7 and other["pitched_on_fitted_grid"] == 1.0
+    # a groove that rushes 120 -> 140 BPM over 30 s: windows refitted, the change shows
+    notes, t = [], 0.0
+    while t < 30.0:
+        notes.append(Note("drums", 36, t, t + 0.05))
+        t += 15.0 / (120.0 + 20.0 * t / 30.0) * 2
+    rushing = metrics.timing_report(Score(notes=notes, duration=30.0))
+    assert rushing["tempo_change"] > 0.03
+    random = [Note("piano", 60, float(x), float(x) + 0.1) for x in np.sort(rng.uniform(0, 30, 200))]
+    loose = metrics.timing_report(Score(notes=random, duration=30.0))
+    assert loose["pitched_on_fitted_grid"] < 0.7 and loose["median_deviation_ms"] > 10
+
+
+def test_timing_references_skip_with_a_message_without_pop909(tmp_path, capsys):
+    from emsync_bridge.music.evaluate import timing_references
+
+    out = timing_references(str(tmp_path / "absent"), 4)
+    assert "references skipped" in out["references_skipped"] and "references skipped" in capsys.readouterr().err
+
+
+def test_cli_generate_carries_the_tempo(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    out = tmp_path / "g.mid"
+    r = subprocess.run([sys.executable, "-m", "emsync_bridge", "generate", "--duration", "4", "--boundaries", "1,2.5",
+                        "--tempo", "100", "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(out.with_suffix(".json").read_text())
+    assert rep["tempo"]["mode"] == "fixed" and [c["offset_ms"] for c in rep["tempo"]["cuts"]] == [-200.0, 100.0]  # beats every 0.6 s
+    mid = mido.MidiFile(out)
+    assert [round(mido.tempo2bpm(m.tempo), 3) for m in mid.tracks[0] if m.type == "set_tempo"] == [100.0]
+    for track in mid.tracks[1:]:
+        tick = 0
+        for m in track:
+            tick += m.time
+            assert not (m.type == "note_on" and m.velocity > 0) or tick % (mid.ticks_per_beat // 4) == 0
+    bad = subprocess.run([sys.executable, "-m", "emsync_bridge", "generate", "--tempo", "fast", "-o", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "--tempo takes" in bad.stderr and "Traceback" not in bad.stderr
