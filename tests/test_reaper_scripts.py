@@ -515,7 +515,7 @@ def _tempo(sim):
 def test_apply_fitted_tempo_asks_then_replaces_the_markers_in_one_undo_point(sim):
     from emsync_bridge.music.tempo_fit import fit_tempo
 
-    fit = fit_tempo([5.0, 10.0, 15.0], 0.0)  # the daemon's own fit and serialisation
+    fit = fit_tempo([5.0, 10.0, 15.0], -0.4)  # the daemon's own fit and serialisation
     _daemon_status(sim, fit.to_dict()["tempo_map"])
     sim.S.msgbox_answer = 7  # "No": the project's three tempo markers stay
     sim.run_script("EmSync - Apply fitted tempo.lua")
