@@ -27,23 +27,24 @@ def _off_grid(t, guard):
 def test_guard_allows_only_shifts_onto_16ths_on_hand_made_cursors():
     guard = GridGuard(TempoMap([TempoPoint(0.0, 120.0)]))  # a 16th = 125 ms = 15.625 ticks
     assert guard.allowed_ticks(0.0) == [16, 31, 47, 62, 78, 94, 109, 125]
-    # the model's wish to move on is kept: an off-grid shift's probability goes to the nearest
-    # grid-landing shift (ties to the shorter), the notes' probabilities stay as they were
-    # at this instant (a shift under half a 16th is nearest to staying put: dropped)
-    logits = np.full(vocab.VOCAB_SIZE, -5.0)
-    logits[vocab.timeshift(14)] = logits[vocab.timeshift(18)] = logits[vocab.timeshift(24)] = 2.0
-    logits[vocab.timeshift(23)] = 2.0  # 23 = the midpoint of 16 and 31 (rounded down): goes to 16
-    logits[vocab.timeshift(2)] = 3.0  # a strum's 16 ms: stays in this instant
+    # the model's wish to move on is kept on average (stochastic rounding between the grid points
+    # around each shift; below the first one, the other side is staying in this instant)
+    logits = np.full(vocab.VOCAB_SIZE, -50.0)
+    logits[[vocab.timeshift(8), vocab.timeshift(20), vocab.timeshift(124)]] = 0.0
+    logits[vocab.note_on("piano", 60)] = 0.0
     folded = guard.fold(logits, 0.0)
-    shifts = slice(vocab.TIMESHIFT_BASE, vocab.NOTE_BASE)
-    kept = logits.copy()
-    kept[[vocab.timeshift(t) for t in range(1, 9)]] = -np.inf
-    p, q = np.exp(kept) / np.exp(kept).sum(), np.exp(folded) / np.exp(folded).sum()
-    assert q[shifts].sum() == pytest.approx(p[shifts].sum())
-    assert q[vocab.timeshift(16)] == pytest.approx(p[[vocab.timeshift(t) for t in range(9, 24)]].sum())
-    assert q[vocab.timeshift(31)] == pytest.approx(p[[vocab.timeshift(t) for t in range(24, 40)]].sum())
-    assert np.isinf(folded[[vocab.timeshift(t) for t in (2, 8, 15, 124)]]).all()
-    assert np.array_equal(folded[vocab.NOTE_BASE:], logits[vocab.NOTE_BASE:])
+    q = np.exp(folded - folded.max())
+    q /= q.sum()
+    # kept mass: 8 -> half to 16, half stays (dropped); 20 -> 16 x 11/15, 31 x 4/15; 124 -> 125 (past 109: 15/16)
+    kept = {16: 0.5 + 11 / 15, 31: 4 / 15, 109: 1 / 16, 125: 15 / 16}
+    total = sum(kept.values()) + 1.0  # + the note
+    for t, mass in kept.items():
+        assert q[vocab.timeshift(t)] == pytest.approx(mass / total)
+    assert q[vocab.note_on("piano", 60)] == pytest.approx(1.0 / total)
+    assert np.isinf(folded[[vocab.timeshift(t) for t in (8, 15, 20, 124)]]).all()
+    mean_before = (8 + 20 + 124) / 3  # ticks the model meant to move, given that it moves
+    moved = {t: m for t, m in kept.items()}
+    assert sum(t * m for t, m in moved.items()) / 3 == pytest.approx(mean_before)  # (staying moves 0 ticks)
     # an off-grid cursor (a splice, a cut) is brought back by its first shift
     assert guard.allowed_ticks(0.2)[0] == 6  # 0.2 + 6 * 8 ms = 0.248 ~ 0.25
     # walk a hand-made stream: always take the longest allowed shift, then the shortest, ...

@@ -266,7 +266,8 @@ class GridGuard:
         """`origin`: the map's time at the generation's 0 s (the grid stays the map's own)."""
         self.tempo, self.grid, self.origin = tempo, tuple(grid), float(origin)
         self._cursor: float | None = None
-        self._allowed = self._edges = np.zeros(0, dtype=int)
+        self._allowed = np.zeros(0, dtype=int)
+        self._weights = np.zeros((0, 0))
 
     def points_between(self, t0: float, t1: float) -> list[float]:
         """Grid times in [t0, t1], sorted (generation seconds)."""
@@ -291,24 +292,33 @@ class GridGuard:
         return sorted(n for n in ticks if 1 <= n <= vocab.MAX_SHIFT_TICKS)
 
     def fold(self, logits: np.ndarray, cursor: float) -> np.ndarray:
-        """The logits with each TIMESHIFT's probability moved onto the grid-landing shift nearest
-        to it (ties to the shorter): the model still decides whether and roughly how far time
-        moves, the guard only where it lands. A shift shorter than half the way to the next grid
-        point is nearest to staying put: it is dropped, so its probability goes to what happens
-        at this instant (folding it onto the next 16th would spread a strummed chord's notes a
-        16th apart). Masking every off-grid shift instead would hand the probability of moving
-        on to the notes, thickening the texture wherever the model wanted time to pass."""
+        """The logits with each TIMESHIFT's probability split between the two grid points around
+        where it would land (stochastic rounding: a shift of t ticks between grid shifts a < t < b
+        goes to b with probability (t - a) / (b - a), else to a; below the first grid point, a is
+        "stay in this instant", whose share is dropped so it goes to what happens here). The time
+        the model meant to move on is kept on average, so its pace and note density survive the
+        grid: rounding to the nearest point instead spread strums a 16th apart on fast grids and
+        stacked notes into thick chords on slow ones; masking the off-grid shifts handed the
+        probability of moving on to the notes."""
         if cursor != self._cursor:
             allowed = np.array(self.allowed_ticks(cursor))
-            edges = np.concatenate([[allowed[0] // 2 + 1], (allowed[:-1] + allowed[1:]) // 2 + 1])
-            self._cursor, self._allowed, self._edges = cursor, allowed, edges - 1
+            ticks = np.arange(1, vocab.MAX_SHIFT_TICKS + 1)
+            hi = np.minimum(np.searchsorted(allowed, ticks), len(allowed) - 1)  # first grid shift >= t
+            lo_t = np.where(hi > 0, allowed[np.maximum(hi - 1, 0)], 0)
+            hi_t = allowed[hi]
+            w_hi = np.where(ticks >= hi_t, 1.0, (ticks - lo_t) / np.maximum(hi_t - lo_t, 1))
+            weights = np.zeros((len(ticks), len(allowed)))
+            weights[np.arange(len(ticks)), hi] = w_hi
+            below = hi > 0  # the rest goes to the grid shift before, or (first gap) stays
+            weights[np.arange(len(ticks))[below], hi[below] - 1] = 1.0 - w_hi[below]
+            self._cursor, self._allowed, self._weights = cursor, allowed, weights
         out = logits.astype(np.float64)
         shifts = out[vocab.TIMESHIFT_BASE:vocab.NOTE_BASE]
         m = np.max(shifts)
         if not np.isfinite(m):
             return out
-        with np.errstate(divide="ignore"):  # a group the model gives nothing stays at -inf
-            folded = m + np.log(np.add.reduceat(np.exp(shifts - m), self._edges))
+        with np.errstate(divide="ignore"):  # a grid shift that gets nothing stays at -inf
+            folded = m + np.log(np.exp(shifts - m) @ self._weights)
         shifts[:] = -np.inf
         shifts[self._allowed - 1] = folded
         return out
