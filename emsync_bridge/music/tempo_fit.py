@@ -26,6 +26,9 @@ from emsync_bridge.timeline.tempo import TempoMap
 # BPM: 8.5 -> 13.8 notes/s; on 100 / 130 BPM only 7.2 -> 10.8), because the arousal it learned shows
 # as finer-than-16th steps, which the grid guard takes away.
 CENTRE_BPM, AROUSAL_BPM, RANGE = 120.0, 60.0, 0.12
+# ... and never above 176 BPM, where a 16th (85 ms) gets too short to hear as one (the issue's
+# timing metric fits 16th grids of 88-176 BPM).
+MAX_BPM = 176.0
 STEP_BPM = 0.01
 BEATS_PER_BAR = 4
 # A downbeat is worth this much more than a plain beat (seconds of distance).
@@ -70,11 +73,15 @@ class TempoFit:
         }
 
 
+def tempo_centre(arousal: float | None) -> float:
+    """The tempo an arousal asks for most (arousal None: neutral)."""
+    return CENTRE_BPM + AROUSAL_BPM * min(1.0, max(-1.0, arousal or 0.0))
+
+
 def tempo_range(arousal: float | None) -> tuple[float, float]:
-    """The BPM range an arousal asks for (arousal None: neutral)."""
-    a = min(1.0, max(-1.0, arousal or 0.0))
-    centre = CENTRE_BPM + AROUSAL_BPM * a
-    return centre * (1 - RANGE), centre * (1 + RANGE)
+    """The BPM range searched for an arousal."""
+    centre = tempo_centre(arousal)
+    return min(centre * (1 - RANGE), MAX_BPM), min(centre * (1 + RANGE), MAX_BPM)
 
 
 def cut_beats(tempo: TempoMap, cuts) -> tuple[CutBeat, ...]:
@@ -95,8 +102,7 @@ def fit_tempo(cuts, arousal: float | None = 0.0) -> TempoFit:
     if any(not math.isfinite(c) for c in cuts):
         raise EmsyncError("cut times must be finite seconds")
     bpms = np.arange(round(lo, 2), hi + STEP_BPM / 2, STEP_BPM)
-    centre = (lo + hi) / 2
-    cost = CENTRE_PULL_S * np.abs(np.log(bpms / centre))
+    cost = CENTRE_PULL_S * np.abs(np.log(bpms / tempo_centre(arousal)))
     if len(cuts):
         beat = 60.0 / bpms[:, None]  # [tempo, 1]
         beats = cuts[None, :] / beat
