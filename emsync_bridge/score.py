@@ -27,6 +27,7 @@ from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, Generation, SamplingConfig, generate
 from emsync_bridge.music.metrics import boundary_report, summary
 from emsync_bridge.music.midi import Score, write_midi
+from emsync_bridge.music.tempo_fit import TempoFit, fit_tempo, fixed_tempo
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,10 @@ class ScoreOptions:
     emotion: str | None = None  # one of the Ekman-6 classes, fixes V/A from EMSYNC's table
     seed: int = 0
     instruments: tuple[str, ...] = vocab.INSTRUMENTS
-    tempo_grid: float | None = None  # BPM: snap onsets to 16th notes of this tempo
+    # "auto": a tempo fitted so the cuts fall on beats (music/tempo_fit.py); a BPM: that tempo;
+    # None: no grid (the model's own timing, as before). Onsets keep to the 16th grid of it.
+    tempo: float | str | None = "auto"
+    tempo_grid: float | None = None  # deprecated alias of `tempo` with a BPM (the old --tempo-grid)
     render: bool = True
     model: str | None = None
     backend: str = "auto"
@@ -101,8 +105,9 @@ def check_options(opts: ScoreOptions) -> None:
     if unknown or not opts.instruments:
         raise EmsyncError(f"unknown instrument(s) {', '.join(unknown) or '(none given)'}: "
                           f"choose from {','.join(vocab.INSTRUMENTS)}")
-    if opts.tempo_grid is not None and not (20 <= opts.tempo_grid <= 400):
-        raise EmsyncError(f"tempo grid must be 20..400 BPM, got {opts.tempo_grid}")
+    tempo = tempo_option(opts)
+    if tempo not in (None, "auto") and not (isinstance(tempo, (int, float)) and 20 <= tempo <= 400):
+        raise EmsyncError(f"tempo must be 'auto', 'off' or 20..400 BPM, got {tempo}")
     for i, (v, a) in opts.scene_overrides.items():
         if not (-1.0 <= v <= 1.0 and -1.0 <= a <= 1.0):
             raise EmsyncError(f"scene {i} override must have valence and arousal in [-1, 1], got {v}, {a}")
@@ -116,6 +121,27 @@ def check_options(opts: ScoreOptions) -> None:
         if opts.emotion not in EMOTIONS:
             raise EmsyncError(f"unknown emotion {opts.emotion!r}: choose from {', '.join(EMOTIONS)}")
     sampling_for(opts).validate()  # temperature, top-p, valence guidance: before the video is analysed
+
+
+def tempo_option(opts: ScoreOptions) -> float | str | None:
+    """The tempo asked for: a BPM from the old `tempo_grid` alias wins over the default."""
+    return opts.tempo_grid if opts.tempo_grid is not None else opts.tempo
+
+
+def tempo_for(cond: Conditioning, duration: float, opts: ScoreOptions) -> TempoFit | None:
+    """The film's tempo: fitted to the boundaries within the range the film's mean arousal asks
+    for, or the BPM given; None when the grid is off."""
+    tempo = tempo_option(opts)
+    if tempo is None:
+        return None
+    cuts = [b for b in cond.boundaries if 0 < b < duration]
+    if tempo != "auto":
+        return fixed_tempo(float(tempo), cuts)
+    ends = [s.start for s in cond.emotion[1:]] + [duration]
+    weights = [max(e - s.start, 0.0) for s, e in zip(cond.emotion, ends)]
+    arousal = [s.arousal if s.arousal is not None else 0.0 for s in cond.emotion]
+    mean = float(np.average(arousal, weights=weights)) if sum(weights) > 0 else arousal[0]
+    return fit_tempo(cuts, mean)
 
 
 def _clip1(x: float) -> float:
@@ -182,17 +208,6 @@ def boundaries_for(analysis, policy: str = "cuts", markers=(), min_spacing: floa
     tl = Timeline(markers=[Marker(i + 1, "", float(t)) for i, t in enumerate(sorted(markers))])
     cuts = analysis.boundaries if policy == "both" else ()
     return [b for b in tl.boundaries(policy, cuts, spacing) if 0 < b < analysis.duration]
-
-
-def quantize_to_grid(score: Score, bpm: float) -> Score:
-    """Snap note onsets to 16th notes at `bpm`, keeping each note's length."""
-    step = 60.0 / bpm / 4
-    for n in score.notes:
-        d = n.duration
-        n.start = round(n.start / step) * step
-        n.end = min(n.start + d, score.duration)
-    score.notes = [n for n in score.notes if n.start < score.duration and n.end > n.start]
-    return score
 
 
 def find_soundfont() -> Path:
@@ -322,6 +337,10 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     engine, files = load_engine(opts.model, backend=opts.backend, seed=opts.seed)
     timings["load_model_s"] = time.perf_counter() - t
     cond = conditioning_for(analysis, opts)
+    t = time.perf_counter()
+    fit = tempo_for(cond, analysis.duration, opts)
+    cond.tempo = fit.tempo if fit else None
+    timings["fit_tempo_s"] = time.perf_counter() - t
     sampling = sampling_for(opts)
     primer = None
     if previous is not None and regenerate_from is not None and regenerate_from > 0:
@@ -332,14 +351,13 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
                    progress=lambda d, tot: tick("generate", d, tot))
     timings["generate_s"] = time.perf_counter() - t
     score = gen.score()
-    if opts.tempo_grid:
-        score = quantize_to_grid(score, opts.tempo_grid)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".partial-", dir=out_dir))
     try:
         paths = {}
-        write_midi(score, staging / "score.mid", instruments=tuple(opts.instruments))
+        write_midi(score, staging / "score.mid", instruments=tuple(opts.instruments),
+                   tempo=fit.tempo if fit else None)
         write_json_atomic(staging / "analysis.json", analysis.to_dict())
         t = time.perf_counter()
         save_report(analysis, score, gen, staging / "report.png")
@@ -354,7 +372,7 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
             tick("render", 2, 2)
             timings["render_s"] = time.perf_counter() - t
         timings["total_s"] = time.perf_counter() - t_start
-        report = generation_report(analysis, cond, gen, score, files, opts, timings)
+        report = generation_report(analysis, cond, gen, score, files, opts, timings, fit)
         write_json_atomic(staging / "generation.json", report)
         for name in OUTPUTS:
             src = staging / name
@@ -368,7 +386,8 @@ def score_video(video: str | os.PathLike, out_dir: str | os.PathLike, opts: Scor
     return ScoreResult(out_dir, paths, gen, score, timings, report)
 
 
-def generation_report(analysis, cond: Conditioning, gen: Generation, score: Score, files, opts, timings) -> dict:
+def generation_report(analysis, cond: Conditioning, gen: Generation, score: Score, files, opts, timings,
+                      fit: TempoFit | None = None) -> dict:
     # Per-boundary: the target and the long chord (metrics definition) that landed on it, if any.
     rep = boundary_report(score, [h.target for h in gen.hits]) if gen.hits else None
     return {
@@ -377,7 +396,7 @@ def generation_report(analysis, cond: Conditioning, gen: Generation, score: Scor
         "temperature": opts.temperature, "top_p": opts.top_p, "valence_guidance": opts.valence_guidance,
         "mode_from_valence": opts.mode_from_valence,
         "instruments": list(opts.instruments),
-        "tempo_grid": opts.tempo_grid,
+        "tempo": fit.to_dict() if fit else None,  # incl. each cut's distance to its beat
         "emotion_curve": [{"start": s.start, "valence": s.valence, "arousal": s.arousal} for s in cond.emotion],
         "scenes": [{"start": s.start, "end": s.end, "valence_used": cond.emotion_at(s.start)[0],
                     "arousal_used": cond.emotion_at(s.start)[1]} for s in analysis.scenes],

@@ -39,6 +39,7 @@ M.ACTION_FILES = {
   panic = "EmSync - Panic.lua",
   set_emotion = "EmSync - Set emotion at cursor.lua",
   setup = "EmSync - Setup (install OSC pattern file).lua",
+  apply_tempo = "EmSync - Apply fitted tempo.lua", -- logic in emsync_tempo.lua
 }
 
 ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 -- @changelog First release: send project, import generated MIDI, live mode, regenerate from marker, panic, set emotion, OSC setup.
 -- @metapackage
 -- @provides
+--   [main] EmSync - Apply fitted tempo.lua
 --   [main] EmSync - Import generated MIDI.lua
 --   [main] EmSync - Live mode on-off.lua
 --   [main] EmSync - Panic.lua
@@ -12,6 +13,7 @@
 --   [main] EmSync - Set emotion at cursor.lua
 --   [main] EmSync - Setup (install OSC pattern file).lua
 --   [nomain] emsync_lib.lua
+--   [nomain] emsync_tempo.lua
 --   [nomain] emsync.ReaperOSC
 -- @about
 --   # EmSync bridge

@@ -55,11 +55,11 @@ def rig(engine, tmp_path):
     """(make, sims): make(mode=..., **cfg) -> (bridge, sim) with project.json already written."""
     made = []
 
-    def make(mode="commit", markers=((1, "", 2.0), (2, "joy", 5.0)), duration=8.0, sink=None, **cfg):
+    def make(mode="commit", markers=((1, "", 2.0), (2, "joy", 5.0)), duration=8.0, sink=None, tempo_map=None, **cfg):
         spool = tmp_path / f"spool{len(made)}"
         spool.mkdir()
         sim = ReaperSim(0, markers=[SimMarker(*m) for m in markers])
-        sim.write_project(spool, duration_hint=duration)
+        sim.write_project(spool, duration_hint=duration, tempo_map=tempo_map)
         config = BridgeConfig(osc_port=0, reaper_port=sim.port, spool=spool, mode=mode, analyze_video=False,
                               policy="markers", **cfg)
         bridge = Bridge(config, engine=engine[0], model_files=engine[1], sink=sink)
@@ -145,6 +145,38 @@ def test_tempo_change_moves_beat_grid_output(rig):
     q = quantize_events(list(bridge.score.events), bridge.tempo_map(), 0.25)
     assert all(abs((e.time * 6) - round(e.time * 6)) < 1e-6 for e in q if getattr(e, "on", False))
     assert starts  # the score is not empty
+
+
+def test_music_is_generated_on_a_ramped_tempo_map(rig):
+    """No quantizing: the daemon generates on the project's grid, a ramp 80 -> 140 BPM then 3/4,
+    so every onset sits on a 16th of that map (within half an 8 ms tick) and the cuts' chords on
+    the grid points nearest to them; a regeneration from a marker keeps to the same grid."""
+    from emsync_bridge.tempo import TempoPoint
+    from emsync_bridge.tempo import TempoMap
+
+    ramp = [{"time": 0.0, "bpm": 80.0, "num": 4, "denom": 4, "linear": True},
+            {"time": 4.0, "bpm": 140.0, "num": 3, "denom": 4, "linear": False}]
+    tmap = TempoMap([TempoPoint(p["time"], p["bpm"], p["num"], p["denom"], p["linear"]) for p in ramp])
+
+    def off_grid(t):
+        q = tmap.time_to_qn(t) * 4
+        return abs(tmap.qn_to_time(round(q) / 4) - t)
+
+    bridge, sim = rig(tempo_map=ramp, markers=((1, "", 2.3), (2, "", 5.1)))
+    spool = bridge.spool
+    first = wait_for(lambda: manifest_id(spool), "the first manifest")
+    wait_for(lambda: bridge.generation.get("complete"), "generation complete")
+    starts = [n[2] for n in notes_from_events(bridge.score.events)]
+    assert len(starts) > 10 and max(off_grid(t) for t in starts) <= 0.004 + 1e-6
+    assert bridge.generation["hits"] == 2
+    fit = bridge.status()["plan"]["fitted_tempo"]  # what "EmSync: Apply fitted tempo" writes
+    assert fit["mode"] == "auto" and [c["cut"] for c in fit["cuts"]] == [2.3, 5.1]
+    assert fit["tempo_map"][0]["time"] == 0.0 and fit["range_bpm"][0] <= fit["bpm"] <= fit["range_bpm"][1]
+    sim.move_marker(2, 6.05)
+    wait_for(lambda: (g := manifest_id(spool)) != first and g, "the regenerated manifest")
+    wait_for(lambda: bridge.generation.get("complete"), "regeneration complete")
+    starts = [n[2] for n in notes_from_events(bridge.score.events) if n[2] >= 2.3]
+    assert starts and max(off_grid(t) for t in starts) <= 0.004 + 1e-6
 
 
 def test_spool_request_and_malformed_osc_and_status(rig):

@@ -29,7 +29,7 @@ from emsync_bridge.music.midi import tokens_to_score
 from emsync_bridge.music.splice import primer_until, tick_of, trim_primer
 from emsync_bridge.timeline.spool import load_manifest
 from emsync_bridge.timeline.state import Marker, TempoPoint
-from emsync_bridge.timeline.tempo import TempoMap
+from emsync_bridge.tempo import TempoMap
 
 
 def random_tokens(n: int, seed: int) -> list[int]:

@@ -323,8 +323,10 @@ def test_cli_generate_free_key_turns_the_mode_aid_off(tmp_path):
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "f.json").read_text())
     assert report["mode_from_valence"] is False
+    from emsync_bridge.music.tempo_fit import fit_tempo
+
     engine, _ = load_engine(None)  # the same model, decoded in-process with the aid off and on
-    cond = Conditioning.constant(0.8, None)
+    cond = Conditioning.constant(0.8, None, tempo=fit_tempo([], None).tempo)  # the CLI's default --tempo auto
     free = generate(engine, 6.0, cond, SamplingConfig(seed=4, mode_from_valence=False))
     locked = generate(engine, 6.0, cond, SamplingConfig(seed=4))
     assert report["tokens"] == free.tokens != locked.tokens

@@ -121,9 +121,10 @@ def test_actions_are_registered_once_not_on_every_send(sim):
     sim.run_script("EmSync - Send project.lua")
     first = read_project(sim)["actions"]
     regs = sim.calls("AddRemoveReaScript")
-    assert len(regs) == 7 and len(set(first.values())) == 7 == len(first)
+    n = len(list((Path(__file__).resolve().parents[1] / "reaper_scripts").glob("EmSync - *.lua")))  # the actions
+    assert n == 8 and len(regs) == n and len(set(first.values())) == n == len(first)
     # One reaper-kb.ini write: commit only on the last registration of the batch.
-    assert [c[4] for c in regs] == [False] * 6 + [True]
+    assert [c[4] for c in regs] == [False] * (n - 1) + [True]
     assert all(c[1] is True and c[2] == 0 for c in regs)
     sim.clear_calls()
     for _ in range(3):  # later sends (and each request) reuse the kept ids
@@ -585,3 +586,65 @@ def test_lua_json_sanitizes_invalid_utf8(tmp_path):
     encoded = s.lua.eval("function(j) return j.encode({name = 'caf\\xe9 \\xff ok'}) end")(j)
     assert json.loads(encoded) == {"name": "caf\ufffd \ufffd ok"}
 
+
+
+# -- Apply fitted tempo ---------------------------------------------------------------------------
+
+
+def _daemon_status(sim, tempo_map, median=12.0):
+    """status.json as the daemon writes it (plan.fitted_tempo from Plan.fitted_tempo)."""
+    sim.spool.mkdir(parents=True, exist_ok=True)
+    status = {"version": 1, "kind": "emsync.status", "state": "running",
+              "plan": {"origin": 0.0, "end": 60.0, "boundaries": [5.0, 10.0],
+                       "fitted_tempo": {"mode": "auto", "bpm": tempo_map[0]["bpm"], "median_cut_offset_ms": median,
+                                        "tempo_map": tempo_map, "cuts": []}}}
+    (sim.spool / "status.json").write_text(json.dumps(status), encoding="utf-8")
+
+
+def _tempo(sim):
+    return [tuple(p[i] for i in range(1, 6)) for p in sim.S.tempo.values()]
+
+
+def test_apply_fitted_tempo_asks_then_replaces_the_markers_in_one_undo_point(sim):
+    from emsync_bridge.music.tempo_fit import fit_tempo
+
+    fit = fit_tempo([5.0, 10.0, 15.0], -0.4)  # the daemon's own fit and serialisation
+    _daemon_status(sim, fit.to_dict()["tempo_map"])
+    sim.S.msgbox_answer = 7  # "No": the project's three tempo markers stay
+    sim.run_script("EmSync - Apply fitted tempo.lua")
+    assert "Replace the project's 3 tempo markers with the fitted tempo (96.00 BPM)?" in sim.console()
+    assert len(_tempo(sim)) == 3 and not sim.calls("Undo_BeginBlock2")
+    sim.clear_console()
+    sim.S.msgbox_answer = 6  # "Yes"
+    sim.run_script("EmSync - Apply fitted tempo.lua")
+    assert _tempo(sim) == [(0.0, 96.0, 4, 4, False)]
+    assert len(sim.calls("Undo_BeginBlock2")) == 1 and len(sim.calls("Undo_EndBlock2")) == 1
+    assert sim.calls("Undo_EndBlock2")[0][2] == "EmSync: apply fitted tempo"
+    assert "fitted tempo applied: 96.00 BPM" in sim.console()
+    sent = read_project(sim)  # the project is re-sent: the daemon regenerates on the new grid
+    assert sent["tempo_map"] == [{"time": 0.0, "bpm": 96.0, "num": 4, "denom": 4, "linear": False}]
+
+
+def test_apply_fitted_tempo_without_markers_does_not_ask_and_keeps_ramps(sim):
+    sim.S.tempo = sim.lua.table()
+    ramp = [{"time": 0.0, "bpm": 90.0, "num": 4, "denom": 4, "linear": True},
+            {"time": 8.0, "bpm": 100.0, "num": 3, "denom": 4, "linear": False}]
+    _daemon_status(sim, ramp)
+    sim.run_script("EmSync - Apply fitted tempo.lua")
+    assert "Replace" not in sim.console()
+    assert _tempo(sim) == [(0.0, 90.0, 4, 4, True), (8.0, 100.0, 3, 4, False)]
+
+
+@pytest.mark.parametrize("status,needle", [
+    (None, "no daemon status"),
+    ("{not json", "unreadable daemon status"),
+    (json.dumps({"plan": None}), "no fitted tempo yet"),
+    (json.dumps({"plan": {"fitted_tempo": {"tempo_map": [{"time": 0, "bpm": -5}]}}}), "bad point 1"),
+])
+def test_apply_fitted_tempo_explains_what_is_missing(sim, status, needle):
+    sim.spool.mkdir(parents=True, exist_ok=True)
+    if status is not None:
+        (sim.spool / "status.json").write_text(status, encoding="utf-8")
+    sim.run_script("EmSync - Apply fitted tempo.lua")
+    assert needle in sim.console() and "failed" not in sim.console()
+    assert len(_tempo(sim)) == 3 and not sim.calls("Undo_BeginBlock2")

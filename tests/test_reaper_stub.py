@@ -85,7 +85,7 @@ function impl.GetProjectName(proj, buf) return "film.rpp" end
 function impl.EnumProjects(idx, buf) return PROJ, S.project_file end
 function impl.TimeMap_curFrameRate(proj) return 24.0, false end
 function impl.ShowConsoleMsg(msg) S.console[#S.console + 1] = msg end
-function impl.ShowMessageBox(msg, title, kind) S.console[#S.console + 1] = msg; return 1 end
+function impl.ShowMessageBox(msg, title, kind) S.console[#S.console + 1] = msg; return S.msgbox_answer or 1 end
 function impl.time_precise() return S.clock end
 function impl.defer(fn) S.deferred[#S.deferred + 1] = fn end
 function impl.atexit(fn) S.atexit = fn end
@@ -227,6 +227,17 @@ function impl.GetTempoTimeSigMarker(proj, i)
   local p = S.tempo[i + 1]
   if not p then return false, 0, 0, 0, 0, 0, 0, false end
   return true, p[1], 0, 0.0, p[2], p[3], p[4], p[5]
+end
+function impl.SetTempoTimeSigMarker(proj, idx, t, measure, beat, bpm, num, den, linear)
+  local p = { t, bpm, num, den, linear }
+  if idx < 0 then S.tempo[#S.tempo + 1] = p else S.tempo[idx + 1] = p end
+  table.sort(S.tempo, function(a, b) return a[1] < b[1] end)
+  return true
+end
+function impl.DeleteTempoTimeSigMarker(proj, i)
+  if not S.tempo[i + 1] then return false end
+  table.remove(S.tempo, i + 1)
+  return true
 end
 function impl.TimeMap_GetTimeSigAtTime(proj, t) return S.default_ts[1], S.default_ts[2], S.default_ts[3] end
 -- MIDI inputs

@@ -20,7 +20,7 @@ from emsync_bridge.bridge.osc import BridgeClient, OscServer, build_message
 from harness.reliability import free_udp_port, manifest_id, wait_for, write_project
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline import protocol
-from emsync_bridge.timeline.spool import write_json_atomic
+from emsync_bridge.atomic import write_json_atomic
 
 
 @pytest.fixture(scope="module")

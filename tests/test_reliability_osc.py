@@ -103,8 +103,8 @@ def test_slow_tempo_from_reaper_does_not_break_every_commit(tmp_path):
     from emsync_bridge.bridge.commit import commit
     from emsync_bridge.bridge.events import NoteEvent
     from emsync_bridge.timeline.spool import ensure_spool, load_manifest
-    from emsync_bridge.timeline.state import TempoPoint
-    from emsync_bridge.timeline.tempo import TempoMap
+    from emsync_bridge.tempo import TempoPoint
+    from emsync_bridge.tempo import TempoMap
 
     spool = ensure_spool(tmp_path / "spool")
     events = [NoteEvent(0.0, True, "piano", 60, 90), NoteEvent(1.0, False, "piano", 60)]

@@ -13,7 +13,7 @@ import pytest
 from emsync_bridge import models
 from emsync_bridge.music.metrics import boundary_report, stuck_notes
 from emsync_bridge.music.midi import read_midi
-from emsync_bridge.score import OUTPUTS, ScoreOptions, conditioning_for, quantize_to_grid, score_video
+from emsync_bridge.score import OUTPUTS, ScoreOptions, conditioning_for, score_video
 from emsync_bridge.video.synth import Segment, make_video
 
 CUTS = [5.0, 10.0, 15.0]
@@ -116,10 +116,22 @@ def test_emotion_follows_the_picture_unless_fixed(scored):
     assert joy.emotion[0].valence == pytest.approx(0.8)
 
 
-def test_tempo_grid_snaps_onsets(scored):
-    result, _ = scored
-    score = quantize_to_grid(result.generation.score(), 120.0)
-    assert all(abs(n.start / 0.125 - round(n.start / 0.125)) < 1e-6 for n in score.notes)
+def test_onsets_sit_on_the_fitted_tempo_grid_in_score_mid(scored):
+    """--tempo auto (the default): the cuts at 5, 10, 15 s fall on beats of the fitted tempo, and
+    every onset of score.mid sits exactly on a 16th of the tempo the file carries."""
+    result, out = scored
+    tempo = result.report["tempo"]
+    assert tempo["mode"] == "auto" and all(abs(c["offset_ms"]) <= 30 for c in tempo["cuts"])
+    mid = mido.MidiFile(out / "score.mid")
+    tempos = [m.tempo for m in mid.tracks[0] if m.type == "set_tempo"]
+    assert len(tempos) == 1 and mido.tempo2bpm(tempos[0]) == pytest.approx(tempo["bpm"], abs=1e-3)
+    sixteenth = mid.ticks_per_beat // 4
+    for track in mid.tracks[1:]:
+        tick = 0
+        for m in track:
+            tick += m.time
+            if m.type == "note_on" and m.velocity > 0:
+                assert tick % sixteenth == 0, (track.name, tick)
 
 
 def _cli(*args):
@@ -132,6 +144,8 @@ def _cli(*args):
     (["score", "FILM", "-o", "OUT", "--instruments", "kazoo"], "unknown instrument"),
     (["score", "FILM", "-o", "OUT", "--emotion", "boredom"], "unknown emotion"),
     (["score", "FILM", "-o", "OUT", "--tempo-grid", "fast"], "tempo-grid"),
+    (["score", "FILM", "-o", "OUT", "--tempo", "fast"], "--tempo takes"),
+    (["score", "FILM", "-o", "OUT", "--tempo", "900"], "20..400 BPM"),
     (["score", "FILM", "-o", "OUT", "--valence-guidance", "-1"], "valence guidance"),
 ])
 def test_cli_bad_input_is_one_line(film, tmp_path, args, needle):

@@ -179,6 +179,11 @@ def test_generate_cancel_and_regenerate_from_scene(window, tmp_path, qtbot, engi
     sent = [(c["valence"], c["arousal"]) for c in r.report["emotion_curve"] if 4.5 < c["start"] < 8.5]
     assert sent[-1] == pytest.approx(va_for_emotion("joy"), abs=1e-3)
     assert window.timeline.shown()["notes"] == len(r.score.notes)
+    # the tempo fitted to the cuts (the default) and each cut's offset from its beat
+    fit = r.report["tempo"]
+    assert fit["mode"] == "auto" and len(fit["cuts"]) == len(r.report["boundaries"])
+    assert f"{fit['bpm']:.2f} BPM (auto)" in window.tempo_fit.text()
+    assert all(f"{c['offset_ms']:+.0f}" in window.tempo_fit.text() for c in fit["cuts"])
     # Regenerate from scene 2: the notes before 4.5 s stay exactly as they were (held ones are cut there).
     from emsync_bridge.music.splice import tick_of
     from emsync_bridge.music.vocab import TICK_S

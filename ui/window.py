@@ -223,7 +223,7 @@ class MainWindow(QMainWindow):
         self.top_p.setRange(0.05, 1.0)
         self.top_p.setSingleStep(0.05)
         self.top_p.setValue(ScoreOptions.top_p)
-        self.tempo_on = QCheckBox("snap to")
+        self.tempo_on = QCheckBox("fix at")  # unchecked: a tempo fitted so the cuts fall on beats
         self.tempo_bpm = QDoubleSpinBox()
         self.tempo_bpm.setRange(20, 400)
         self.tempo_bpm.setValue(120)
@@ -234,7 +234,10 @@ class MainWindow(QMainWindow):
         f.addRow("Seed", self.seed)
         f.addRow("Temperature", self.temperature)
         f.addRow("Top-p", self.top_p)
-        f.addRow("Tempo grid", trow)
+        f.addRow("Tempo", trow)
+        self.tempo_fit = QLabel("auto: fitted to the cuts")  # after generation: the tempo and each cut's offset
+        self.tempo_fit.setWordWrap(True)
+        f.addRow("", self.tempo_fit)
         self.render = QCheckBox("render preview audio (FluidSynth)")
         self.render.setChecked(True)
         f.addRow("", self.render)
@@ -269,7 +272,7 @@ class MainWindow(QMainWindow):
         return ScoreOptions(
             seed=self.seed.value(),
             instruments=tuple(i for i, cb in self.instruments.items() if cb.isChecked()),
-            tempo_grid=self.tempo_bpm.value() if self.tempo_on.isChecked() else None,
+            tempo=self.tempo_bpm.value() if self.tempo_on.isChecked() else "auto",
             render=self.render.isChecked(),
             temperature=round(self.temperature.value(), 3),
             top_p=round(self.top_p.value(), 3),
@@ -542,6 +545,9 @@ class MainWindow(QMainWindow):
         self.timeline.set_score(result.score, result.report.get("boundaries", []))
         rep = result.report
         hits = sum(b["chord_onset"] is not None for b in rep["boundaries"])
+        if rep.get("tempo"):
+            from emsync_bridge.music.tempo_fit import describe
+            self.tempo_fit.setText(describe(rep["tempo"]))
         self.say(f"{len(result.score.notes)} notes, {hits}/{len(rep['boundaries'])} boundaries hit · "
                  f"{rep['engine']}/{rep['provider']}, seed {rep['seed']} · {rep['timings'].get('total_s', 0):.1f} s"
                  + ("" if rep.get("trained", True) else " · UNTRAINED model"))

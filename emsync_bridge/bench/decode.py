@@ -230,7 +230,10 @@ def _child(spec: dict) -> None:
     engine = engine_for_files(files, "onnx", spec["seed"], providers=spec.get("providers"))
     load_s = time.perf_counter() - t
     seconds = spec["seconds"]
-    cond = Conditioning.constant(0.5, 0.3, boundaries=[seconds * k / 6 for k in range(1, 6)])
+    bounds = [seconds * k / 6 for k in range(1, 6)]
+    # the product's default path: a tempo fitted to the boundaries, onsets kept to its grid
+    from emsync_bridge.music.tempo_fit import fit_tempo
+    cond = Conditioning.constant(0.5, 0.3, boundaries=bounds, tempo=fit_tempo(bounds, 0.3).tempo)
     c = time.process_time()
     gen = generate(engine, seconds, cond, SamplingConfig(seed=spec["seed"]))
     cpu = time.process_time() - c

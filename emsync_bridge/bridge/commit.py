@@ -28,7 +28,7 @@ from emsync_bridge.timeline.spool import (
     utc_now_iso,
     write_manifest,
 )
-from emsync_bridge.timeline.tempo import TempoMap
+from emsync_bridge.tempo import TempoMap
 
 TICKS_PER_QN = 960
 RAMP_STEP_QN = 0.25  # gradual tempo changes are written as steps this far apart

@@ -48,6 +48,7 @@ from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, generate
+from emsync_bridge.music.tempo_fit import TempoFit, fit_tempo
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 from emsync_bridge.music.splice import primer_until, tick_of, trim_primer
 from emsync_bridge.music.vocab import TICK_S
@@ -60,8 +61,8 @@ from emsync_bridge.timeline.spool import (
     resolve_spool_dir,
     utc_now_iso,
 )
-from emsync_bridge.timeline.state import Marker, ProjectState, Region
-from emsync_bridge.timeline.tempo import TempoMap
+from emsync_bridge.timeline.state import Marker, ProjectState, Region, TempoPoint
+from emsync_bridge.tempo import TempoMap
 from emsync_bridge.timeline.timeline import Timeline, parse_emotion
 
 log = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class BridgeConfig:
     arousal: float | None = 0.0
     analyze_video: bool = True
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
+    grid_guard: bool = True  # generate on the project's 16th grid (SamplingConfig.grid_guard)
     layout: str = "per-instrument"  # or "type1"
     # Live: a splice starts this far ahead of the play head (placed when the job starts). None =
     # adaptive: 1.5 x the p90 of recent jobs' start -> first note, + 10 ms, within [30, 250] ms
@@ -149,11 +151,24 @@ class Plan:
                 cur = (v, a)
         return cur
 
+    @functools.cached_property
+    def fitted_tempo(self) -> TempoFit:
+        """A tempo fitted to the boundaries (project seconds, bar 1 at 0 s) inside the range the
+        plan's mean arousal asks for: what "EmSync: Apply fitted tempo" writes into the project."""
+        times = [e[0] for e in self.emotions] + [self.end]
+        spans = [(max(b, self.origin), min(times[i + 1], self.end)) for i, b in enumerate(times[:-1])]
+        weights = [max(e - s, 0.0) for s, e in spans]
+        arousal = [e[2] if e[2] is not None else 0.0 for e in self.emotions]
+        mean = sum(a * w for a, w in zip(arousal, weights)) / sum(weights) if sum(weights) > 0 else 0.0
+        return fit_tempo(self.boundaries, mean)
+
     def conditioning(self) -> Conditioning:
         segs = [EmotionSegment(max(0.0, s - self.origin), v, a) for s, v, a in self.emotions] or [EmotionSegment(0.0, None, None)]
         segs[0] = EmotionSegment(0.0, segs[0].valence, segs[0].arousal)
         bounds = [b - self.origin for b in self.boundaries if self.origin < b < self.end]
-        return Conditioning(segs, bounds)
+        # the music keeps to the project's own grid (tempo map, ramps and meter included)
+        tempo = TempoMap([TempoPoint(*p) for p in self.tempo]) if self.tempo else None
+        return Conditioning(segs, bounds, tempo=tempo, tempo_origin=self.origin)
 
     def first_difference(self, other: "Plan") -> float | None:
         """The earliest project time where the two plans would make different music."""
@@ -1060,7 +1075,7 @@ class Bridge:
         # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.
         sampling = SamplingConfig(temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed + job.seq,
                                   valence_guidance=cfg.valence_guidance, mode_from_valence=cfg.mode_from_valence,
-                                  attack_at_start=self.mode == "live" and tick > 0)
+                                  attack_at_start=self.mode == "live" and tick > 0, grid_guard=cfg.grid_guard)
         gen = generate(self.engine, plan.duration, plan.conditioning(), sampling, primer=primer or None,
                        start_time=dropped * TICK_S, on_token=on_token)
         if job.seq != self._job_seq or self._stop.is_set():
@@ -1132,7 +1147,8 @@ class Bridge:
             "plan": None if plan is None else {"origin": plan.origin, "end": plan.end,
                                                "boundaries": list(plan.boundaries)[:256],
                                                "emotions": [list(e) for e in plan.emotions][:256],
-                                               "policy": self.cfg.policy},
+                                               "policy": self.cfg.policy,
+                                               "fitted_tempo": plan.fitted_tempo.to_dict()},
             "generation": dict(self.generation),
             "commit": dict(self.last_commit),
             "model": {"name": getattr(self.model_files, "name", None),

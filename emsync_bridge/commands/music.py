@@ -21,6 +21,24 @@ def parse_times(text: str | None) -> list[float]:
         raise EmsyncError(f"boundaries must be comma-separated seconds, got {text!r}") from None
 
 
+TEMPO_HELP = ("'auto' (default): a tempo fitted so the boundaries fall on beats; a BPM fixes it; "
+              "'off': no grid (the model's own timing). Onsets keep to its 16th grid; score.mid carries it")
+
+
+def parse_tempo(text: str, option: str = "--tempo") -> float | str | None:
+    """'auto', 'off' (None) or a BPM, as ScoreOptions.tempo takes it."""
+    text = str(text).strip().lower()
+    if text in ("auto", "off"):
+        return None if text == "off" else "auto"
+    try:
+        bpm = float(text)
+    except ValueError:
+        raise EmsyncError(f"{option} takes 'auto', 'off' or a BPM, got {text!r}") from None
+    if not 20 <= bpm <= 400:
+        raise EmsyncError(f"{option} must be 20..400 BPM, got {text}")
+    return bpm
+
+
 FREE_KEY_HELP = "let the model choose key and mode (no valence -> mode key lock; it barely follows valence alone)"
 VALENCE_GUIDANCE_HELP = "follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)"
 UNTRAINED_BANNER = ("UNTRAINED MODEL: random weights, not the product's music "
@@ -32,6 +50,7 @@ def generate_cmd(args) -> int:
     from emsync_bridge.music.generate import Conditioning, SamplingConfig, generate
     from emsync_bridge.music.metrics import summary
     from emsync_bridge.music.midi import write_midi
+    from emsync_bridge.music.tempo_fit import fit_tempo, fixed_tempo
     from emsync_bridge.runtime import load_engine
     from emsync_bridge.atomic import write_json_atomic
     from emsync_bridge.paths import check_output_file
@@ -42,7 +61,10 @@ def generate_cmd(args) -> int:
         raise EmsyncError(f"-o/--output must not end in .json (the report is written next to it as NAME.json): {out}")
     check_output_file(json_path, "the report next to -o/--output", inputs=[args.model])
     boundaries = parse_times(args.boundaries)
-    cond = Conditioning.constant(args.valence, args.arousal, boundaries)
+    tempo = parse_tempo(args.tempo)
+    fit = None if tempo is None else (fit_tempo(boundaries, args.arousal) if tempo == "auto"
+                                      else fixed_tempo(tempo, boundaries))
+    cond = Conditioning.constant(args.valence, args.arousal, boundaries, tempo=fit.tempo if fit else None)
     sampling = SamplingConfig(seed=args.seed, temperature=args.temperature, top_p=args.top_p,
                               valence_guidance=args.valence_guidance, mode_from_valence=not args.free_key)
     cond.validate(args.duration)  # before the model loads: bad values fail fast
@@ -52,7 +74,7 @@ def generate_cmd(args) -> int:
         print(UNTRAINED_BANNER, file=sys.stderr)
     gen = generate(engine, args.duration, cond, sampling)
     score = gen.score()
-    write_midi(score, out)
+    write_midi(score, out, tempo=fit.tempo if fit else None)
     report = {
         "model": files.name, "trained": files.trained, "engine": gen.engine, "provider": gen.provider,
         "seed": gen.seed, "duration": gen.duration, "valence": args.valence, "arousal": args.arousal,
@@ -61,6 +83,7 @@ def generate_cmd(args) -> int:
         "music_seconds_per_wall_second": gen.duration / max(gen.wall_time, 1e-9),
         "boundaries": [{"target": h.target, "hit_time": h.hit_time} for h in gen.hits],
         "metrics": summary(score, boundaries), "truncated": gen.truncated,
+        "tempo": fit.to_dict() if fit else None,
     }
     if not files.trained:
         report["warning"] = UNTRAINED_BANNER
@@ -78,6 +101,7 @@ def _generate_args(p):
     p.add_argument("--valence", type=argtypes.finite, default=None, help="-1..1 (omit: model's own choice)")
     p.add_argument("--arousal", type=argtypes.finite, default=None, help="-1..1 (omit: model's own choice)")
     p.add_argument("--boundaries", default="", help="comma-separated seconds, e.g. 4,9.5,16")
+    p.add_argument("--tempo", default="auto", help=TEMPO_HELP)
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--temperature", type=argtypes.finite, default=1.2)
     p.add_argument("--top-p", type=argtypes.finite, default=0.7)

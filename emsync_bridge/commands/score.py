@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from emsync_bridge.commands.registry import command
 from emsync_bridge.commands import argtypes
-from emsync_bridge.commands.music import FREE_KEY_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
+from emsync_bridge.commands.music import FREE_KEY_HELP, TEMPO_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 
@@ -42,15 +43,14 @@ class _Bars:
 def _options(args):
     from emsync_bridge.score import ScoreOptions
 
-    tempo = None
-    if args.tempo_grid and args.tempo_grid != "off":
-        try:
-            tempo = float(args.tempo_grid)
-        except ValueError:
-            raise EmsyncError(f"--tempo-grid takes a BPM or 'off', got {args.tempo_grid!r}") from None
+    from emsync_bridge.commands.music import parse_tempo
+
+    tempo = parse_tempo(args.tempo)
+    if args.tempo_grid is not None:  # the old option: a BPM or 'off', now the same as --tempo
+        tempo = parse_tempo(args.tempo_grid, "--tempo-grid")
     instruments = tuple(i.strip() for i in args.instruments.split(",") if i.strip())
     return ScoreOptions(valence=args.valence, arousal=args.arousal, emotion=args.emotion, seed=args.seed,
-                        instruments=instruments, tempo_grid=tempo, render=not args.no_render,
+                        instruments=instruments, tempo=tempo, render=not args.no_render,
                         model=args.model, backend=args.backend, temperature=args.temperature,
                         top_p=args.top_p, valence_guidance=args.valence_guidance, min_scene_s=args.min_scene,
                         mode_from_valence=not args.free_key)
@@ -78,6 +78,9 @@ def _run_score(video, out_dir, args) -> int:
             print(f"  {name:16s} {path}")
         print(f"  {len(result.score.notes)} notes, {rep['metrics']['instruments_active']} instruments, "
               f"{hits}/{len(rep['boundaries'])} boundaries hit by a CHORD")
+        if rep.get("tempo"):
+            from emsync_bridge.music.tempo_fit import describe
+            print(f"  {describe(rep['tempo'])}")
         split = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in t.items() if k != "total_s")
         print(f"total {t['total_s']:.1f} s wall ({split}); "
               f"{rep['duration'] / max(t['total_s'], 1e-9):.1f} music-seconds per wall second overall, "
@@ -95,7 +98,8 @@ def _score_args(p, video=True):
     p.add_argument("--emotion", default=None, help="fix the emotion: anger|disgust|fear|joy|sadness|surprise")
     p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--instruments", default="bass,drums,guitar,piano,strings")
-    p.add_argument("--tempo-grid", default="off", help="BPM to quantize onsets to, or 'off'")
+    p.add_argument("--tempo", default="auto", help=TEMPO_HELP)
+    p.add_argument("--tempo-grid", default=None, help=argparse.SUPPRESS)  # old name of --tempo BPM|off
     p.add_argument("--no-render", action="store_true", help="skip preview.wav and preview.mp4")
     p.add_argument("--model", default=None)
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])

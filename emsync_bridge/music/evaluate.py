@@ -4,7 +4,11 @@
   vs the rate at random times, and vs the same model given no boundaries (valence 0 unless given:
   the valence -> mode aid only acts away from 0);
 - arousal: notes per second over 5 arousal levels (valence 0 unless given);
-- valence: share of pieces estimated major (Krumhansl-Kessler) at valence +0.8 vs -0.8 (arousal 0).
+- valence: share of pieces estimated major (Krumhansl-Kessler) at valence +0.8 vs -0.8 (arousal 0);
+- timing: 30 s pieces at valence/arousal +-0.8 with cuts 5-9 s apart on a tempo fitted to the cuts
+  (`--tempo auto`): onsets on the grid asked for and on 16th grids fitted to the notes alone, tempo
+  change between 10 s windows, median deviation, hi-hat steadiness, cut -> beat distances; the same
+  pieces with the grid guard off; beside POP909 validation songs and training renditions of them.
 Used by the model card (`python -m emsync_bridge.music.evaluate`) and, on a smaller budget, by tests.
 """
 
@@ -13,20 +17,33 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import sys
 import time
 
 import numpy as np
 
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, SamplingConfig, generate
-from emsync_bridge.music.metrics import boundary_report, estimate_mode, notes_per_second, stuck_notes
+from emsync_bridge.music.metrics import (boundary_report, estimate_mode, notes_per_second, stuck_notes,
+                                         timing_report)
 
 AROUSAL_LEVELS = (-0.8, -0.4, 0.0, 0.4, 0.8)
-PARTS = ("boundaries", "arousal", "valence", "instruments")
+PARTS = ("boundaries", "arousal", "valence", "instruments", "timing")
+DEFAULT_POP909 = "/work/shared/data/pop909"  # references only; skipped with a message when absent
+POP909_TRACKS = {"MELODY": "strings", "BRIDGE": "guitar", "PIANO": "piano"}
+EXCERPT_S = (10.0, 40.0)  # the 30 s of a reference song that are measured
 
 
 def _with_seed(sampling: SamplingConfig | None, seed: int) -> SamplingConfig:
     return dataclasses.replace(sampling or SamplingConfig(), seed=seed)
+
+
+def _tempo(boundaries, arousal, sampling: SamplingConfig | None):
+    """The product's default (`--tempo auto`): a tempo fitted to the boundaries, unless the grid
+    guard is off (then no tempo: the decoder of before the guard, token for token)."""
+    from emsync_bridge.music.tempo_fit import fit_tempo
+
+    return fit_tempo(boundaries, arousal).tempo if (sampling or SamplingConfig()).grid_guard else None
 
 
 def random_boundaries(rng: np.random.Generator, duration: float, lo: float = 4.0, hi: float = 12.0) -> list[float]:
@@ -42,9 +59,11 @@ def eval_boundaries(engine, seeds, duration: float = 60.0, sampling: SamplingCon
     with_b, without_b, random_rate, offsets = [], [], [], []
     for seed in seeds:
         bounds = random_boundaries(np.random.default_rng(1000 + seed), duration)
-        gen = generate(engine, duration, Conditioning.constant(valence, 0.0, bounds), _with_seed(sampling, seed))
+        gen = generate(engine, duration, Conditioning.constant(valence, 0.0, bounds, tempo=_tempo(bounds, 0.0, sampling)),
+                       _with_seed(sampling, seed))
         rep = boundary_report(gen.score(), bounds, seed=seed)
-        gen0 = generate(engine, duration, Conditioning.constant(valence, 0.0, []), _with_seed(sampling, seed))
+        gen0 = generate(engine, duration, Conditioning.constant(valence, 0.0, [], tempo=_tempo([], 0.0, sampling)),
+                        _with_seed(sampling, seed))
         rep0 = boundary_report(gen0.score(), bounds, seed=seed)
         with_b.append(rep.hit_rate)
         without_b.append(rep0.hit_rate)
@@ -65,7 +84,8 @@ def eval_arousal(engine, seeds, duration: float = 30.0, sampling: SamplingConfig
     nps = {}
     for a in AROUSAL_LEVELS:
         nps[str(a)] = float(np.mean([
-            notes_per_second(generate(engine, duration, Conditioning.constant(valence, a), _with_seed(sampling, s)).score())
+            notes_per_second(generate(engine, duration, Conditioning.constant(valence, a, tempo=_tempo([], a, sampling)),
+                                      _with_seed(sampling, s)).score())
             for s in seeds]))
     vals = list(nps.values())
     return {"valence": valence, "notes_per_second": nps, "ratio_high_low": vals[-1] / max(vals[0], 1e-9),
@@ -75,7 +95,8 @@ def eval_arousal(engine, seeds, duration: float = 30.0, sampling: SamplingConfig
 def eval_valence(engine, seeds, duration: float = 30.0, sampling: SamplingConfig | None = None) -> dict:
     major = {}
     for v in (-0.8, 0.8):
-        modes = [estimate_mode(generate(engine, duration, Conditioning.constant(v, 0.0), _with_seed(sampling, s)).score().notes)
+        modes = [estimate_mode(generate(engine, duration, Conditioning.constant(v, 0.0, tempo=_tempo([], 0.0, sampling)),
+                                        _with_seed(sampling, s)).score().notes)
                  for s in seeds]
         major[str(v)] = float(np.mean([m == "major" for m in modes]))
     return {"major_share": major, "difference_pp": 100 * (major["0.8"] - major["-0.8"])}
@@ -85,7 +106,8 @@ def eval_instruments(engine, seeds, duration: float = 60.0, sampling: SamplingCo
                      valence: float = 0.0) -> dict:
     rows = []
     for s in seeds:
-        score = generate(engine, duration, Conditioning.constant(valence, 0.0, [10, 20, 30, 40, 50]),
+        bounds = [10, 20, 30, 40, 50]
+        score = generate(engine, duration, Conditioning.constant(valence, 0.0, bounds, tempo=_tempo(bounds, 0.0, sampling)),
                          _with_seed(sampling, s)).score()
         counts = score.instruments()
         med = {i: float(np.median([n.pitch for n in score.notes if n.instrument == i])) if counts[i] else None
@@ -95,6 +117,80 @@ def eval_instruments(engine, seeds, duration: float = 60.0, sampling: SamplingCo
     return {"valence": valence, "min_active_instruments": min(r["active"] for r in rows),
             "mean_active_instruments": float(np.mean([r["active"] for r in rows])),
             "stuck_notes": sum(r["stuck"] for r in rows), "pieces": rows}
+
+
+def _mean_rows(rows: list[dict]) -> dict:
+    """Mean of each numeric entry over pieces (None where no piece has it)."""
+    keys = [k for k in rows[0] if k != "window_bpm"] if rows else []
+    out = {}
+    for k in keys:
+        vals = [r[k] for r in rows if r.get(k) is not None]
+        out[k] = float(np.mean(vals)) if vals else None
+    changes = [r["tempo_change"] for r in rows if r.get("tempo_change") is not None]
+    out["pieces_tempo_change_over_5pct"] = float(np.mean([c > 0.05 for c in changes])) if changes else None
+    out["pieces"] = len(rows)
+    return out
+
+
+def eval_timing(engine, seeds, duration: float = 30.0, sampling: SamplingConfig | None = None,
+                pop909: str | None = DEFAULT_POP909) -> dict:
+    """The issue's timing table; see the module docstring."""
+    from emsync_bridge.music.metrics import long_chords
+    from emsync_bridge.music.tempo_fit import fit_tempo
+
+    on, off, offsets, chord_hits, instruments, stuck = [], [], [], [], [], 0
+    for seed in seeds:
+        v, a = ((0.8, 0.8), (0.8, -0.8), (-0.8, 0.8), (-0.8, -0.8))[seed % 4]
+        cuts = random_boundaries(np.random.default_rng(2000 + seed), duration, 5.0, 9.0)
+        fit = fit_tempo(cuts, a)
+        offsets += [abs(c.offset) * 1000 for c in fit.cuts]
+        cond = Conditioning.constant(v, a, cuts, tempo=fit.tempo)
+        score = generate(engine, duration, cond, _with_seed(sampling, seed)).score()
+        on.append(timing_report(score, fit.tempo))
+        held = long_chords(score.notes)
+        chord_hits += [any(abs(c - t) <= 1.0 for c in held) for t in cuts]
+        instruments.append(sum(c > 0 for c in score.instruments().values()))
+        stuck += stuck_notes(score)
+        plain = generate(engine, duration, cond, dataclasses.replace(_with_seed(sampling, seed), grid_guard=False)).score()
+        off.append(timing_report(plain, fit.tempo))
+    result = {
+        "seeds": len(seeds), "duration": duration,
+        "generated": _mean_rows(on), "generated_guard_off": _mean_rows(off),
+        "cut_to_beat_ms": {"cuts": len(offsets), "median": float(np.median(offsets)),
+                           "p75": float(np.percentile(offsets, 75)), "p90": float(np.percentile(offsets, 90)),
+                           "max": float(np.max(offsets))} if offsets else None,
+        "long_chord_within_1s_of_cut": float(np.mean(chord_hits)) if chord_hits else None,
+        "min_active_instruments": min(instruments), "stuck_notes": stuck,
+    }
+    result.update(timing_references(pop909, len(seeds)))
+    return result
+
+
+def timing_references(pop909: str | None, n: int) -> dict:
+    """Timing of POP909 validation songs and of our training renditions of them (EXCERPT_S of each)."""
+    from pathlib import Path
+
+    from emsync_bridge.music.data import find_songs, load_song, plan_renditions, render, split_of
+    from emsync_bridge.music.midi import Score, read_midi
+
+    root = Path(pop909) if pop909 else None
+    if root is None or not root.is_dir():
+        msg = f"references skipped: POP909 not found at {pop909}"
+        print(msg, file=sys.stderr)
+        return {"references_skipped": msg}
+
+    def excerpt(score: Score) -> Score:
+        lo, hi = EXCERPT_S
+        notes = [dataclasses.replace(x, start=x.start - lo, end=min(x.end, hi) - lo) for x in score.notes if lo <= x.start < hi]
+        return Score(notes=notes, duration=hi - lo)
+
+    songs = [p for p in find_songs(root) if split_of(p.name) == "val"][:n]
+    real, rendered = [], []
+    for song_dir in songs:
+        real.append(timing_report(excerpt(read_midi(song_dir / f"{song_dir.name}.mid", POP909_TRACKS))))
+        _, _, score = render(load_song(song_dir), plan_renditions(song_dir.name, 1, 0)[0])
+        rendered.append(timing_report(excerpt(score)))
+    return {"pop909": _mean_rows(real), "renditions": _mean_rows(rendered)}
 
 
 def main(argv=None):
@@ -110,12 +206,17 @@ def main(argv=None):
                     help="valence of the boundary, arousal and instrument checks (default 0, the issue's protocol)")
     ap.add_argument("--mode-aid", choices=("on", "off"), default="on",
                     help="the valence -> mode decode aid (off: what the model does alone)")
+    ap.add_argument("--pop909", default=DEFAULT_POP909,
+                    help="POP909 folder for the timing references (skipped with a message when absent)")
+    ap.add_argument("--grid-guard", choices=("on", "off"), default="on",
+                    help="the decoder's grid guard (off: the model's own timing on the same tempo)")
     ap.add_argument("--only", default=",".join(PARTS),
                     help="comma-separated subset (to run parts in parallel processes)")
     a = ap.parse_args(argv)
     wanted = a.only.split(",")
     seeds = list(range(a.seeds))
-    sampling = SamplingConfig(valence_guidance=a.valence_guidance, mode_from_valence=a.mode_aid == "on")
+    sampling = SamplingConfig(valence_guidance=a.valence_guidance, mode_from_valence=a.mode_aid == "on",
+                              grid_guard=a.grid_guard == "on")
     try:  # bad options fail in one line, before the model loads
         unknown = [p for p in wanted if p not in PARTS]
         if unknown:
@@ -129,7 +230,8 @@ def main(argv=None):
     parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling, valence=a.valence),
              "arousal": lambda: eval_arousal(engine, seeds, sampling=sampling, valence=a.valence),
              "valence": lambda: eval_valence(engine, seeds, sampling=sampling),
-             "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling, valence=a.valence)}
+             "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling, valence=a.valence),
+             "timing": lambda: eval_timing(engine, seeds[:16], sampling=sampling, pop909=a.pop909)}
     result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider,
               "valence_guidance": a.valence_guidance, "mode_aid": a.mode_aid}
     for name in wanted:

@@ -30,6 +30,8 @@ from emsync_bridge.music.metrics import key_from_histogram
 from emsync_bridge.music.midi import Score, tokens_to_score
 from emsync_bridge.music.model_config import (DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD, N_PREFIX,
                                               VALENCE_GUIDANCE_S)
+from emsync_bridge.tempo import TempoPoint
+from emsync_bridge.tempo import TempoMap
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +57,26 @@ class EmotionSegment:
     arousal: float | None
 
 
+GRID_DIVISIONS = (2, 3, 4, 6, 8, 12)  # grid points per quarter note the guard knows (4: 16ths; 3, 6: triplets)
+
+
 @dataclass
 class Conditioning:
-    """What the music should follow: emotion over time and the boundary targets (seconds)."""
+    """What the music should follow: emotion over time, the boundary targets (seconds) and, when
+    known, the tempo map whose grid the onsets keep to (`grid`: points per quarter note; several
+    values are merged, e.g. (4, 3) allows 16ths and 8th triplets)."""
 
     emotion: list[EmotionSegment] = field(default_factory=lambda: [EmotionSegment(0.0, 0.0, 0.0)])
     boundaries: list[float] = field(default_factory=list)
+    tempo: TempoMap | None = None
+    grid: tuple[int, ...] = (4,)
+    tempo_origin: float = 0.0  # the tempo map's time at this conditioning's 0 s (a DAW plan's start)
 
     @classmethod
-    def constant(cls, valence: float | None, arousal: float | None, boundaries=()) -> "Conditioning":
-        return cls([EmotionSegment(0.0, valence, arousal)], sorted(boundaries))
+    def constant(cls, valence: float | None, arousal: float | None, boundaries=(),
+                 tempo: "float | TempoMap | None" = None, grid: tuple[int, ...] = (4,)) -> "Conditioning":
+        """`tempo`: a BPM (constant 4/4) or a TempoMap; None: no grid."""
+        return cls([EmotionSegment(0.0, valence, arousal)], sorted(boundaries), as_tempo_map(tempo), tuple(grid))
 
     def emotion_at(self, t: float) -> tuple[float | None, float | None]:
         current = self.emotion[0]
@@ -85,6 +97,18 @@ class Conditioning:
         for t in self.boundaries:
             if not (t >= 0 and math.isfinite(t)):
                 raise EmsyncError(f"boundary times must be non-negative seconds, got {t}")
+        if not self.grid or any(g not in GRID_DIVISIONS for g in self.grid):
+            raise EmsyncError(f"grid must be points per quarter note from {GRID_DIVISIONS}, got {self.grid}")
+
+
+def as_tempo_map(tempo: "float | TempoMap | None") -> TempoMap | None:
+    """A BPM becomes a constant 4/4 map; a map or None passes through; bad values are one-line errors."""
+    if tempo is None or isinstance(tempo, TempoMap):
+        return tempo
+    bpm = float(tempo)
+    if not 20.0 <= bpm <= 400.0:
+        raise EmsyncError(f"tempo must be 20..400 BPM, got {tempo}")
+    return TempoMap([TempoPoint(0.0, bpm)])
 
 
 @dataclass
@@ -107,6 +131,13 @@ class SamplingConfig:
     land_on_boundaries: bool = True
     hold_missed_boundaries: bool = True
     chord_on_boundaries: bool = True
+    # The grid guard (GridGuard): when the conditioning has a tempo, time shifts may only land on
+    # its grid, so every onset sits on a 16th (or the grid asked for). With `chord_on_grid` a cut
+    # between grid points gets its boundary chord on the nearest grid point (within a 32nd, far
+    # inside the 1 s hit tolerance) instead of on the cut itself, which would put the chord and
+    # everything after it until the next shift off the grid.
+    grid_guard: bool = True
+    chord_on_grid: bool = True
     # Valence guidance (classifier-free guidance on the valence condition only): the logits are
     # uncond + w * (cond - uncond), where uncond is the same sequence with valence missing (the
     # model's trained null). w = 1 is plain EMSYNC; w > 1 follows valence (major/minor) more
@@ -152,9 +183,18 @@ class Generation:
     provider: str
     seed: int
     truncated: bool = False  # stopped by the token cap before reaching the duration
+    grid: "GridGuard | None" = None  # the grid the onsets were kept to, if any
 
     def score(self) -> Score:
         s = tokens_to_score(self.tokens, end_time=self.duration)
+        if self.grid is not None:
+            # the guard keeps onsets within half an 8 ms tick of the grid: put them exactly on it,
+            # so a DAW reading score.mid shows them on its grid lines (ends stay on the 8 ms ticks:
+            # moving them too would change where a splice cuts the notes held across it)
+            for n in s.notes:
+                t = self.grid.nearest(n.start)
+                if abs(t - n.start) <= vocab.TICK_S / 2 + 1e-6 and t < n.end:
+                    n.start = t
         # Notes may run past the film: cut them at the end (nothing sounds after it). A note the
         # model never released is let go after MAX_NOTE_S: a drone under every later scene is
         # never what the film needs (the training data holds nothing longer than 4 bars).
@@ -207,6 +247,81 @@ class BoundaryTracker:
 
     def hits(self) -> list[BoundaryHit]:
         return [BoundaryHit(t, h) for t, h in zip(self.targets, self.hit_time)]
+
+
+class GridGuard:
+    """Allows only the time shifts that end on a grid point of a tempo map.
+
+    Grid points are absolute (QN k/d through the tempo map, rounded to the 8 ms tick), so the
+    cursor never drifts off the grid however many shifts it takes; a cursor off the grid (a primer
+    or a splice) is brought back by its first shift. At any cursor at least one shift is allowed
+    (the next grid point; a 16th is far under the longest shift, 1 s, above 15 BPM).
+
+    With the guard on, the model often samples a CHORD of its own up to a second before a cut
+    (measured: 2 of 9 cuts on the test film), which uses the cut up (EMSYNC's 1 s hit window)
+    without a held chord on it; so within 1 s before an unused cut the decoder's CHORD on the
+    cut is the only one."""
+
+    def __init__(self, tempo: TempoMap, grid: tuple[int, ...] = (4,), origin: float = 0.0):
+        """`origin`: the map's time at the generation's 0 s (the grid stays the map's own)."""
+        self.tempo, self.grid, self.origin = tempo, tuple(grid), float(origin)
+        self._cursor: float | None = None
+        self._allowed = np.zeros(0, dtype=int)
+        self._weights = np.zeros((0, 0))
+
+    def points_between(self, t0: float, t1: float) -> list[float]:
+        """Grid times in [t0, t1], sorted (generation seconds)."""
+        o = self.origin
+        q0, q1 = self.tempo.time_to_qn(max(t0 + o, 0.0)), self.tempo.time_to_qn(max(t1 + o, 0.0))
+        pts = set()
+        for d in self.grid:
+            for k in range(math.floor(q0 * d - 1e-6), math.ceil(q1 * d + 1e-6) + 1):
+                if k >= 0:
+                    pts.add(round(self.tempo.qn_to_time(k / d) - o, 9))
+        return sorted(t for t in pts if t0 - 1e-9 <= t <= t1 + 1e-9)
+
+    def nearest(self, t: float) -> float:
+        """The grid point nearest to `t` (seconds)."""
+        pts = self.points_between(t - 1.0, t + 1.0)
+        return min(pts, key=lambda p: (abs(p - t), p)) if pts else t
+
+    def allowed_ticks(self, cursor: float) -> list[int]:
+        """Shift lengths (ticks) from `cursor` that end on a grid point."""
+        span = vocab.MAX_SHIFT_TICKS * vocab.TICK_S
+        ticks = {int(round((t - cursor) / vocab.TICK_S)) for t in self.points_between(cursor, cursor + span + vocab.TICK_S)}
+        return sorted(n for n in ticks if 1 <= n <= vocab.MAX_SHIFT_TICKS)
+
+    def fold(self, logits: np.ndarray, cursor: float) -> np.ndarray:
+        """The logits with each TIMESHIFT's probability split between the two grid points around
+        where it would land (stochastic rounding: a shift of t ticks between grid shifts a < t < b
+        goes to b with probability (t - a) / (b - a), else to a; below the first grid point, a is
+        "stay in this instant", whose share is dropped so it goes to what happens here). The time
+        the model meant to move on is kept on average, so its pace and note density survive the
+        grid: rounding to the nearest point instead spread strums a 16th apart on fast grids and
+        stacked notes into thick chords on slow ones; masking the off-grid shifts handed the
+        probability of moving on to the notes."""
+        if cursor != self._cursor:
+            allowed = np.array(self.allowed_ticks(cursor))
+            ticks = np.arange(1, vocab.MAX_SHIFT_TICKS + 1)
+            hi = np.minimum(np.searchsorted(allowed, ticks), len(allowed) - 1)  # first grid shift >= t
+            lo_t = np.where(hi > 0, allowed[np.maximum(hi - 1, 0)], 0)
+            hi_t = allowed[hi]
+            w_hi = np.where(ticks >= hi_t, 1.0, (ticks - lo_t) / np.maximum(hi_t - lo_t, 1))
+            weights = np.zeros((len(ticks), len(allowed)))
+            weights[np.arange(len(ticks)), hi] = w_hi
+            below = hi > 0  # the rest goes to the grid shift before, or (first gap) stays
+            weights[np.arange(len(ticks))[below], hi[below] - 1] = 1.0 - w_hi[below]
+            self._cursor, self._allowed, self._weights = cursor, allowed, weights
+        out = logits.astype(np.float64)
+        shifts = out[vocab.TIMESHIFT_BASE:vocab.NOTE_BASE]
+        m = np.max(shifts)
+        if not np.isfinite(m):
+            return out
+        with np.errstate(divide="ignore"):  # a grid shift that gets nothing stays at -inf
+            folded = m + np.log(np.exp(shifts - m) @ self._weights)
+        shifts[:] = -np.inf
+        shifts[self._allowed - 1] = folded
+        return out
 
 
 def note_on_grid(logits: np.ndarray) -> np.ndarray:
@@ -428,7 +543,10 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     sampling.validate()
     dec = _decoder(decoder, engine, sampling.valence_guidance)
     sampler = Sampler(sampling)
-    tracker = BoundaryTracker(conditioning.boundaries,
+    guard = (GridGuard(conditioning.tempo, conditioning.grid, conditioning.tempo_origin)
+             if sampling.grid_guard and conditioning.tempo else None)
+    targets = sorted(conditioning.boundaries)
+    tracker = BoundaryTracker([guard.nearest(t) for t in targets] if guard and sampling.chord_on_grid else targets,
                               CHORD_SENSITIVITY_S if sampling.hold_missed_boundaries else 0.0)
     tracker.cursor = float(start_time)
     primer = list(primer) if primer is not None else [vocab.BAR]
@@ -466,6 +584,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
         if isinstance(dec, _GuidedDecoder):
             dec.active = tracker.cursor < guide_until
         logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
+        if guard is not None:
+            logits = guard.fold(logits, tracker.cursor)
         if sampling.chord_on_boundaries and tracker.on_unused_target():
             token = vocab.CHORD
             ons_due, held, at_boundary = CHORD_NOTES, 0, True
@@ -473,6 +593,8 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
             sustained = {k: t for k, t in sustained.items() if t > tracker.cursor + 1e-9}
             # a boundary chord's notes neither end nor re-strike before SUSTAIN_S
             forbid = [k - vocab.N_PITCHES for k in sustained] + list(sustained)
+            if guard is not None and sampling.chord_on_boundaries and bs[-1] < CHORD_SENSITIVITY_S:
+                forbid.append(vocab.CHORD)  # on the grid the model's own CHORD comes early, using the cut up (see GridGuard)
             token = sampler(logits, allow_time=ons_due == 0 or held >= MAX_TOKENS_HELD, forbid=forbid,
                             bias=steer.bias(emotion[0]) if steer is not None else None)
             held += 1
@@ -500,6 +622,7 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
             progress(min(tracker.cursor, duration), duration)
             last_progress = tracker.cursor
     wall = time.perf_counter() - start
-    return Generation(tokens=seq[1:], duration=duration, hits=tracker.hits(), wall_time=wall,
+    hits = [BoundaryHit(t, h.hit_time) for t, h in zip(targets, tracker.hits())]  # the cuts, not their grid points
+    return Generation(tokens=seq[1:], duration=duration, hits=hits, wall_time=wall,
                       decoder=dec.name, engine=engine.name, provider=engine.provider,
-                      seed=sampling.seed, truncated=truncated)
+                      seed=sampling.seed, truncated=truncated, grid=guard)

@@ -137,3 +137,107 @@ def summary(score: Score, boundaries=()) -> dict:
     if len(boundaries):
         out["boundaries"] = boundary_report(score, boundaries).to_dict()
     return out
+
+
+# --- timing ---
+# Timing judged on the decoded notes against a 16th grid: the grid that was asked for (a tempo
+# map) and a grid fitted to the notes alone (88-176 BPM, refitted per 10 s window), so the music
+# must be steady by itself. "On the grid": within 15 % of a 16th of a grid point.
+GRID_BPM = (88.0, 176.0)
+GRID_TOLERANCE = 0.15  # of a 16th
+TIMING_WINDOW_S = 10.0
+MIN_WINDOW_ONSETS = 8
+HIHATS = (42, 44, 46)
+NEAR_BEST = 0.02  # share of the onsets: grids this close to the best fit count as equally good
+
+
+def onsets(notes: list[Note], drums: bool | None = None) -> np.ndarray:
+    """Distinct onset times (s), of the drums (True), the pitched parts (False) or all (None)."""
+    ts = [n.start for n in notes if drums is None or (n.instrument == "drums") == drums]
+    return np.unique(np.round(np.asarray(ts, dtype=np.float64), 4))
+
+
+def fit_sixteenth_grid(times, bpm_range=GRID_BPM, steps: int = 700, prefer: float | None = None) -> tuple[float, float]:
+    """(bpm, phase s) of the 16th grid that puts most of `times` within GRID_TOLERANCE of a grid
+    point, searched over log-spaced tempi and 24 phases (then refined to the inliers' circular
+    mean). Grids related by small ratios (3:2, 4:3) often explain the same notes equally well:
+    among those within NEAR_BEST of the best share, the one nearest to `prefer` (a BPM, e.g. the
+    whole piece's fit) wins, else the best."""
+    t = np.asarray(times, dtype=np.float64)
+    if len(t) == 0:
+        return float(np.sqrt(bpm_range[0] * bpm_range[1])), 0.0
+    bpms = np.geomspace(bpm_range[0], bpm_range[1], steps)
+    step = 15.0 / bpms  # a 16th, s
+    frac = (t[None, :] / step[:, None]) % 1.0  # [tempo, onset] position within a 16th
+    bins = np.arange(24) / 24
+    d = np.abs(frac[:, None, :] - bins[None, :, None])
+    d = np.minimum(d, 1 - d)  # [tempo, phase, onset] in 16ths
+    inside = d <= GRID_TOLERANCE
+    # inliers first, then (tie-break) a smaller mean distance
+    score = inside.sum(axis=2) - np.where(inside, d, 0).sum(axis=2) / (len(t) + 1)
+    per_tempo = score.max(axis=1)
+    i = int(np.argmax(per_tempo))
+    if prefer is not None:
+        near = np.flatnonzero(per_tempo >= per_tempo[i] - NEAR_BEST * len(t))
+        i = int(near[np.argmin(np.abs(np.log(bpms[near] / prefer)))])
+    j = int(np.argmax(score[i]))
+    sel = inside[i, j]
+    ang = 2 * np.pi * frac[i, sel]
+    phase = (np.angle(np.mean(np.exp(1j * ang))) / (2 * np.pi)) % 1.0 if sel.any() else bins[j]
+    return float(bpms[i]), float(phase * step[i])
+
+
+def _grid_distance(t: np.ndarray, bpm: float, phase: float) -> np.ndarray:
+    """Distance of each time to the nearest 16th of a constant grid, in 16ths."""
+    x = (t - phase) / (15.0 / bpm)
+    return np.abs(x - np.round(x))
+
+
+def map_grid_distance(times, tempo) -> np.ndarray:
+    """Distance (in 16ths, local) of each time to the nearest 16th of a TempoMap."""
+    q = np.array([tempo.time_to_qn(float(t)) for t in times]) * 4
+    return np.abs(q - np.round(q))
+
+
+def timing_report(score: Score, tempo=None) -> dict:
+    """On-grid shares per part (pitched, drums) against the grid asked for (`tempo`, a TempoMap,
+    when given) and against 16th grids fitted per 10 s window to the notes alone (ambiguous fits
+    resolved toward the whole piece's fit); the tempo change
+    between consecutive windows; the median distance from the fitted grid (ms); the hi-hat's
+    interval variation (std/mean of gaps under 0.5 s)."""
+    out: dict = {}
+    parts = {"pitched": onsets(score.notes, drums=False), "drums": onsets(score.notes, drums=True)}
+    if tempo is not None:
+        for name, t in parts.items():
+            out[f"{name}_on_requested_grid"] = float(np.mean(map_grid_distance(t, tempo) <= GRID_TOLERANCE)) if len(t) else None
+    everything = onsets(score.notes)
+    end = max(score.duration, float(everything[-1]) if len(everything) else 0.0)
+    fitted = {name: [] for name in parts}
+    dev_ms, bpms = [], []
+    whole = fit_sixteenth_grid(everything)[0]
+    w = 0.0
+    while w < end - 1e-9:
+        sel = (everything >= w) & (everything < w + TIMING_WINDOW_S)
+        if sel.sum() >= MIN_WINDOW_ONSETS:
+            bpm, phase = fit_sixteenth_grid(everything[sel], prefer=whole)
+            bpms.append(bpm)
+            for name, t in parts.items():
+                tw = t[(t >= w) & (t < w + TIMING_WINDOW_S)]
+                d = _grid_distance(tw, bpm, phase)
+                fitted[name] += list(d)
+                dev_ms += list(d * 15.0 / bpm * 1000)
+        w += TIMING_WINDOW_S
+    for name, ds in fitted.items():
+        out[f"{name}_on_fitted_grid"] = float(np.mean(np.asarray(ds) <= GRID_TOLERANCE)) if ds else None
+    out["median_deviation_ms"] = float(np.median(dev_ms)) if dev_ms else None
+    changes = []
+    for a, b in zip(bpms, bpms[1:]):
+        octaves = np.log2(b / a)
+        changes.append(float(2 ** abs(octaves - round(octaves)) - 1))  # a window read at double time is no change
+    out["window_bpm"] = [round(b, 2) for b in bpms]
+    out["tempo_change"] = float(np.mean(changes)) if changes else None
+    hat = np.sort(np.unique([round(n.start, 4) for n in score.notes if n.instrument == "drums" and n.pitch in HIHATS]))
+    gaps = np.diff(hat)
+    gaps = gaps[gaps < 0.5]
+    out["hihat_interval_cv"] = float(np.std(gaps) / np.mean(gaps)) if len(gaps) >= 4 else None
+    return out

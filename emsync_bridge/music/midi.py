@@ -7,6 +7,7 @@ lets error accumulate; a global grid keeps every note within 8 ms of where it wa
 from __future__ import annotations
 
 import bisect
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -318,16 +319,29 @@ def _close(notes, key, opened, tick):
 
 
 def score_to_midifile(score: Score, instruments: tuple[str, ...] = INSTRUMENTS, bpm: float = 120.0,
-                      ticks_per_beat: int = 960) -> mido.MidiFile:
+                      ticks_per_beat: int = 960, tempo=None) -> mido.MidiFile:
     """SMF type 1: a tempo track, then one named track per instrument with its GM program
-    (drums on channel 10). Times are seconds, so the tempo only sets the grid the DAW shows."""
+    (drums on channel 10). Times are seconds: the tempo sets the grid the DAW shows, and notes
+    are placed through it so they keep their seconds. `tempo`: a TempoMap (emsync_bridge/tempo.py)
+    whose tempo and time-signature changes the file carries (a ramp as one step per 16th, each
+    step's tempo the ramp's average over it, so every 16th lands where the ramp puts it);
+    default a constant `bpm` in 4/4."""
+    from emsync_bridge.tempo import TempoPoint
+    from emsync_bridge.tempo import TempoMap
+
+    tmap = tempo if tempo is not None else TempoMap([TempoPoint(0.0, bpm)])
+
+    def tick_at(seconds: float) -> int:
+        return round(tmap.time_to_qn(seconds) * ticks_per_beat)
+
     mid = mido.MidiFile(type=1, ticks_per_beat=ticks_per_beat)
-    tempo = mido.bpm2tempo(bpm)
+    end_tick = tick_at(score.duration)
     conductor = mido.MidiTrack()
-    conductor.append(mido.MetaMessage("set_tempo", tempo=tempo, time=0))
-    conductor.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
-    end_tick = round(mido.second2tick(score.duration, ticks_per_beat, tempo))
-    conductor.append(mido.MetaMessage("end_of_track", time=end_tick))
+    now = 0
+    for tick, msg in _conductor_events(tmap, ticks_per_beat, end_tick):
+        conductor.append(msg.copy(time=tick - now))
+        now = tick
+    conductor.append(mido.MetaMessage("end_of_track", time=max(0, end_tick - now)))
     mid.tracks.append(conductor)
     for inst in instruments:
         ch = CHANNELS[inst]
@@ -338,8 +352,8 @@ def score_to_midifile(score: Score, instruments: tuple[str, ...] = INSTRUMENTS, 
         for n in score.notes:
             if n.instrument != inst:
                 continue
-            on = round(mido.second2tick(n.start, ticks_per_beat, tempo))
-            off = max(on + 1, round(mido.second2tick(n.end, ticks_per_beat, tempo)))
+            on = tick_at(n.start)
+            off = max(on + 1, tick_at(n.end))
             msgs.append((off, 0, mido.Message("note_off", channel=ch, note=n.pitch, velocity=0)))
             msgs.append((on, 1, mido.Message("note_on", channel=ch, note=n.pitch, velocity=n.velocity)))
         msgs.sort(key=lambda m: (m[0], m[1]))
@@ -350,6 +364,33 @@ def score_to_midifile(score: Score, instruments: tuple[str, ...] = INSTRUMENTS, 
         track.append(mido.MetaMessage("end_of_track", time=max(0, end_tick - now)))
         mid.tracks.append(track)
     return mid
+
+
+def _conductor_events(tmap, tpb: int, end_tick: int) -> list[tuple[int, mido.MetaMessage]]:
+    """(tick, set_tempo/time_signature) for a TempoMap, in order."""
+    out: list[tuple[int, int, mido.MetaMessage]] = []
+    meter = None
+    points = tmap.points
+    for i, p in enumerate(points):
+        q0 = tmap.time_to_qn(p.time)
+        tick = round(q0 * tpb)
+        if tick > end_tick and i > 0:
+            break
+        if (p.num, p.denom) != meter:
+            meter = (p.num, p.denom)
+            out.append((tick, 0, mido.MetaMessage("time_signature", numerator=p.num, denominator=p.denom)))
+        nxt = points[i + 1] if i + 1 < len(points) else None
+        if not (p.linear and nxt is not None and nxt.bpm != p.bpm):
+            out.append((tick, 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(p.bpm))))
+            continue
+        q1 = tmap.time_to_qn(nxt.time)
+        steps = max(1, math.ceil((q1 - q0) * 4 - 1e-9))
+        for k in range(steps):
+            a, b = q0 + (q1 - q0) * k / steps, q0 + (q1 - q0) * (k + 1) / steps
+            step_bpm = 60.0 * (b - a) / (tmap.qn_to_time(b) - tmap.qn_to_time(a))
+            out.append((round(a * tpb), 1, mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(step_bpm))))
+    out.sort(key=lambda e: (e[0], e[1]))
+    return [(tick, msg) for tick, _, msg in out]
 
 
 def write_midi(score: Score, path: str | os.PathLike, **kwargs) -> Path:

@@ -28,7 +28,7 @@ from emsync_bridge.timeline.state import (
     TimeRange,
     VideoItem,
 )
-from emsync_bridge.timeline.tempo import TempoMap
+from emsync_bridge.tempo import TempoMap
 from emsync_bridge.timeline.timeline import (
     EMOTION_VA,
     Emotion,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from emsync_bridge.tempo import TempoPoint  # noqa: F401  (REAPER tempo markers; ProjectState holds them)
+
 
 @dataclass(frozen=True)
 class VideoItem:
@@ -59,21 +61,6 @@ class Region:
     position: float
     end: float
     guid: str = ""
-
-
-@dataclass(frozen=True)
-class TempoPoint:
-    """A REAPER tempo/time-signature marker.
-
-    `linear`: the tempo ramps linearly *in time* from this point's bpm to the next point's bpm
-    (REAPER's "gradual tempo change"); otherwise it holds until the next point.
-    """
-
-    time: float
-    bpm: float
-    num: int = 4
-    denom: int = 4
-    linear: bool = False
 
 
 @dataclass(frozen=True)

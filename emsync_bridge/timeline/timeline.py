@@ -13,7 +13,7 @@ from typing import Iterable, Sequence
 
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.timeline.state import Marker, ProjectState, Region, TempoPoint, VideoItem
-from emsync_bridge.timeline.tempo import TempoMap
+from emsync_bridge.tempo import TempoMap
 
 # Ekman-6 -> (valence, arousal): Russell & Mehrabian (1977) centroids rescaled so the six means span
 # [-0.8, 0.8] on each axis, as EMSYNC conditions its model (shared/docs/emsync-model-and-peers.md

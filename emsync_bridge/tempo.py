@@ -1,4 +1,7 @@
-"""REAPER's tempo map: project seconds <-> quarter notes (QN) <-> bar/beat.
+"""A tempo map (REAPER's model of one): seconds <-> quarter notes (QN) <-> bar/beat.
+
+A leaf beside `errors.py`: the music core generates on it, the timeline reads REAPER's into it, and
+neither needs the other for that.
 
 REAPER's gradual tempo change ramps the tempo linearly *in time* between two markers (SWS computes
 it the same way), so within a ramp QN is quadratic in time and time comes back from a quadratic
@@ -13,7 +16,21 @@ from dataclasses import dataclass
 from typing import Iterable
 
 from emsync_bridge.errors import EmsyncError
-from emsync_bridge.timeline.state import TempoPoint
+
+
+@dataclass(frozen=True)
+class TempoPoint:
+    """A REAPER tempo/time-signature marker.
+
+    `linear`: the tempo ramps linearly *in time* from this point's bpm to the next point's bpm
+    (REAPER's "gradual tempo change"); otherwise it holds until the next point.
+    """
+
+    time: float
+    bpm: float
+    num: int = 4
+    denom: int = 4
+    linear: bool = False
 
 
 @dataclass(frozen=True)
