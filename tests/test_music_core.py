@@ -531,3 +531,33 @@ def test_unreleased_notes_are_let_go():
                      decoder="cached", engine="t", provider="t", seed=0)
     (note,) = gen.score().notes
     assert note.start == 0.0 and note.end == MAX_NOTE_S
+
+
+@pytest.mark.parametrize("numerator", [2, 3, 4])
+def test_a_files_own_meter_at_tick_0_sets_the_bars(tmp_path, numerator):
+    """The 4/4 default used to be sorted in with a file's time signature at tick 0 and win: a 2/4
+    or 3/4 file got BAR tokens every 4 beats."""
+    import mido
+
+    from emsync_bridge.music.midi import read_midi, score_to_tokens
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mid.tracks.append(tr)
+    tr.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=4, time=0))
+    tr.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))  # 0.5 s per beat
+    tr.append(mido.Message("note_on", note=60, velocity=80, time=0))
+    tr.append(mido.Message("note_off", note=60, velocity=0, time=480 * 12))
+    mid.save(tmp_path / "m.mid")
+    score = read_midi(tmp_path / "m.mid")
+    assert np.allclose(np.diff(score.downbeats), 0.5 * numerator)
+    bars = [i for i, t in enumerate(score_to_tokens(score)) if t == vocab.BAR]
+    assert len(bars) == len(score.downbeats) == 12 // numerator + 1
+
+
+def test_pop909_001_is_in_2_4(pop909_dir):
+    from emsync_bridge.music.midi import read_midi
+
+    score = read_midi(pop909_dir / "001" / "001.mid")
+    assert len(score.beats) == 2 * len(score.downbeats)  # two beats a bar, as the file says
+    assert score.downbeats[:8] == pytest.approx(score.beats[:16:2])

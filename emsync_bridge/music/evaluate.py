@@ -4,7 +4,10 @@
   vs the rate at random times, and vs the same model given no boundaries (valence 0 unless given:
   the valence -> mode aid only acts away from 0);
 - arousal: notes per second over 5 arousal levels (valence 0 unless given);
-- valence: share of pieces estimated major (Krumhansl-Kessler) at valence +0.8 vs -0.8 (arousal 0).
+- valence: share of pieces estimated major (Krumhansl-Kessler) at valence +0.8 vs -0.8 (arousal 0);
+- music: harmony and texture (metrics.music_stats) of 30 s pieces at valence/arousal +-0.8 with cuts
+  5-9 s apart, beside 30 s excerpts of POP909 validation songs (`--pop909`) and of the training
+  renditions (`--data`, the token cache), measured by the same code.
 Used by the model card (`python -m emsync_bridge.music.evaluate`) and, on a smaller budget, by tests.
 """
 
@@ -19,10 +22,13 @@ import numpy as np
 
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, SamplingConfig, generate
-from emsync_bridge.music.metrics import boundary_report, estimate_mode, notes_per_second, stuck_notes
+from emsync_bridge.music.metrics import boundary_report, estimate_mode, music_stats, notes_per_second, stuck_notes
+from emsync_bridge.music.midi import Score
 
 AROUSAL_LEVELS = (-0.8, -0.4, 0.0, 0.4, 0.8)
-PARTS = ("boundaries", "arousal", "valence", "instruments")
+PARTS = ("boundaries", "arousal", "valence", "instruments", "music")
+EXCERPT_S = 30.0
+EXCERPT_FROM_S = 30.0  # references: the 30 s after the first 30 s (past the intro)
 
 
 def _with_seed(sampling: SamplingConfig | None, seed: int) -> SamplingConfig:
@@ -97,6 +103,90 @@ def eval_instruments(engine, seeds, duration: float = 60.0, sampling: SamplingCo
             "stuck_notes": sum(r["stuck"] for r in rows), "pieces": rows}
 
 
+def _mean_stats(rows: list[dict]) -> dict:
+    out = {}
+    for k in rows[0]:
+        vals = [r[k] for r in rows if not np.isnan(r[k])]
+        out[k] = float(np.mean(vals)) if vals else None  # None: not measurable (POP909 has no drums)
+    out["pieces"] = len(rows)
+    return out
+
+
+def eval_music(engine, seeds, duration: float = EXCERPT_S, sampling: SamplingConfig | None = None) -> dict:
+    """music_stats over pieces at valence and arousal +-0.8 (one combination per seed, in turn)
+    with cuts 5-9 s apart, averaged."""
+    combos = [(v, a) for v in (-0.8, 0.8) for a in (-0.8, 0.8)]
+    rows = []
+    for s in seeds:
+        v, a = combos[s % len(combos)]
+        bounds = random_boundaries(np.random.default_rng(2000 + s), duration, 5.0, 9.0)
+        rows.append(music_stats(generate(engine, duration, Conditioning.constant(v, a, bounds), _with_seed(sampling, s)).score()))
+    return _mean_stats(rows)
+
+
+def excerpt(score: Score, start: float = EXCERPT_FROM_S, length: float = EXCERPT_S) -> Score | None:
+    """The notes starting in [start, start + length), shifted to 0 and cut at `length`; None when
+    the piece is too short."""
+    if score.duration < start + length:
+        return None
+    from emsync_bridge.music.midi import Note
+
+    notes = [Note(n.instrument, n.pitch, n.start - start, min(n.end, start + length) - start, n.velocity)
+             for n in score.notes if start <= n.start < start + length]
+    return Score(notes=notes, duration=length)
+
+
+def pop909_reference(pop909, limit: int = 40) -> dict:
+    """music_stats of 30 s excerpts of POP909 validation songs (id % 20 == 0, the training split's
+    held-out songs), their MELODY/BRIDGE/PIANO as strings/guitar/piano."""
+    from pathlib import Path
+
+    from emsync_bridge.music.data import TRACKS, find_songs, split_of
+    from emsync_bridge.music.midi import read_midi
+
+    rows = []
+    for song in find_songs(Path(pop909)):
+        if split_of(song.name) != "val" or len(rows) >= limit:
+            continue
+        score = read_midi(song / f"{song.name}.mid", track_instruments=TRACKS)
+        score.notes = [n for n in score.notes if n.instrument in TRACKS.values()]
+        ex = excerpt(score)
+        if ex is not None:
+            rows.append(music_stats(ex))
+    if not rows:
+        raise EmsyncError(f"no POP909 validation songs found in {pop909}")
+    return _mean_stats(rows)
+
+
+def renditions_reference(data_dir, limit: int = 40, split: str = "val") -> dict:
+    """music_stats of 30 s excerpts of training renditions (the token cache), decoded from tokens."""
+    from pathlib import Path
+
+    from emsync_bridge.music.data import load_cache
+    from emsync_bridge.music.midi import tokens_to_score
+
+    tokens, index = load_cache(Path(data_dir))
+    rows = []
+    for e in index["renditions"]:
+        if e["split"] != split or len(rows) >= limit:
+            continue
+        ex = excerpt(tokens_to_score([int(t) for t in tokens[e["offset"]:e["offset"] + e["length"]]]))
+        if ex is not None:
+            rows.append(music_stats(ex))
+    if not rows:
+        raise EmsyncError(f"no {split} renditions in {data_dir}")
+    return _mean_stats(rows)
+
+
+def _music_part(engine, seeds, sampling, pop909, data_dir) -> dict:
+    out = {"generated": eval_music(engine, seeds, sampling=sampling)}
+    if pop909:
+        out["pop909_val"] = pop909_reference(pop909)
+    if data_dir:
+        out["renditions_val"] = renditions_reference(data_dir)
+    return out
+
+
 def main(argv=None):
     from emsync_bridge.runtime import load_engine
 
@@ -110,6 +200,8 @@ def main(argv=None):
                     help="valence of the boundary, arousal and instrument checks (default 0, the issue's protocol)")
     ap.add_argument("--mode-aid", choices=("on", "off"), default="on",
                     help="the valence -> mode decode aid (off: what the model does alone)")
+    ap.add_argument("--pop909", default=None, help="music: POP909 folder, for the reference column")
+    ap.add_argument("--data", default=None, help="music: token cache (data.py), for the renditions column")
     ap.add_argument("--only", default=",".join(PARTS),
                     help="comma-separated subset (to run parts in parallel processes)")
     a = ap.parse_args(argv)
@@ -129,7 +221,8 @@ def main(argv=None):
     parts = {"boundaries": lambda: eval_boundaries(engine, seeds, sampling=sampling, valence=a.valence),
              "arousal": lambda: eval_arousal(engine, seeds, sampling=sampling, valence=a.valence),
              "valence": lambda: eval_valence(engine, seeds, sampling=sampling),
-             "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling, valence=a.valence)}
+             "instruments": lambda: eval_instruments(engine, seeds[:5], sampling=sampling, valence=a.valence),
+             "music": lambda: _music_part(engine, seeds, sampling, a.pop909, a.data)}
     result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider,
               "valence_guidance": a.valence_guidance, "mode_aid": a.mode_aid}
     for name in wanted:
