@@ -1,11 +1,13 @@
 """POP909 -> multi-instrument EMSYNC token cache (the training data of the shipped model).
 
-Run:  python -m emsync_bridge.music.data --pop909 ../shared/data/pop909 --out data_cache/ [--workers 2]
+Run:  python -m emsync_bridge.music.data --pop909 ../shared/data/pop909 --groove ../shared/data/groove-midi --out data_cache/ [--workers 2]
       [--limit N] [--renditions 3] [--seed 0]
 
 Each POP909 song is rendered several times ("renditions") as a five-instrument arrangement:
-MELODY -> strings, BRIDGE -> guitar, PIANO -> piano (POP909's own playing), plus generated bass,
-drums and (at high energy) guitar comping, all on the song's annotated beats. At irregular phrase
+MELODY -> strings, BRIDGE -> guitar, PIANO -> piano (POP909's own playing, onsets snapped to 16ths of
+the annotated beats), plus generated bass and (at high energy) guitar comping, and drums: human
+grooves from the Groove MIDI Dataset (`--groove`, CC-BY 4.0, needed at build time only) laid on
+the song's annotated beats, or rule-made ones, all on the song's annotated beats. At irregular phrase
 starts (every 2/4/8 bars, always on a chord change) a *phrase hit* is added: a strings pad, a piano
 block chord and a bass root held >= 2 beats plus a crash. In any other group of >= 3 onsets
 within 60 ms with >= 2 notes held >= 0.4 s, all but the longest note end after 0.4 s: neither the
@@ -961,8 +963,12 @@ def data_card(index: dict, tokens: np.ndarray) -> str:
     s = cache_stats(index, tokens)
     c = label_checks(index, tokens)
     shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in s["instrument_share"].items())
+    g = index.get("groove")
+    groove_line = (f"This build: {g['grooves_used']} of the {g['files_listed']} 4/4 beats used, "
+                   f"mean hits per beat {' / '.join(str(x) for x in g['hits_per_beat_by_energy'])} "
+                   "(low / mid / high energy)." if g else "Not used in this build (no `--groove`).")
     energy = ", ".join(f"{k} {v:.1f}" for k, v in s["notes_per_s_by_energy"].items())
-    return f"""# Data card: emsync-bridge training data (POP909 renditions)
+    return f"""# Data card: emsync-bridge training data (POP909 renditions, Groove MIDI drums)
 
 ## Sources and licences
 - **POP909** (MIT licence): Ziyu Wang, Ke Chen, Junyan Jiang, Yiyi Zhang, Maoran Xu, Shuqi Dai,
@@ -970,20 +976,38 @@ def data_card(index: dict, tokens: np.ndarray) -> str:
   (arXiv:2008.07142). Commit d83e6edb of github.com/music-x-lab/POP909-Dataset. Used: `NNN.mid`
   (MELODY, BRIDGE, PIANO tracks), `beat_midi.txt`, `chord_midi.txt`, `key_audio.txt`. The
   arrangements are of copyrighted pop songs; they are used to train the model and are not shipped.
-- **Generated parts** (bass, drums, guitar comping, phrase hits): rule-based, written for this
-  project (`emsync_bridge/music/data.py`), same licence as the project.
+- **Groove MIDI Dataset** (Creative Commons Attribution 4.0 International): Jon Gillick, Adam
+  Roberts, Jesse Engel, Douglas Eck, David Bamman, "Learning to Groove with Inverse Sequence
+  Transformations", ICML 2019 (magenta.tensorflow.org/datasets/groove); the copy vendored in
+  github.com/zharry29/drums-with-llm (folder `groove/`, commit 476adbc). Used: the 4/4 "beat"
+  performances listed in `info.csv` (human drumming by 10 drummers on a Roland TD-11), as the
+  renditions' drums. The model weights trained on it credit the dataset and its authors here and
+  in the model card. {groove_line}
+- **Generated parts** (bass, guitar comping, phrase hits; drums where no groove fits): rule-based,
+  written for this project (`emsync_bridge/music/data.py`), same licence as the project.
 
 ## Rendition recipe (`python -m emsync_bridge.music.data`, seed {index['seed']}, {index['renditions_per_song']} renditions per song)
-- MELODY -> strings (lead), BRIDGE -> guitar, PIANO -> piano; generated bass (MIDI 28-55, chord
-  roots/fifths; whole/half notes at low energy, staccato quarters mid, staccato 8ths high) and drums
-  (GM 36/38/42/46/49/51; sparse ride or none at low, backbeat + 8th hats mid, 8th/16th hats + extra
-  kicks high); at high energy short off-beat guitar chord stabs.
+- MELODY -> strings (lead), BRIDGE -> guitar, PIANO -> piano, their onsets moved onto the nearest
+  16th of the annotated beats when within 0.3 of a 16th (`snap_onsets`; triplets and ornaments
+  stay); generated bass (MIDI 28-55, chord roots/fifths; whole/half notes at low energy, staccato
+  quarters mid, staccato 8ths high); at high energy short off-beat guitar chord stabs.
+- **Drums: human grooves** (with `--groove`): the 4/4 beats of the Groove MIDI Dataset whose hits
+  lie mostly (>= 80 %) within 0.3 of a straight 16th (swung and triplet grooves left out), TD-11
+  keys mapped to GM (36 kick, 38 snare, 42 closed / 46 open hat, 43/47/50 toms, 49 crash, 51 ride),
+  each hit's distance from its 16th kept at half strength (a DAW's 50 % quantize: the drummer's
+  push and drag stay, the grid stays learnable), split in three energy levels by hits per beat.
+  Each 8-bar section plays consecutive bars of one groove of its energy from a random bar, the
+  groove's beats laid on the song's annotated beats (so the drums follow POP909's tempo); at low
+  energy only the hits on a beat. Bars that are not 4 beats long, or builds without `--groove`, get
+  the rule-made drums (sparse ride or none at low, backbeat + 8th hats mid, 8th/16th hats + extra
+  kicks high).
 - Beats from `beat_midi.txt` column 1; downbeats from its 3rd column in 2-beat (4/4) songs and its
   2nd column in the 3/4 songs (column 2 marks every 2 beats in 877 songs, every 3 in 32).
 - **Phrase hits** at irregular phrase starts (steps of 2/4/8 bars drawn at random, phrase length
   3.5-14 s preferred; always at a chord change): strings pad of 3-4 chord tones (MIDI 48-70) held
   to the next phrase (max 4 bars, min 2.25 beats), piano block chord and bass root held >= 2.25
-  beats, crash + kick. In any other note group of >= 3 onsets within 60 ms with >= 2 notes held
+  beats, crash + kick; the pad rings at most 2 bars and 4 s, and no pitched note lasts over 6 s
+  (4-bar pads at slow tempos rang 10-14 s: the data's own drones). In any other note group of >= 3 onsets within 60 ms with >= 2 notes held
   >= 0.4 s, all but the longest note end after 0.4 s (before the tempo stretch, so < 0.5 s after it):
   neither the CHORD rule (>= 2 held >= 2 beats) nor the metrics' long-chord rule (>= 2 held >= 0.5 s)
   fires away from phrase hits, so held chords mark phrase starts only.
@@ -1028,7 +1052,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="only the first N songs")
     ap.add_argument("--renditions", type=int, default=3, help="renditions per song")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--card-only", action="store_true", help="rewrite data_card.md of an existing --out cache")
     args = ap.parse_args(argv)
+    if args.card_only:
+        tokens, index = load_cache(args.out)
+        (args.out / "data_card.md").write_text(data_card(index, tokens))
+        return 0
     t = time.time()
     index = build_cache(args.pop909, args.out, args.workers, args.limit, args.renditions, args.seed,
                         groove=args.groove)
