@@ -45,6 +45,10 @@ SUSTAIN_S = 1.0  # a boundary chord's notes sound at least this long (the long-c
 # MODE_MIN_VALENCE the model is left alone.
 MODE_NOTES = 4
 MODE_PENALTY = 2.0
+# The scale alone drifts to the relative key (same notes): the bass leans away from the relative
+# key's tonic (degree 9 in major, 3 in minor) by this * |valence| nats. The bass only, and a lean
+# away, not a pull to the tonic triad (which vamped one chord).
+MODE_BASS_RELATIVE_PENALTY = 2.0
 MODE_MIN_VALENCE = 0.2
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the harmonic minor's leading tone
@@ -280,6 +284,7 @@ class ModeSteer:
         degree = (_PITCH_CLASS - tonic) % 12
         grid = np.zeros((len(vocab.INSTRUMENTS), vocab.N_PITCHES))
         grid[np.ix_(_PITCHED_ROWS, ~np.isin(degree, scale))] = -MODE_PENALTY * abs(valence)
+        grid[_BASS_ROW, degree == (9 if valence > 0 else 3)] = -MODE_BASS_RELATIVE_PENALTY * abs(valence)
         return grid
 
 
