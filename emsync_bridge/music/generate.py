@@ -230,13 +230,14 @@ _BASS_ROW = vocab.INSTRUMENTS.index("bass")
 class ModeSteer:
     """Puts a piece in the mode its valence asks for and lets the model choose the harmony.
 
-    A fresh piece opens on the tonic chord of the wanted mode (`opening`: bass root and a piano
+    A fresh piece opens on the tonic chord of the wanted mode (`chord`: bass root and a piano
     triad, the tonic drawn from the seed); a valence change across 0 re-primes with the parallel
-    mode's tonic chord at that instant (`chord`). Between the two, pitch classes outside the wanted
-    scale lose MODE_PENALTY * |valence| nats: a light touch, so the model's own progressions stay
-    (measured against the former key lock, which also raised the bass's tonic triad every token
-    and vamped one chord: MODEL_CARD.md). A splice (a primer of real music) takes the key of all
-    of it; a piece without a primer or valence takes the key of its first MODE_NOTES notes."""
+    mode's tonic chord at that instant. Between the two, pitch classes outside the wanted scale
+    lose MODE_PENALTY * |valence| nats and the bass leans away from the relative key's tonic: a
+    light touch, so the model's own progressions stay (measured against the former key lock, which
+    raised the bass's tonic triad on every token and vamped one chord: MODEL_CARD.md). A splice (a
+    primer of real music) takes the key of all of it; a piece without a primer or valence takes
+    the key of its first MODE_NOTES notes."""
 
     def __init__(self, tonic: int | None = None):
         self.counts = np.zeros(12)
