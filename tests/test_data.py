@@ -121,3 +121,111 @@ def test_cache_round_trip(tmp_path):
     assert np.array_equal(tokens[ents[0]["offset"]: ents[0]["offset"] + ents[0]["length"]], expected)
     assert (tmp_path / "data_card.md").read_text().startswith("# Data card")
     assert dataclasses.is_dataclass(r)
+
+
+# ------------------------------------------------------------------ human drums (Groove MIDI)
+
+GROOVE = Path(__file__).resolve().parents[1].parent / "shared/data/groove-midi"
+needs_groove = pytest.mark.skipif(
+    not (GROOVE / "info.csv").is_file(),
+    reason=f"Groove MIDI Dataset not found at {GROOVE} (staged copy; see shared/data/groove-midi/SOURCE.md)",
+)
+
+
+def _groove_file(path: Path, hits: list[tuple[float, int]], bpm: float = 120.0) -> Path:
+    """A GMD-like file: one track, channel 10, TD-11 keys, hits at beat positions."""
+    import mido
+
+    mid = mido.MidiFile(type=0, ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mid.tracks.append(tr)
+    tr.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+    tr.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm), time=0))
+    events = []
+    for pos, key in hits:
+        on = round(pos * 480)
+        events += [(on, 1, mido.Message("note_on", channel=9, note=key, velocity=90)),
+                   (on + 40, 0, mido.Message("note_off", channel=9, note=key, velocity=0))]
+    now = 0
+    for tick, _, msg in sorted(events, key=lambda e: (e[0], e[1])):
+        tr.append(msg.copy(time=tick - now))
+        now = tick
+    mid.save(path)
+    return path
+
+
+def test_groove_keys_map_to_gm_and_human_timing_is_halved(tmp_path):
+    from emsync_bridge.music.data import read_groove
+
+    # 4 bars of 8th-note hats (TD-11 edge hat 22), kick on 1 and 3, rim-shot snare (40) on 2 and 4,
+    # every hit 0.05 beats late (a 16th is 0.25 beats); the recording stops inside bar 5, which
+    # is left out (whole bars only)
+    hits = []
+    for bar in range(4):
+        for e in range(8):
+            hits.append((4 * bar + e / 2 + 0.05, 22))
+        hits += [(4 * bar + 0.05, 36), (4 * bar + 2.05, 36), (4 * bar + 1.05, 40), (4 * bar + 3.05, 40)]
+    hits.append((16.05, 36))
+    g = read_groove(_groove_file(tmp_path / "g.mid", hits))
+    assert g is not None and g.n_bars == 4
+    assert {k for _, k in g.hits} == {36, 38, 42}  # kick, snare, closed hat
+    offsets = {round(p - round(p * 4) / 4, 4) for p, _ in g.hits}
+    assert offsets == {0.025}  # the drummer's lateness kept, at half strength
+    bar1 = g.bar(1)
+    assert len(bar1) == 12 and all(-0.125 <= u < 3.875 for u, _ in bar1)
+
+
+def test_swung_grooves_are_left_out(tmp_path):
+    from emsync_bridge.music.data import read_groove
+
+    # triplet swing: hats on beat and on the third triplet, 8 bars
+    hits = [(b + f, 42) for b in range(32) for f in (0.0, 2 / 3)]
+    assert read_groove(_groove_file(tmp_path / "swing.mid", hits)) is None
+
+
+def test_onsets_snap_to_sixteenths_of_the_annotated_beats():
+    from emsync_bridge.music.data import snap_onsets
+    from emsync_bridge.music.midi import Note
+
+    beats = [0.0, 0.6, 1.2, 1.8, 2.4]  # 100 BPM: a 16th is 0.15 s
+    notes = [Note("piano", 60, 0.62, 1.0), Note("piano", 62, 0.93, 1.1), Note("piano", 64, 1.0, 1.5)]
+    out = snap_onsets(notes, beats)
+    assert out[0].start == pytest.approx(0.6) and out[0].end == pytest.approx(0.98)  # length kept
+    assert out[1].start == pytest.approx(0.9)
+    assert out[2].start == pytest.approx(1.0)  # a triplet (2/3 of a beat after 0.6) stays
+
+
+@needs_groove
+def test_groove_bank_from_the_dataset_has_three_energy_levels():
+    from emsync_bridge.music.data import load_grooves
+
+    bank = load_grooves(GROOVE)
+    sizes = [len(lv) for lv in bank.levels]
+    assert min(sizes) >= 50, sizes
+    dens = [np.mean([g.density for g in lv]) for lv in bank.levels]
+    assert dens[0] < dens[1] < dens[2]
+
+
+@needs_pop909
+@needs_groove
+def test_rendition_with_human_drums_keeps_its_roles_and_beats(song):
+    from emsync_bridge.music.data import arrange, load_grooves
+
+    bank = load_grooves(GROOVE)
+    score, meta = arrange(song, Rendition(1, 1.0, False, 0, seed=3), bank)
+    drums = [n for n in score.notes if n.instrument == "drums"]
+    assert meta["grooves"], "no groove used"
+    keys = {n.pitch for n in drums}
+    assert {36, 38, 42} <= keys and keys <= {36, 38, 42, 43, 46, 47, 49, 50, 51}
+    # human timing, but near the song's annotated 16ths: most hits within 30 ms, and not all exact
+    beats = np.asarray(score.beats)
+    dev = []
+    for n in drums:
+        i = int(np.clip(np.searchsorted(beats, n.start) - 1, 0, len(beats) - 2))
+        pos = (n.start - beats[i]) / (beats[i + 1] - beats[i]) * 4
+        dev.append(abs(pos - round(pos)) * (beats[i + 1] - beats[i]) / 4)
+    dev = np.asarray(dev)
+    assert np.mean(dev <= 0.03) > 0.85
+    assert np.mean(dev > 0.004) > 0.3
+    # the held chords stay the phrase hits' own (drums never make a long chord)
+    assert meta["phrase_times"]

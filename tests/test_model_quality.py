@@ -31,13 +31,21 @@ def test_long_chords_land_on_boundaries(engine):
     # Shipped model, 20 seeds x 60 s (model card): 0.99 hit vs 0.46 at random times and 0.44 with
     # no boundaries given. A model that ignores boundaries scores its random-time rate.
     assert hit >= 0.85, r
-    assert hit - rand >= 0.3, r
-    assert without <= 0.7 * hit, r
+    # The contrast is judged within 0.25 s: on the 16th grid (the default since issue 18) onsets
+    # coincide, so some long chord lies within 1 s of most instants (6 seeds x 40 s: 0.80 at random
+    # times; POP909 validation songs 0.58; the grid guard off 0.48) while within 0.25 s the cut
+    # still stands out (hit 1.00, random 0.30, POP909 0.18, no boundaries given 0.30).
+    hit_q, rand_q = r["hit_rate"]["0.25"], r["random_time_rate"]["0.25"]
+    without_q = r["hit_rate_without_boundaries"]["0.25"]
+    assert hit_q >= 0.85, r
+    assert hit_q - rand_q >= 0.3, r
+    assert without_q <= 0.7 * hit_q, r
 
 
 def test_the_model_itself_aims_at_boundaries(engine):
-    """The decode-side aids off (EMSYNC exactly): what is left is the model following b."""
-    exact = SamplingConfig(land_on_boundaries=False, hold_missed_boundaries=False, chord_on_boundaries=False)
+    """The decode-side aids off (EMSYNC exactly, so the grid guard too): what is left is the model following b."""
+    exact = SamplingConfig(land_on_boundaries=False, hold_missed_boundaries=False, chord_on_boundaries=False,
+                           grid_guard=False)
     r = eval_boundaries(engine, seeds=[0, 1, 2], duration=40.0, sampling=exact)
     # model card, 20 seeds x 60 s: 0.56 hit vs 0.34 at random times; here 0.58 vs 0.39
     assert r["hit_rate"]["1.0"] - r["random_time_rate"]["1.0"] >= 0.1, r

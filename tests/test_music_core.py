@@ -430,7 +430,7 @@ def test_valence_guidance_runs_over_the_opening_and_after_each_valence_change(sm
 
 
 def test_mode_steer_takes_the_tonic_from_the_first_notes_and_biases_the_other_mode():
-    from emsync_bridge.music.generate import MODE_NOTES, ModeSteer
+    from emsync_bridge.music.generate import MODE_BASS_RELATIVE_PENALTY, MODE_NOTES, MODE_PENALTY, ModeSteer
 
     steer = ModeSteer()
     steer.hear(vocab.note_on("drums", 42))  # drums have no pitch class
@@ -447,14 +447,57 @@ def test_mode_steer_takes_the_tonic_from_the_first_notes_and_biases_the_other_mo
     def nats(valence, instrument, pitch_classes):
         return set(np.round(steer.bias(valence)[rows[instrument], np.isin(pc, pitch_classes)], 6))
 
+    light = round(-MODE_PENALTY * 0.8, 6)
     for inst in ("bass", "guitar", "piano", "strings"):
-        assert nats(0.8, inst, (1, 3, 6, 8, 10)) == {-6.4}  # out of C major
-        assert nats(-0.8, inst, (1, 4, 6, 9)) == {-6.4}  # out of C minor (harmonic minor's B allowed)
-    assert nats(0.8, "bass", (0, 4, 7)) == {2.4} and nats(0.8, "bass", (2, 5, 9, 11)) == {0.0}
-    assert nats(-0.8, "bass", (0, 3, 7)) == {2.4} and nats(-0.8, "bass", (2, 5, 8, 10, 11)) == {0.0}
-    assert nats(0.8, "piano", (0, 2, 4, 5, 7, 9, 11)) == {0.0}  # only the bass carries the tonic
+        assert nats(0.8, inst, (1, 3, 6, 8, 10)) == {light}  # out of C major
+        assert nats(-0.8, inst, (1, 4, 6, 9)) == {light}  # out of C minor (harmonic minor's B allowed)
+    for inst in ("guitar", "piano", "strings"):  # no tonic boost: the model picks the chords
+        assert nats(0.8, inst, (0, 2, 4, 5, 7, 9, 11)) == {0.0}
+        assert nats(-0.8, inst, (0, 2, 3, 5, 7, 8, 10, 11)) == {0.0}
+    # the bass only leans away from the relative key's tonic (A under C major, Eb under C minor)
+    relative = round(-MODE_BASS_RELATIVE_PENALTY * 0.8, 6)
+    assert nats(0.8, "bass", (9,)) == {relative} and nats(0.8, "bass", (0, 2, 4, 5, 7, 11)) == {0.0}
+    assert nats(-0.8, "bass", (3,)) == {relative} and nats(-0.8, "bass", (0, 2, 5, 7, 8, 10, 11)) == {0.0}
     assert not steer.bias(0.8)[rows["drums"]].any()
     assert steer.bias(0.1) is None and steer.bias(None) is None  # near-neutral valence: model alone
+
+
+@pytest.mark.parametrize("tonic", range(12))
+def test_tonic_chord_is_the_wanted_mode_in_register(tonic):
+    from emsync_bridge.music.generate import ModeSteer
+
+    steer = ModeSteer(tonic)
+    for valence, third in ((0.8, 4), (-0.8, 3)):
+        evs = [vocab.decode_token(t) for t in steer.chord(valence)]
+        assert [e.kind for e in evs] == ["on"] * 4
+        bass, *triad = evs
+        assert bass.instrument == "bass" and 28 <= bass.pitch <= 39 and bass.pitch % 12 == tonic
+        assert all(e.instrument == "piano" for e in triad) and 55 <= triad[0].pitch <= 66
+        assert [e.pitch - triad[0].pitch for e in triad] == [0, third, 7] and triad[0].pitch % 12 == tonic
+
+
+def test_a_fresh_piece_opens_on_its_tonic_chord_and_a_mode_change_re_primes(small_engine):
+    from emsync_bridge.music.generate import EmotionSegment
+
+    cond = Conditioning([EmotionSegment(0.0, 0.8, 0.0), EmotionSegment(2.0, -0.8, 0.0)], [])
+    gen = generate(small_engine, 4.0, cond, SamplingConfig(seed=5))
+    evs = [vocab.decode_token(t) for t in gen.tokens]
+    opening = [e for e in evs[1:5]]
+    assert evs[0].kind == "bar" and all(e.kind == "on" for e in opening)
+    tonic = opening[0].pitch % 12
+    assert {(e.pitch - tonic) % 12 for e in opening} == {0, 4, 7}  # major at valence +0.8
+    # at the change to -0.8 (the first token at or after 2 s): the same tonic, minor
+    tick, change = 0, None
+    for i, t in enumerate(gen.tokens):
+        tick += vocab.shift_ticks(t)
+        if tick * vocab.TICK_S >= 2.0:
+            change = i + 1
+            break
+    chord = [vocab.decode_token(t) for t in gen.tokens[change:change + 4]]
+    assert [e.kind for e in chord] == ["on"] * 4 and chord[0].instrument == "bass"
+    assert {(e.pitch - tonic) % 12 for e in chord} == {0, 3, 7}
+    free = generate(small_engine, 4.0, cond, SamplingConfig(seed=5, mode_from_valence=False))
+    assert vocab.decode_token(free.tokens[1]).kind != "on" or free.tokens[1:5] != gen.tokens[1:5]
 
 
 def test_a_splice_keeps_the_key_of_the_music_before_it(small_engine):
@@ -473,8 +516,8 @@ def test_a_splice_keeps_the_key_of_the_music_before_it(small_engine):
     gen = generate(small_engine, 4.0, Conditioning.constant(0.8, 0.0), SamplingConfig(seed=2), primer=primer)
     added = [vocab.decode_token(t) for t in gen.tokens[len(primer):]]
     pcs = [ev.pitch % 12 for ev in added if ev.kind == "on" and ev.instrument != "drums"]
-    # even an untrained model keeps to A major once the aid acts (out-of-scale: 8 * 0.8 nats down)
-    assert pcs and np.mean([(pc - 9) % 12 in (0, 2, 4, 5, 7, 9, 11) for pc in pcs]) > 0.9
+    # an untrained model, steered lightly, leans to A major: more in-scale notes than its 7/12
+    assert pcs and np.mean([(pc - 9) % 12 in (0, 2, 4, 5, 7, 9, 11) for pc in pcs]) > 0.7
 
 
 def test_mode_bias_changes_which_pitch_not_whether_or_on_what_a_note_is_played():
@@ -494,7 +537,7 @@ def test_mode_bias_changes_which_pitch_not_whether_or_on_what_a_note_is_played()
     in_c_major = [vocab.note_on(i, p) for i in ("bass", "guitar", "piano", "strings")
                   for p in range(vocab.MIN_PITCH, vocab.MAX_PITCH + 1) if p % 12 in (0, 2, 4, 5, 7, 9, 11)]
     share = lambda x: np.isin(x, in_c_major).sum() / np.isin(x, pitched).sum()  # noqa: E731
-    assert share(a) < 0.65 and share(b) > 0.99
+    assert share(a) < 0.65 and share(b) > 0.8  # 2 * 0.8 nats off the out-of-scale notes: a lean, not a lock
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -526,6 +569,47 @@ def test_emsync_exact_mode_skips_targets(small_engine):
     assert gen.tokens == generate(small_engine, 3.0, Conditioning.constant(0, 0, [1.37]), exact).tokens
 
 
+def test_every_release_is_of_a_sounding_note():
+    from emsync_bridge.music.generate import NoteKeeper
+
+    keeper = NoteKeeper()
+    keeper.advance(vocab.note_on("strings", 60), 0.0)
+    keeper.advance(vocab.note_on("strings", 64), 0.5)
+    keeper.advance(vocab.note_on("piano", 48), 0.5)
+    logits = np.zeros(vocab.VOCAB_SIZE)
+    logits[vocab.note_off("strings", 61)] = 3.0  # the model "releases" a silent key
+    out = keeper.redirect(logits)
+    p = np.exp(logits - np.log(np.exp(logits).sum()))
+    q = np.exp(out - np.log(np.exp(out[np.isfinite(out)]).sum()))
+    silent_strings = [vocab.note_off("strings", k) for k in range(vocab.MIN_PITCH, vocab.MAX_PITCH + 1) if k not in (60, 64)]
+    assert not q[silent_strings].any()
+    # their probability went to the oldest sounding strings note; the others keep theirs
+    assert q[vocab.note_off("strings", 60)] == pytest.approx(p[silent_strings].sum() + p[vocab.note_off("strings", 60)])
+    assert q[vocab.note_off("strings", 64)] == pytest.approx(p[vocab.note_off("strings", 64)])
+    assert q[vocab.CHORD] == pytest.approx(p[vocab.CHORD])
+    # a boundary chord's sustained note is not a target: the next oldest is
+    kept = keeper.redirect(logits, keep={vocab.note_on("strings", 60)})
+    assert kept[vocab.note_off("strings", 64)] > 3.0
+    # drums are never redirected; a note held RELEASE_S is due for release
+    assert keeper.due(5.9) is None and keeper.due(6.0) == vocab.note_off("strings", 60)
+
+
+def test_the_decoder_releases_long_notes_in_the_token_stream(small_engine):
+    from emsync_bridge.music.generate import RELEASE_S
+
+    gen = generate(small_engine, 20.0, Conditioning.constant(0.0, 0.0), SamplingConfig(seed=3))
+    tick, on_at = 0, {}
+    for t in gen.tokens:
+        ev = vocab.decode_token(t)
+        tick += vocab.shift_ticks(t)
+        if ev.kind == "on" and ev.instrument != "drums":
+            on_at[(ev.instrument, ev.pitch)] = tick
+        elif ev.kind == "off":
+            on_at.pop((ev.instrument, ev.pitch), None)
+        # checked before each token; one time shift (<= 1 s) may pass first
+        assert all((tick - s) * vocab.TICK_S <= RELEASE_S + 1.0 + 1e-9 for s in on_at.values())
+
+
 def test_unreleased_notes_are_let_go():
     from emsync_bridge.music.generate import MAX_NOTE_S, Generation
     on = vocab.note_on("strings", 60)
@@ -533,3 +617,33 @@ def test_unreleased_notes_are_let_go():
                      decoder="cached", engine="t", provider="t", seed=0)
     (note,) = gen.score().notes
     assert note.start == 0.0 and note.end == MAX_NOTE_S
+
+
+@pytest.mark.parametrize("numerator", [2, 3, 4])
+def test_a_files_own_meter_at_tick_0_sets_the_bars(tmp_path, numerator):
+    """The 4/4 default used to be sorted in with a file's time signature at tick 0 and win: a 2/4
+    or 3/4 file got BAR tokens every 4 beats."""
+    import mido
+
+    from emsync_bridge.music.midi import read_midi, score_to_tokens
+
+    mid = mido.MidiFile(type=1, ticks_per_beat=480)
+    tr = mido.MidiTrack()
+    mid.tracks.append(tr)
+    tr.append(mido.MetaMessage("time_signature", numerator=numerator, denominator=4, time=0))
+    tr.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))  # 0.5 s per beat
+    tr.append(mido.Message("note_on", note=60, velocity=80, time=0))
+    tr.append(mido.Message("note_off", note=60, velocity=0, time=480 * 12))
+    mid.save(tmp_path / "m.mid")
+    score = read_midi(tmp_path / "m.mid")
+    assert np.allclose(np.diff(score.downbeats), 0.5 * numerator)
+    bars = [i for i, t in enumerate(score_to_tokens(score)) if t == vocab.BAR]
+    assert len(bars) == len(score.downbeats) == 12 // numerator + 1
+
+
+def test_pop909_001_is_in_2_4(pop909_dir):
+    from emsync_bridge.music.midi import read_midi
+
+    score = read_midi(pop909_dir / "001" / "001.mid")
+    assert len(score.beats) == 2 * len(score.downbeats)  # two beats a bar, as the file says
+    assert score.downbeats[:8] == pytest.approx(score.beats[:16:2])

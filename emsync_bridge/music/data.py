@@ -1,11 +1,13 @@
 """POP909 -> multi-instrument EMSYNC token cache (the training data of the shipped model).
 
-Run:  python -m emsync_bridge.music.data --pop909 ../shared/data/pop909 --out data_cache/ [--workers 2]
+Run:  python -m emsync_bridge.music.data --pop909 ../shared/data/pop909 --groove ../shared/data/groove-midi --out data_cache/ [--workers 2]
       [--limit N] [--renditions 3] [--seed 0]
 
 Each POP909 song is rendered several times ("renditions") as a five-instrument arrangement:
-MELODY -> strings, BRIDGE -> guitar, PIANO -> piano (POP909's own playing), plus generated bass,
-drums and (at high energy) guitar comping, all on the song's annotated beats. At irregular phrase
+MELODY -> strings, BRIDGE -> guitar, PIANO -> piano (POP909's own playing, onsets snapped to 16ths of
+the annotated beats), plus generated bass and (at high energy) guitar comping, and drums: human
+grooves from the Groove MIDI Dataset (`--groove`, CC-BY 4.0, needed at build time only) laid on
+the song's annotated beats, or rule-made ones, all on the song's annotated beats. At irregular phrase
 starts (every 2/4/8 bars, always on a chord change) a *phrase hit* is added: a strings pad, a piano
 block chord and a bass root held >= 2 beats plus a crash. In any other group of >= 3 onsets
 within 60 ms with >= 2 notes held >= 0.4 s, all but the longest note end after 0.4 s: neither the
@@ -76,6 +78,24 @@ HIT_MIN_BEATS = 2.25  # phrase-hit notes are held at least this long (the CHORD 
 OFFPHRASE_RULE_S = 0.4
 OFFPHRASE_HELD_S = 0.4
 SECTION_BARS = 8
+# Phrase-hit pads ring to the next phrase but at most PAD_MAX_BARS bars and PAD_MAX_S seconds (4 bars
+# at a slow tempo held 10-14 s: the data's own drones); every pitched note is cut at NOTE_MAX_S.
+PAD_MAX_BARS = 2
+PAD_MAX_S = 4.0
+NOTE_MAX_S = 6.0
+# Onsets of POP909's parts move onto the nearest 16th of the annotated beats when they are within
+# SNAP_TOLERANCE of a 16th (in 16ths): a model that keeps time by itself (issue 18).
+SNAP_TOLERANCE = 0.3
+# Groove MIDI: the Roland TD-11 keys -> General MIDI (Magenta's 9-class reduction).
+GROOVE_TO_GM = {36: 36, 38: 38, 40: 38, 37: 38, 22: 42, 42: 42, 44: 42, 26: 46, 46: 46, 43: 43, 58: 43,
+                47: 47, 45: 47, 48: 50, 50: 50, 49: 49, 52: 49, 55: 49, 57: 49, 51: 51, 53: 51, 59: 51}
+# Human timing kept at this strength around the 16th grid (a DAW's "quantize strength" of 50 %):
+# the drummer's push and drag stay, halved, so the grid is still there to learn.
+GROOVE_HUMAN_TIMING = 0.5
+# Grooves whose hits sit this close (in 16ths) to a 16th less than GROOVE_MIN_STRAIGHT of the time are
+# swung or in triplets: left out (the renditions' grid is straight 16ths).
+GROOVE_STRAIGHT_TOL = 0.3
+GROOVE_MIN_STRAIGHT = 0.8
 DEFAULT_LIMITS = {"min_pitch": vocab.MIN_PITCH, "max_pitch": vocab.MAX_PITCH}
 
 
@@ -230,6 +250,126 @@ def fold_pitch(p: int, lo: int = vocab.MIN_PITCH, hi: int = vocab.MAX_PITCH) -> 
     return p
 
 
+# ---------------------------------------------------------------------------- human drums
+
+
+@dataclass
+class Groove:
+    """One Groove MIDI Dataset performance in 4/4: hits as (position in beats from the file's first
+    downbeat, GM key), sorted; `density` = hits per beat (sets the energy it is used at)."""
+
+    name: str
+    hits: list[tuple[float, int]]
+    n_bars: int
+
+    @property
+    def density(self) -> float:
+        return len(self.hits) / max(4 * self.n_bars, 1)
+
+    def bar(self, k: int) -> list[tuple[float, int]]:
+        """Hits of bar k (wrapping), positions relative to its downbeat: [-0.125, 3.875) beats, so a
+        hit played a hair early belongs to the beat it anticipates."""
+        k %= self.n_bars
+        lo, hi = 4 * k - 0.125, 4 * k + 3.875
+        return [(p - 4 * k, key) for p, key in self.hits if lo <= p < hi]
+
+
+def read_groove(path: Path) -> Groove | None:
+    """Drum hits of a GMD file in beats (the files have one tempo; tick / ticks-per-beat is the
+    beat position), keys mapped to GM, human timing pulled halfway to the 16th grid. None for a
+    file whose hits are mostly off the straight 16ths (swing, triplets) or shorter than 2 bars."""
+    import mido
+
+    mid = mido.MidiFile(str(path), clip=True)
+    hits, tick = [], 0
+    for msg in mido.merge_tracks(mid.tracks):
+        tick += msg.time
+        if msg.type == "note_on" and msg.velocity > 0 and msg.note in GROOVE_TO_GM:
+            hits.append((tick / mid.ticks_per_beat, GROOVE_TO_GM[msg.note]))
+    if not hits:
+        return None
+    pos = np.array([p for p, _ in hits])
+    dev = pos * 4 - np.round(pos * 4)  # in 16ths
+    if np.mean(np.abs(dev) <= GROOVE_STRAIGHT_TOL) < GROOVE_MIN_STRAIGHT:
+        return None
+    pos = (np.round(pos * 4) + GROOVE_HUMAN_TIMING * dev) / 4
+    n_bars = int(pos.max() // 4)  # whole bars only
+    if n_bars < 2:
+        return None
+    kept = sorted((float(p), k) for p, (_, k) in zip(pos, hits) if p < 4 * n_bars - 0.125)
+    return Groove(path.stem, kept, n_bars)
+
+
+class GrooveBank:
+    """The 4/4 "beat" performances of the Groove MIDI Dataset, split in three energy levels by hit
+    density (tertiles). Used at data-build time only."""
+
+    def __init__(self, grooves: list[Groove]):
+        if len(grooves) < 3:
+            raise ValueError("need at least 3 grooves")
+        order = sorted(grooves, key=lambda g: g.density)
+        third = len(order) // 3
+        self.levels = [order[:third], order[third:2 * third], order[2 * third:]]
+
+    def pick(self, energy: int, rng: random.Random) -> Groove:
+        return rng.choice(self.levels[energy])
+
+
+def groove_files(groove_dir: Path) -> list[Path]:
+    """The 4/4 beats (not fills) listed in the dataset's info.csv."""
+    import csv
+
+    with open(groove_dir / "info.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [groove_dir / r["midi_filename"] for r in rows
+            if r["beat_type"] == "beat" and r["time_signature"] == "4-4" and (groove_dir / r["midi_filename"]).is_file()]
+
+
+_BANKS: dict[str, GrooveBank] = {}
+
+
+def load_grooves(groove_dir: Path | str) -> GrooveBank:
+    """Read (once per process) the Groove MIDI Dataset at `groove_dir` (its info.csv and MIDI files)."""
+    key = str(groove_dir)
+    if key not in _BANKS:
+        grooves = [g for g in (read_groove(p) for p in groove_files(Path(groove_dir))) if g is not None]
+        _BANKS[key] = GrooveBank(grooves)
+    return _BANKS[key]
+
+
+def snap_onsets(notes: list[Note], beats: list[float], tolerance: float = SNAP_TOLERANCE) -> list[Note]:
+    """Move each onset within `tolerance` 16ths of a 16th of the annotated beats onto it (the note
+    keeps its length); other onsets (triplets, ornaments) stay."""
+    b = np.asarray(beats, dtype=float)
+    if len(b) < 2:
+        return notes
+    idx = np.arange(len(b), dtype=float)
+    # beat position by linear interpolation, extrapolated with the first/last beat length
+    def pos_of(t: float) -> float:
+        if t < b[0]:
+            return (t - b[0]) / (b[1] - b[0])
+        if t > b[-1]:
+            return len(b) - 1 + (t - b[-1]) / (b[-1] - b[-2])
+        return float(np.interp(t, b, idx))
+
+    def time_of(p: float) -> float:
+        if p < 0:
+            return b[0] + p * (b[1] - b[0])
+        if p > len(b) - 1:
+            return b[-1] + (p - len(b) + 1) * (b[-1] - b[-2])
+        return float(np.interp(p, idx, b))
+
+    out = []
+    for n in notes:
+        p = pos_of(n.start) * 4
+        q = round(p)
+        if abs(p - q) <= tolerance:
+            t = time_of(q / 4)
+            n = Note(n.instrument, n.pitch, t, t + (n.end - n.start), n.velocity)
+        out.append(n)
+    return out
+
+
 # ------------------------------------------------------------------------------- arrangement
 
 
@@ -323,8 +463,10 @@ def bass_fifth(root: int) -> int:
     return root + 7 if root + 7 <= BASS_HI else root - 5
 
 
-def arrange(song: Song, r: Rendition) -> tuple[Score, dict]:
-    """One rendition of a song (times in the song's own seconds; the tempo factor is applied later)."""
+def arrange(song: Song, r: Rendition, grooves: GrooveBank | None = None) -> tuple[Score, dict]:
+    """One rendition of a song (times in the song's own seconds; the tempo factor is applied later).
+    With `grooves`, the drums of every 4-beat bar are human performances (Groove MIDI), one groove
+    per 8-bar section chosen by the section's energy; without, or in other meters, rule-made drums."""
     rng = random.Random(r.seed)
     src = song.score
     keys = song.keys
@@ -341,6 +483,7 @@ def arrange(song: Song, r: Rendition) -> tuple[Score, dict]:
         return (pc + r.transpose) % 12
 
     notes = [Note(n.instrument, move_pitch(n.pitch, n.start), n.start, n.end, n.velocity) for n in src.notes]
+    notes = snap_onsets(notes, src.beats)
     chords = []
     for c in song.chords:
         t = c.start + 1e-3
@@ -394,7 +537,7 @@ def arrange(song: Song, r: Rendition) -> tuple[Score, dict]:
             continue
         beat = grid.beat_len(t)
         nxt = grid.downbeats[phrase_bars[k + 1]] if k + 1 < len(phrase_bars) else grid.bar_end(min(i + 3, n_bars - 1))
-        pad_end = min(nxt, grid.bar_end(min(i + 3, n_bars - 1)))
+        pad_end = min(nxt, grid.bar_end(min(i + PAD_MAX_BARS - 1, n_bars - 1)), t + PAD_MAX_S)
         pad_end = max(pad_end, t + HIT_MIN_BEATS * beat)
         hold = max(c.end, t + HIT_MIN_BEATS * beat)
         hold = min(max(hold, t + HIT_MIN_BEATS * beat), pad_end)
@@ -409,6 +552,7 @@ def arrange(song: Song, r: Rendition) -> tuple[Score, dict]:
         hit_times.append(t)
 
     # 5. bass, drums and guitar comping, bar by bar
+    section_grooves: dict[int, tuple[Groove, int]] = {}
     for i, beats in enumerate(grid.bars):
         if not beats:
             continue
@@ -451,9 +595,25 @@ def arrange(song: Song, r: Rendition) -> tuple[Score, dict]:
             dur = min(dur, c.end - t - 0.02) if c.end - t > 0.1 else dur
             gen.append(Note("bass", pitch, t, t + max(dur, 0.08), 90))
 
-        # drums
+        # drums: a human groove (a bar of it per bar, in order), else the rules below
+        if grooves is not None and nb == 4:
+            sec = i // SECTION_BARS
+            if sec not in section_grooves:
+                g = grooves.pick(e, rng)
+                section_grooves[sec] = (g, rng.randrange(g.n_bars))
+            g, k0 = section_grooves[sec]
+            for u, key in g.bar(k0 + i % SECTION_BARS):
+                if e == 0 and abs(u - round(u)) > 0.125:
+                    continue  # low energy: the drummer's quarter notes only
+                if is_hit and key in (KICK, CRASH) and abs(u) < 0.25:
+                    continue  # the hit has its own kick and crash
+                b = min(max(int(np.floor(u)), 0), nb - 1)
+                t = beat_times[0] + u * grid.beat_len(beat_times[0]) if u < 0 else sub(b, u - b)
+                gen.append(Note("drums", key, t, t + 0.08, 90))
         dn = []
-        if e == 0:
+        if grooves is not None and nb == 4:
+            pass
+        elif e == 0:
             if rng.random() < 0.5 or i % 2 == 0:
                 dn.append((0, 0.0, KICK))
                 for b in range(nb):
@@ -503,7 +663,9 @@ def arrange(song: Song, r: Rendition) -> tuple[Score, dict]:
                 for p in voice_near(c.tones[:3], 62, 52, 72):
                     gen.append(Note("guitar", p, t, t + 0.3 * grid.beat_len(t), 80))
 
-    notes = _clean(notes + gen)
+    notes = [n if n.instrument == "drums" or n.end - n.start <= NOTE_MAX_S
+             else Note(n.instrument, n.pitch, n.start, n.start + NOTE_MAX_S, n.velocity) for n in notes + gen]
+    notes = _clean(notes)
 
     # 6. long chords only at phrase hits: shorten any other group the CHORD rule would catch
     notes = _trim_offphrase_chords(notes, grid, hit_times)
@@ -533,6 +695,7 @@ def arrange(song: Song, r: Rendition) -> tuple[Score, dict]:
         "min_share": round(mn / total, 4),
         "section_energy": section_energy,
         "phrase_times": [round(t - t0, 3) for t in hit_times],
+        "grooves": sorted({g.name for g, _ in section_grooves.values()}),
     }
     return score, meta
 
@@ -601,8 +764,8 @@ def valence_label(mode: str, maj_share: float, min_share: float) -> float:
     return float(np.clip(0.6 * (1.0 if mode == "major" else -1.0) + 0.4 * (maj_share - min_share), -1, 1))
 
 
-def render(song: Song, r: Rendition) -> tuple[list[int], dict, Score]:
-    score, meta = arrange(song, r)
+def render(song: Song, r: Rendition, grooves: GrooveBank | None = None) -> tuple[list[int], dict, Score]:
+    score, meta = arrange(song, r, grooves)
     score = stretch(score, r.tempo_factor)
     tokens = score_to_tokens(score)
     valence = valence_label(meta["mode"], meta["maj_share"], meta["min_share"])
@@ -642,14 +805,15 @@ def split_of(song_id: str) -> str:
     return "val" if int(song_id) % 20 == 0 else "train"
 
 
-def _process(args: tuple[str, int, int]) -> tuple[str, list[tuple[np.ndarray, dict]], str]:
-    path, n, seed = args
+def _process(args: tuple[str, int, int, str | None]) -> tuple[str, list[tuple[np.ndarray, dict]], str]:
+    path, n, seed, groove_dir = args
     song_dir = Path(path)
     try:
         song = load_song(song_dir)
+        grooves = load_grooves(groove_dir) if groove_dir else None
         out = []
         for r in plan_renditions(song_dir.name, n, seed):
-            tokens, meta, _ = render(song, r)
+            tokens, meta, _ = render(song, r, grooves)
             out.append((np.asarray(tokens, dtype=np.uint16), meta))
         return song_dir.name, out, ""
     except Exception as exc:  # one broken song must not stop the build
@@ -662,12 +826,14 @@ def find_songs(pop909: Path) -> list[Path]:
 
 
 def build_cache(pop909: Path, out: Path, workers: int = 2, limit: int | None = None, renditions: int = 3,
-                seed: int = 0, progress: bool = True) -> dict:
+                seed: int = 0, progress: bool = True, groove: Path | None = None) -> dict:
     songs = find_songs(pop909)
+    if groove is not None:
+        load_grooves(groove)  # read once here, before the workers fork
     if limit:
         songs = songs[:limit]
     out.mkdir(parents=True, exist_ok=True)
-    jobs = [(str(s), renditions, seed) for s in songs]
+    jobs = [(str(s), renditions, seed, str(groove) if groove else None) for s in songs]
     t0 = time.time()
     results = []
     if workers > 1:
@@ -689,11 +855,20 @@ def build_cache(pop909: Path, out: Path, workers: int = 2, limit: int | None = N
     tokens_all = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.uint16)
     np.save(out / "tokens.npy", tokens_all)
     index = {"version": 1, "seed": seed, "vocab_size": vocab.VOCAB_SIZE, "tick_ms": vocab.TICK_MS,
+             "groove": _groove_summary(groove),
              "renditions_per_song": renditions, "build_seconds": round(time.time() - t0, 1),
              "errors": errors, "renditions": entries}
     (out / "index.json").write_text(json.dumps(index))
     (out / "data_card.md").write_text(data_card(index, tokens_all))
     return index
+
+
+def _groove_summary(groove: Path | None) -> dict | None:
+    if groove is None:
+        return None
+    bank = load_grooves(groove)
+    return {"files_listed": len(groove_files(groove)), "grooves_used": sum(len(lv) for lv in bank.levels),
+            "hits_per_beat_by_energy": [round(float(np.mean([g.density for g in lv])), 2) for lv in bank.levels]}
 
 
 def _progress(it, total: int, enabled: bool):
@@ -788,8 +963,12 @@ def data_card(index: dict, tokens: np.ndarray) -> str:
     s = cache_stats(index, tokens)
     c = label_checks(index, tokens)
     shares = ", ".join(f"{k} {100 * v:.1f} %" for k, v in s["instrument_share"].items())
+    g = index.get("groove")
+    groove_line = (f"This build: {g['grooves_used']} of the {g['files_listed']} 4/4 beats used, "
+                   f"mean hits per beat {' / '.join(str(x) for x in g['hits_per_beat_by_energy'])} "
+                   "(low / mid / high energy)." if g else "Not used in this build (no `--groove`).")
     energy = ", ".join(f"{k} {v:.1f}" for k, v in s["notes_per_s_by_energy"].items())
-    return f"""# Data card: emsync-bridge training data (POP909 renditions)
+    return f"""# Data card: emsync-bridge training data (POP909 renditions, Groove MIDI drums)
 
 ## Sources and licences
 - **POP909** (MIT licence): Ziyu Wang, Ke Chen, Junyan Jiang, Yiyi Zhang, Maoran Xu, Shuqi Dai,
@@ -797,20 +976,38 @@ def data_card(index: dict, tokens: np.ndarray) -> str:
   (arXiv:2008.07142). Commit d83e6edb of github.com/music-x-lab/POP909-Dataset. Used: `NNN.mid`
   (MELODY, BRIDGE, PIANO tracks), `beat_midi.txt`, `chord_midi.txt`, `key_audio.txt`. The
   arrangements are of copyrighted pop songs; they are used to train the model and are not shipped.
-- **Generated parts** (bass, drums, guitar comping, phrase hits): rule-based, written for this
-  project (`emsync_bridge/music/data.py`), same licence as the project.
+- **Groove MIDI Dataset** (Creative Commons Attribution 4.0 International): Jon Gillick, Adam
+  Roberts, Jesse Engel, Douglas Eck, David Bamman, "Learning to Groove with Inverse Sequence
+  Transformations", ICML 2019 (magenta.tensorflow.org/datasets/groove); the copy vendored in
+  github.com/zharry29/drums-with-llm (folder `groove/`, commit 476adbc). Used: the 4/4 "beat"
+  performances listed in `info.csv` (human drumming by 10 drummers on a Roland TD-11), as the
+  renditions' drums. The model weights trained on it credit the dataset and its authors here and
+  in the model card. {groove_line}
+- **Generated parts** (bass, guitar comping, phrase hits; drums where no groove fits): rule-based,
+  written for this project (`emsync_bridge/music/data.py`), same licence as the project.
 
 ## Rendition recipe (`python -m emsync_bridge.music.data`, seed {index['seed']}, {index['renditions_per_song']} renditions per song)
-- MELODY -> strings (lead), BRIDGE -> guitar, PIANO -> piano; generated bass (MIDI 28-55, chord
-  roots/fifths; whole/half notes at low energy, staccato quarters mid, staccato 8ths high) and drums
-  (GM 36/38/42/46/49/51; sparse ride or none at low, backbeat + 8th hats mid, 8th/16th hats + extra
-  kicks high); at high energy short off-beat guitar chord stabs.
+- MELODY -> strings (lead), BRIDGE -> guitar, PIANO -> piano, their onsets moved onto the nearest
+  16th of the annotated beats when within 0.3 of a 16th (`snap_onsets`; triplets and ornaments
+  stay); generated bass (MIDI 28-55, chord roots/fifths; whole/half notes at low energy, staccato
+  quarters mid, staccato 8ths high); at high energy short off-beat guitar chord stabs.
+- **Drums: human grooves** (with `--groove`): the 4/4 beats of the Groove MIDI Dataset whose hits
+  lie mostly (>= 80 %) within 0.3 of a straight 16th (swung and triplet grooves left out), TD-11
+  keys mapped to GM (36 kick, 38 snare, 42 closed / 46 open hat, 43/47/50 toms, 49 crash, 51 ride),
+  each hit's distance from its 16th kept at half strength (a DAW's 50 % quantize: the drummer's
+  push and drag stay, the grid stays learnable), split in three energy levels by hits per beat.
+  Each 8-bar section plays consecutive bars of one groove of its energy from a random bar, the
+  groove's beats laid on the song's annotated beats (so the drums follow POP909's tempo); at low
+  energy only the hits on a beat. Bars that are not 4 beats long, or builds without `--groove`, get
+  the rule-made drums (sparse ride or none at low, backbeat + 8th hats mid, 8th/16th hats + extra
+  kicks high).
 - Beats from `beat_midi.txt` column 1; downbeats from its 3rd column in 2-beat (4/4) songs and its
   2nd column in the 3/4 songs (column 2 marks every 2 beats in 877 songs, every 3 in 32).
 - **Phrase hits** at irregular phrase starts (steps of 2/4/8 bars drawn at random, phrase length
   3.5-14 s preferred; always at a chord change): strings pad of 3-4 chord tones (MIDI 48-70) held
   to the next phrase (max 4 bars, min 2.25 beats), piano block chord and bass root held >= 2.25
-  beats, crash + kick. In any other note group of >= 3 onsets within 60 ms with >= 2 notes held
+  beats, crash + kick; the pad rings at most 2 bars and 4 s, and no pitched note lasts over 6 s
+  (4-bar pads at slow tempos rang 10-14 s: the data's own drones). In any other note group of >= 3 onsets within 60 ms with >= 2 notes held
   >= 0.4 s, all but the longest note end after 0.4 s (before the tempo stretch, so < 0.5 s after it):
   neither the CHORD rule (>= 2 held >= 2 beats) nor the metrics' long-chord rule (>= 2 held >= 0.5 s)
   fires away from phrase hits, so held chords mark phrase starts only.
@@ -848,14 +1045,22 @@ def data_card(index: dict, tokens: np.ndarray) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pop909", type=Path, required=True, help="POP909 folder (holding POP909/NNN/ or NNN/)")
+    ap.add_argument("--groove", type=Path, default=None,
+                    help="Groove MIDI Dataset folder (info.csv + drummerN/): human drums instead of the rules")
     ap.add_argument("--out", type=Path, default=Path("data_cache"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--limit", type=int, default=None, help="only the first N songs")
     ap.add_argument("--renditions", type=int, default=3, help="renditions per song")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--card-only", action="store_true", help="rewrite data_card.md of an existing --out cache")
     args = ap.parse_args(argv)
+    if args.card_only:
+        tokens, index = load_cache(args.out)
+        (args.out / "data_card.md").write_text(data_card(index, tokens))
+        return 0
     t = time.time()
-    index = build_cache(args.pop909, args.out, args.workers, args.limit, args.renditions, args.seed)
+    index = build_cache(args.pop909, args.out, args.workers, args.limit, args.renditions, args.seed,
+                        groove=args.groove)
     s = cache_stats(index, np.load(args.out / "tokens.npy", mmap_mode="r"))
     print(f"{s['renditions']} renditions of {s['songs']} songs, {s['tokens']:,} tokens "
           f"(train {s['tokens_train']:,}, val {s['tokens_val']:,}), {s['chords_per_min']:.2f} CHORD/min, "

@@ -37,15 +37,21 @@ log = logging.getLogger(__name__)
 
 CHORD_SENSITIVITY_S = 1.0
 MAX_NOTE_S = 8.0
+# A note still sounding after RELEASE_S is released in the token stream (the model sees the OFF):
+# the training data holds no pitched note longer than 6 s (data.NOTE_MAX_S).
+RELEASE_S = 6.0
 CHORD_NOTES = 3  # pitched notes a boundary CHORD gets before time moves on (the long-chord rule's 3)
 MAX_TOKENS_HELD = 24
 SUSTAIN_S = 1.0  # a boundary chord's notes sound at least this long (the long-chord rule needs 0.5 s)
 # The valence -> mode aid (SamplingConfig.mode_from_valence, ModeSteer): see ModeSteer. Below
 # MODE_MIN_VALENCE the model is left alone.
 MODE_NOTES = 4
-MODE_PENALTY = 8.0
+MODE_PENALTY = 2.0
+# The scale alone drifts to the relative key (same notes): the bass leans away from the relative
+# key's tonic (degree 9 in major, 3 in minor) by this * |valence| nats. The bass only, and a lean
+# away, not a pull to the tonic triad (which vamped one chord).
+MODE_BASS_RELATIVE_PENALTY = 2.0
 MODE_MIN_VALENCE = 0.2
-MODE_BASS_TONIC_BOOST = 3.0
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the harmonic minor's leading tone
 
@@ -337,19 +343,20 @@ _BASS_ROW = vocab.INSTRUMENTS.index("bass")
 
 
 class ModeSteer:
-    """Keeps a piece in the mode its valence asks for. The tonic is the Krumhansl-Kessler key (as
-    the evaluation estimates it) of the first MODE_NOTES pitched notes. From then on, pitch classes
-    outside the wanted scale lose MODE_PENALTY * |valence| nats and the bass's tonic triad gains
-    MODE_BASS_TONIC_BOOST * |valence|. Measured (major share, 12 seeds; peak notes per 4 s on the
-    demo film, 4 seeds): the scale alone drifts to the relative key, which has the same notes
-    (42 pp); raising the tonic triad of every instrument reaches 67 pp but some pieces then run
-    away into a stream of repeated chord notes (396 notes in 4 s, ~60 normally); the bass alone
-    gives 83 pp with no runaway. The tonic stays, so a valence change mid-piece is a change to the
-    parallel mode."""
+    """Puts a piece in the mode its valence asks for and lets the model choose the harmony.
 
-    def __init__(self):
+    A fresh piece opens on the tonic chord of the wanted mode (`chord`: bass root and a piano
+    triad, the tonic drawn from the seed); a valence change across 0 re-primes with the parallel
+    mode's tonic chord at that instant. Between the two, pitch classes outside the wanted scale
+    lose MODE_PENALTY * |valence| nats and the bass leans away from the relative key's tonic: a
+    light touch, so the model's own progressions stay (measured against the former key lock, which
+    raised the bass's tonic triad on every token and vamped one chord: MODEL_CARD.md). A splice (a
+    primer of real music) takes the key of all of it; a piece without a primer or valence takes
+    the key of its first MODE_NOTES notes."""
+
+    def __init__(self, tonic: int | None = None):
         self.counts = np.zeros(12)
-        self.tonic: int | None = None
+        self.tonic: int | None = tonic
         self._cached: tuple = (None, None)
 
     def hear(self, token: int, settle: bool = True) -> None:
@@ -367,9 +374,21 @@ class ModeSteer:
         if self.tonic is None and self.counts.sum() >= MODE_NOTES:
             self.tonic = key_from_histogram(self.counts)[0]
 
+    @staticmethod
+    def acts(valence: float | None) -> bool:
+        return valence is not None and abs(valence) >= MODE_MIN_VALENCE
+
+    def chord(self, valence: float) -> list[int]:
+        """Note-ons of the tonic chord in valence's mode: the bass root (E1-D#2) and a piano triad
+        in root position from the tonic at or above G3."""
+        third = 4 if valence > 0 else 3
+        bass = 28 + (self.tonic - 4) % 12
+        root = 55 + (self.tonic - 7) % 12
+        return [vocab.note_on("bass", bass)] + [vocab.note_on("piano", root + d) for d in (0, third, 7)]
+
     def bias(self, valence: float | None) -> np.ndarray | None:
         """Nats to add to the note-on logits, [instrument, pitch] as `note_on_grid`, or None."""
-        if self.tonic is None or valence is None or abs(valence) < MODE_MIN_VALENCE:
+        if self.tonic is None or not self.acts(valence):
             return None
         if self._cached[0] != (self.tonic, valence):  # valence is constant over long stretches
             self._cached = ((self.tonic, valence), self._bias(self.tonic, valence))
@@ -377,12 +396,62 @@ class ModeSteer:
 
     @staticmethod
     def _bias(tonic: int, valence: float) -> np.ndarray:
-        scale, triad = (MAJOR_SCALE, (0, 4, 7)) if valence > 0 else (MINOR_SCALE, (0, 3, 7))
+        scale = MAJOR_SCALE if valence > 0 else MINOR_SCALE
         degree = (_PITCH_CLASS - tonic) % 12
         grid = np.zeros((len(vocab.INSTRUMENTS), vocab.N_PITCHES))
         grid[np.ix_(_PITCHED_ROWS, ~np.isin(degree, scale))] = -MODE_PENALTY * abs(valence)
-        grid[_BASS_ROW, np.isin(degree, triad)] = MODE_BASS_TONIC_BOOST * abs(valence)
+        grid[_BASS_ROW, degree == (9 if valence > 0 else 3)] = -MODE_BASS_RELATIVE_PENALTY * abs(valence)
         return grid
+
+
+class NoteKeeper:
+    """The notes sounding now, so that every release is of a sounding note. The model loses track
+    of its open notes (the shipped model: 5-6 % of its note-offs are of notes not sounding, 95 % of
+    those while a note of the same instrument sounds, which then rings until the 8 s cap): the
+    probability it gives to releasing a silent key of an instrument goes to releasing that
+    instrument's oldest sounding note. A note still sounding after RELEASE_S is released in the
+    token stream (`due`), so the model sees it end."""
+
+    def __init__(self):
+        self.sounding: dict[int, float] = {}  # note-on token -> cursor at its onset
+
+    def advance(self, token: int, cursor: float) -> None:
+        if vocab.NOTE_BASE <= token < vocab.LESS_INSTRUMENTS:
+            block = (token - vocab.NOTE_BASE) // vocab.N_PITCHES
+            if block % 2:  # on
+                self.sounding[token] = cursor
+            else:
+                self.sounding.pop(token + vocab.N_PITCHES, None)
+
+    def due(self, cursor: float) -> int | None:
+        """The note-off of a note sounding >= RELEASE_S, or None."""
+        for on, start in self.sounding.items():
+            if cursor - start >= RELEASE_S - 1e-9 and _PITCHED_ROWS[(on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES)]:
+                return on - vocab.N_PITCHES
+        return None
+
+    def redirect(self, logits: np.ndarray, keep=()) -> np.ndarray:
+        """`logits` with each pitched instrument's note-offs of silent keys moved (their summed
+        probability) onto the note-off of its oldest sounding note not in `keep`."""
+        oldest: dict[int, int] = {}
+        for on, start in sorted(self.sounding.items(), key=lambda kv: kv[1], reverse=True):
+            if on not in keep:
+                oldest[(on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES)] = on - vocab.N_PITCHES
+        if not oldest:
+            return logits
+        logits = logits.astype(np.float64)
+        offs = logits[vocab.NOTE_BASE:vocab.LESS_INSTRUMENTS].reshape(len(vocab.INSTRUMENTS), 2, vocab.N_PITCHES)[:, 0]
+        for row, off in oldest.items():
+            if not _PITCHED_ROWS[row]:
+                continue
+            silent = np.ones(vocab.N_PITCHES, dtype=bool)
+            for on in self.sounding:
+                if (on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES) == row:
+                    silent[(on - vocab.NOTE_BASE) % vocab.N_PITCHES] = False
+            moved = _logsumexp(offs[row, silent])
+            offs[row, silent] = -np.inf
+            logits[off] = np.logaddexp(logits[off], moved)
+        return logits
 
 
 class Sampler:
@@ -549,13 +618,21 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     tracker = BoundaryTracker([guard.nearest(t) for t in targets] if guard and sampling.chord_on_grid else targets,
                               CHORD_SENSITIVITY_S if sampling.hold_missed_boundaries else 0.0)
     tracker.cursor = float(start_time)
-    primer = list(primer) if primer is not None else [vocab.BAR]
     steer = ModeSteer() if sampling.mode_from_valence else None
+    emotion = conditioning.emotion_at(tracker.cursor)
+    if primer is None:
+        primer = [vocab.BAR]
+        if steer is not None and steer.acts(emotion[0]):  # a fresh piece opens on its tonic chord
+            steer.tonic = int(np.random.default_rng([sampling.seed, 12]).integers(12))
+            primer += steer.chord(emotion[0])
+    primer = list(primer)
+    keeper = NoteKeeper()
     # The sequence the model sees after its V/A prefix: the instrument-count token, then music.
     seq = [vocab.MORE_INSTRUMENTS]
     bs = [tracker.b()]
     for tok in primer:
         seq.append(tok)
+        keeper.advance(tok, tracker.cursor)
         bs.append(tracker.advance(tok))
         if steer is not None:
             steer.hear(tok, settle=False)
@@ -563,7 +640,7 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     if steer is not None:
         steer.settle()
     max_tokens = max_tokens or int(duration * 200) + 2000
-    emotion = conditioning.emotion_at(tracker.cursor)
+    forced: list[int] = []  # tokens the decoder plays next: a re-primed tonic chord
     guide_s = math.inf if sampling.valence_guidance_s is None else sampling.valence_guidance_s
     guide_until = tracker.cursor + guide_s
     start = time.perf_counter()
@@ -586,17 +663,22 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
         logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
         if guard is not None:
             logits = guard.fold(logits, tracker.cursor)
+        release = keeper.due(tracker.cursor)
         if sampling.chord_on_boundaries and tracker.on_unused_target():
             token = vocab.CHORD
             ons_due, held, at_boundary = CHORD_NOTES, 0, True
+        elif release is not None:
+            token = release
+        elif forced:
+            token = forced.pop(0)
         else:
             sustained = {k: t for k, t in sustained.items() if t > tracker.cursor + 1e-9}
             # a boundary chord's notes neither end nor re-strike before SUSTAIN_S
             forbid = [k - vocab.N_PITCHES for k in sustained] + list(sustained)
             if guard is not None and sampling.chord_on_boundaries and bs[-1] < CHORD_SENSITIVITY_S:
                 forbid.append(vocab.CHORD)  # on the grid the model's own CHORD comes early, using the cut up (see GridGuard)
-            token = sampler(logits, allow_time=ons_due == 0 or held >= MAX_TOKENS_HELD, forbid=forbid,
-                            bias=steer.bias(emotion[0]) if steer is not None else None)
+            token = sampler(keeper.redirect(logits, keep=sustained), allow_time=ons_due == 0 or held >= MAX_TOKENS_HELD,
+                            forbid=forbid, bias=steer.bias(emotion[0]) if steer is not None else None)
             held += 1
         ev = vocab.decode_token(token)
         if ev.kind == "on" and ev.instrument != "drums":
@@ -609,10 +691,14 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
             token = tracker.land(token)
         if steer is not None:
             steer.hear(token)
+        keeper.advance(token, tracker.cursor)
         seq.append(token)
         bs.append(tracker.advance(token))
         new_emotion = conditioning.emotion_at(tracker.cursor)
         changed = new_emotion != emotion
+        if (steer is not None and steer.tonic is not None and steer.acts(new_emotion[0])
+                and not (steer.acts(emotion[0]) and (emotion[0] > 0) == (new_emotion[0] > 0))):
+            forced = steer.chord(new_emotion[0])  # a change of mode: re-prime with its tonic chord
         if new_emotion[0] != emotion[0]:
             guide_until = tracker.cursor + guide_s
         emotion = new_emotion

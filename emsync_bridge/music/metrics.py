@@ -241,3 +241,177 @@ def timing_report(score: Score, tempo=None) -> dict:
     gaps = gaps[gaps < 0.5]
     out["hihat_interval_cv"] = float(np.std(gaps) / np.mean(gaps)) if len(gaps) >= 4 else None
     return out
+
+
+# --- harmony and texture ---
+# Measured the same way on generated pieces, POP909 songs and the training renditions, from notes
+# in seconds (the generated music has no beat of its own): a "beat" is BEAT_S = 0.5 s (120 BPM).
+
+BEAT_S = 0.5
+TRIAD_MIN_SHARE = 0.6  # a beat is on a triad when its three tones carry >= this share of the sound
+HELD_S = (4.0, 7.9)  # "held >= 4 s" and ">= 8 s" (7.9: the decoder's 8 s cap lands on 8.0 - rounding)
+DRUM_RESOLUTION = 24  # muspy's default time steps per beat
+_TRIADS = [(root, q, frozenset({root, (root + (4 if q == "maj" else 3)) % 12, (root + 7) % 12}))
+           for q in ("maj", "min") for root in range(12)]
+
+
+def beat_triads(notes: list[Note], duration: float, beat_s: float = BEAT_S) -> list[tuple[int, str] | None]:
+    """Per beat: the major/minor triad (root pc, 'maj'|'min') whose tones carry the most of the
+    pitched sound (overlap-weighted), if they carry >= TRIAD_MIN_SHARE of it; else None (no
+    sound, or no triad)."""
+    n_beats = max(int(np.ceil(duration / beat_s - 1e-9)), 0)
+    hist = np.zeros((n_beats, 12))
+    for n in notes:
+        if n.instrument == "drums" or n.end <= 0:
+            continue
+        first, last = int(max(n.start, 0) // beat_s), min(int(np.ceil(n.end / beat_s)), n_beats)
+        for k in range(first, last):
+            hist[k, n.pitch % 12] += max(0.0, min(n.end, (k + 1) * beat_s) - max(n.start, k * beat_s))
+    out = []
+    for h in hist:
+        total = h.sum()
+        if total <= 0:
+            out.append(None)
+            continue
+        root, q, tones = max(_TRIADS, key=lambda t: (sum(h[pc] for pc in t[2]), h[t[0]]))
+        out.append((root, q) if sum(h[pc] for pc in tones) >= TRIAD_MIN_SHARE * total else None)
+    return out
+
+
+def triad_stats(notes: list[Note], duration: float, min_beats: int = 4) -> dict:
+    """`most_common_triad_share`: the share of beats with pitched sound that are on the piece's
+    most common triad; `distinct_long_triads_per_30s`: distinct triads that last >= `min_beats`
+    beats in a row at least once, per 30 s of music."""
+    beats = beat_triads(notes, duration)
+    counts: dict = {}
+    for b in beats:
+        if b is not None:
+            counts[b] = counts.get(b, 0) + 1
+    voiced = _sounding_beats(notes, duration)
+    share = max(counts.values()) / voiced if counts and voiced else 0.0
+    long_runs, run, prev = set(), 0, None
+    for b in beats + [None]:
+        if b is not None and b == prev:
+            run += 1
+        else:
+            if prev is not None and run >= min_beats:
+                long_runs.add(prev)
+            run = 1 if b is not None else 0
+        prev = b
+    return {"most_common_triad_share": float(share),
+            "distinct_long_triads_per_30s": len(long_runs) * 30.0 / max(duration, 1e-9)}
+
+
+def _sounding_beats(notes: list[Note], duration: float, beat_s: float = BEAT_S) -> int:
+    n_beats = max(int(np.ceil(duration / beat_s - 1e-9)), 0)
+    on = np.zeros(n_beats, dtype=bool)
+    for n in notes:
+        if n.instrument != "drums" and n.end > 0:
+            on[int(max(n.start, 0) // beat_s):min(int(np.ceil(n.end / beat_s)), n_beats)] = True
+    return int(on.sum())
+
+
+def top3_pitch_class_share(notes: list[Note]) -> float:
+    """Share of pitched notes (by count) on the piece's three most used pitch classes."""
+    counts = np.bincount([n.pitch % 12 for n in notes if n.instrument != "drums"], minlength=12)
+    return float(np.sort(counts)[-3:].sum() / counts.sum()) if counts.sum() else 0.0
+
+
+def held_notes(notes: list[Note], seconds: float) -> int:
+    """Pitched notes that sound >= `seconds`."""
+    return sum(1 for n in notes if n.instrument != "drums" and n.duration >= seconds - 1e-6)
+
+
+def polyphony(notes: list[Note], step_s: float = BEAT_S / DRUM_RESOLUTION) -> float:
+    """muspy's polyphony: mean number of pitched notes sounding, over the time steps where at
+    least one sounds (drums ignored; muspy's default 24 steps per beat at 120 BPM)."""
+    pitched = [n for n in notes if n.instrument != "drums"]
+    if not pitched:
+        return float("nan")
+    n_steps = int(round(max(n.end for n in pitched) / step_s)) + 1
+    roll = np.zeros((n_steps, 128), dtype=bool)  # pitches merged over instruments, as muspy
+    for n in pitched:
+        roll[int(round(n.start / step_s)):int(round(n.end / step_s)), n.pitch] = True
+    per_step = roll.sum(1)
+    voiced = np.count_nonzero(per_step)
+    return float(per_step.sum() / voiced) if voiced else float("nan")
+
+
+def drum_pattern_consistency(notes: list[Note], beat_s: float | None = None, window_s: float = 10.0) -> float:
+    """muspy's drum pattern consistency: the larger of the shares of drum hits on a duple (16ths)
+    or a triple (8th triplets) position of the beat, times rounded to 1/24 beat. muspy takes the
+    beat from the file's tempo; our pieces carry none (and POP909's tempo drifts), so in every
+    `window_s` window the beat is the one (60-180 BPM, any phase) under which its hits are most
+    consistent - the same search for every piece; the windows are weighted by their hits."""
+    times = np.sort([n.start for n in notes if n.instrument == "drums"])
+    if len(times) == 0:
+        return float("nan")
+    beats = np.array([beat_s] if beat_s else 60.0 / np.arange(60.0, 180.01, 0.25))
+    phases = np.arange(1 if beat_s else DRUM_RESOLUTION)
+    window = (times // window_s).astype(int)
+    in_pattern = 0.0
+    for w in np.unique(window):
+        t = times[window == w]
+        steps = np.round(t[None, :] / beats[:, None] * DRUM_RESOLUTION).astype(int)  # [beat, hit]
+        pos = (steps[:, None, :] - phases[None, :, None]) % DRUM_RESOLUTION  # [beat, phase, hit]
+        best = max((pos % 6 == 0).mean(-1).max(), (pos % 8 == 0).mean(-1).max())
+        in_pattern += best * len(t)
+    return float(in_pattern / len(times))
+
+
+def two_bar_repetition(notes: list[Note], frame_s: float = 0.125, lags_s: tuple[float, float] = (2.5, 6.0)) -> float:
+    """How much the music repeats itself two bars later: the largest cosine similarity between
+    the pitched onsets (pitch class x 0.125 s frame) and the same onsets one lag later, over lags
+    of 2.5-6 s (two bars of 4/4 at 80-190 BPM; our pieces carry no bar lines). 1 = a loop."""
+    pitched = [n for n in notes if n.instrument != "drums"]
+    if not pitched:
+        return 0.0
+    n_frames = int(max(n.start for n in pitched) / frame_s) + 1
+    roll = np.zeros((n_frames, 12))
+    for n in pitched:
+        roll[int(n.start / frame_s), n.pitch % 12] += 1
+    best = 0.0
+    for lag in range(int(lags_s[0] / frame_s), int(lags_s[1] / frame_s) + 1):
+        if lag >= n_frames:
+            break
+        a, b = roll[:-lag].ravel(), roll[lag:].ravel()
+        norm = np.linalg.norm(a) * np.linalg.norm(b)
+        if norm > 0:
+            best = max(best, float(a @ b / norm))
+    return best
+
+
+def chord_tone_share(notes: list[Note], duration: float) -> float:
+    """Share of pitched note onsets whose pitch class is a tone of the beat's triad (beats on a
+    triad only; `beat_triads`)."""
+    beats = beat_triads(notes, duration)
+    on, total = 0, 0
+    for n in notes:
+        k = int(max(n.start, 0) // BEAT_S)
+        if n.instrument == "drums" or k >= len(beats) or beats[k] is None:
+            continue
+        root, q = beats[k]
+        tones = {root, (root + (4 if q == "maj" else 3)) % 12, (root + 7) % 12}
+        total += 1
+        on += n.pitch % 12 in tones
+    return on / total if total else 0.0
+
+
+def music_stats(score: Score) -> dict:
+    """The harmony and texture table of one piece (issue 17)."""
+    notes, dur = score.notes, score.duration
+    strings = sum(1 for n in notes if n.instrument == "strings")
+    out = triad_stats(notes, dur)
+    out.update(
+        top3_pitch_class_share=top3_pitch_class_share(notes),
+        pitch_class_entropy=pitch_class_entropy(notes),
+        held_4s=held_notes(notes, HELD_S[0]),
+        held_8s=held_notes(notes, HELD_S[1]),
+        held_8s_strings_share=(sum(1 for n in notes if n.instrument == "strings" and n.duration >= HELD_S[1] - 1e-6)
+                               / strings if strings else 0.0),
+        polyphony=polyphony(notes),
+        drum_pattern_consistency=drum_pattern_consistency(notes),
+        two_bar_repetition=two_bar_repetition(notes),
+        chord_tone_share=chord_tone_share(notes, dur),
+    )
+    return out

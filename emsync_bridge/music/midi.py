@@ -116,7 +116,7 @@ def _score_from_midifile(mid: mido.MidiFile, track_instruments: dict[str, str]) 
     # ticks -> seconds through the tempo map
     tempo, last_tick, last_sec = 500000, 0, 0.0
     tempo_changes = []  # (tick, seconds, tempo)
-    meter_changes = [(0, 4, 4)]
+    meter_changes = []  # the file's own; 4/4 from tick 0 only where the file sets none there
     has_meter = False
     programs: dict[tuple[int, int], int] = {}
     open_notes: dict[tuple[int, int, int], list[tuple[float, int]]] = {}
@@ -199,7 +199,11 @@ def _grid(tpb, meter_changes, tempo_changes, end_tick):
             sec, t0, tempo = csec, ct, ctempo
         return sec + (tick - t0) * tempo / 1e6 / tpb
 
-    meters = sorted(meter_changes)
+    # By tick only, stable: at one tick the file's last event wins. The 4/4 default is added only
+    # when the file sets no meter at tick 0 (sorted in with it, 4/4 beat a 2/4 or 3/4 at tick 0).
+    meters = sorted(meter_changes, key=lambda m: m[0])
+    if not meters or meters[0][0] > 0:
+        meters.insert(0, (0, 4, 4))
     beats, downbeats = [], []
     tick, mi = 0, 0
     while tick <= end_tick:
