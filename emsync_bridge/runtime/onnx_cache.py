@@ -57,7 +57,7 @@ def cache_key(files, seed: int = 0) -> str:
     return f"{key}-x{EXPORTER_VERSION}"
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -87,7 +87,7 @@ def verify(entry: Path) -> dict | None:
             log.warning("ONNX cache %s: %s missing; re-exporting", entry.name, path.name)
             return None
         # Size first: a truncated file is caught without hashing it.
-        if size != want.get("size") or _sha256(path) != want.get("sha256"):
+        if size != want.get("size") or sha256_file(path) != want.get("sha256"):
             log.warning("ONNX cache %s: %s is corrupt or truncated; re-exporting", entry.name, path.name)
             return None
     return manifest
@@ -139,7 +139,7 @@ def export_into(files, entry: Path, seed: int = 0, force: bool = False) -> dict:
             "parity_max_abs_diff": result.max_abs_diff,
             "export_seconds": round(result.seconds, 3),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "files": {p.name: {"sha256": _sha256(p), "size": p.stat().st_size}
+            "files": {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size}
                       for p in (result.prefill, result.step, result.append)},
         }
         _write_json(tmp / MANIFEST, manifest)
@@ -174,7 +174,7 @@ def write_export(model, out_dir: Path, extra: dict | None = None) -> dict:
         "exporter_version": EXPORTER_VERSION, **(extra or {}), "config": model.cfg.to_dict(),
         "opset": result.opset, "parity_max_abs_diff": result.max_abs_diff,
         "export_seconds": round(result.seconds, 3),
-        "files": {p.name: {"sha256": _sha256(p), "size": p.stat().st_size} for p in (result.prefill, result.step, result.append)},
+        "files": {p.name: {"sha256": sha256_file(p), "size": p.stat().st_size} for p in (result.prefill, result.step, result.append)},
     }
     _write_json(out_dir / MANIFEST, manifest)
     return manifest

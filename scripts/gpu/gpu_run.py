@@ -29,14 +29,6 @@ MIN_MUSIC_S_PER_WALL_S = 20.0
 MAX_FILM_SCORE_S = 20.0
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _write_json(path: Path, data) -> None:
     from emsync_bridge.atomic import write_atomic
 
@@ -137,6 +129,8 @@ def package(args) -> int:
     """Split shipped weights FILE into OUT/NAME.part00, .part01, ... of at most 15 MiB (the device
     tool brings back files of at most 16 MiB) and write SHIP_JSON: their size, sha256 and parts,
     and the model's config JSON."""
+    from emsync_bridge.runtime.onnx_cache import sha256_file
+
     src, outdir = Path(args.file), Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     parts = []
@@ -145,7 +139,7 @@ def package(args) -> int:
             p = outdir / f"{src.name}.part{len(parts):02d}"
             p.write_bytes(chunk)
             parts.append(p.name)
-    info = {"weights": {"name": src.name, "size": src.stat().st_size, "sha256": _sha256(src), "parts": parts},
+    info = {"weights": {"name": src.name, "size": src.stat().st_size, "sha256": sha256_file(src), "parts": parts},
             "config": json.loads(src.with_suffix(".json").read_text())}
     _write_json(Path(args.ship_json), info)
     print(f"{src.name}: {info['weights']['size'] / 1e6:.1f} MB in {len(parts)} parts")
