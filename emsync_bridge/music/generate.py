@@ -46,7 +46,7 @@ SUSTAIN_S = 1.0  # a boundary chord's notes sound at least this long (the long-c
 # The valence -> mode aid (SamplingConfig.mode_from_valence, ModeSteer): see ModeSteer. Below
 # MODE_MIN_VALENCE the model is left alone.
 MODE_NOTES = 4
-MODE_PENALTY = 2.0
+MODE_PENALTY = 3.0
 # The scale alone drifts to the relative key (same notes): the bass leans away from the relative
 # key's tonic (degree 9 in major, 3 in minor) by this * |valence| nats. The bass only, and a lean
 # away, not a pull to the tonic triad (which vamped one chord).
