@@ -357,11 +357,18 @@ class Bridge:
         self.write_status()
         return self
 
-    def serve_forever(self, install_signals: bool = True) -> None:
-        """Block until SIGINT/SIGTERM or `/emsync/shutdown`, then close."""
-        if install_signals and threading.current_thread() is threading.main_thread():
+    def handle_signals(self) -> None:
+        """SIGINT/SIGTERM ask for a clean stop (from the main thread only). Call it before `start()`:
+        a signal that lands while the daemon starts (it answers status before `serve_forever`
+        runs) then still stops it cleanly instead of killing it mid-way."""
+        if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self._stop.set())
+
+    def serve_forever(self, install_signals: bool = True) -> None:
+        """Block until SIGINT/SIGTERM or `/emsync/shutdown`, then close."""
+        if install_signals:
+            self.handle_signals()
         try:
             while not self._stop.wait(0.2):
                 pass

@@ -32,6 +32,7 @@ def serve(args) -> int:
         quantize_qn=args.quantize, layout=args.layout, lead_s=args.lead, realtime=not args.no_realtime,
     )
     bridge = Bridge(cfg)
+    bridge.handle_signals()  # before start: it answers status from then on
     bridge.start()
     print(f"emsync-bridge serving ({bridge.mode} mode) on {bridge.osc.host}:{bridge.osc.port}; "
           f"status: {bridge.spool / protocol.STATUS_FILE}; Ctrl+C to stop", file=sys.stderr)
