@@ -89,9 +89,11 @@ SNAP_TOLERANCE = 0.3
 # Groove MIDI: the Roland TD-11 keys -> General MIDI (Magenta's 9-class reduction).
 GROOVE_TO_GM = {36: 36, 38: 38, 40: 38, 37: 38, 22: 42, 42: 42, 44: 42, 26: 46, 46: 46, 43: 43, 58: 43,
                 47: 47, 45: 47, 48: 50, 50: 50, 49: 49, 52: 49, 55: 49, 57: 49, 51: 51, 53: 51, 59: 51}
-# Human timing kept at this strength around the 16th grid (a DAW's "quantize strength" of 50 %):
-# the drummer's push and drag stay, halved, so the grid is still there to learn.
-GROOVE_HUMAN_TIMING = 0.5
+# Human timing kept at this strength around the 16th grid (a DAW's "quantize strength"). 0: the
+# training drums sit on the grid, so the model learns to keep time by itself (issue 18); the
+# drummers' push and drag come back at decode time from groove templates measured on these same
+# performances (`music/groove.py`), where the grid guard cannot undo them.
+GROOVE_HUMAN_TIMING = 0.0
 # Grooves whose hits sit this close (in 16ths) to a 16th less than GROOVE_MIN_STRAIGHT of the time are
 # swung or in triplets: left out (the renditions' grid is straight 16ths).
 GROOVE_STRAIGHT_TOL = 0.3
@@ -274,9 +276,9 @@ class Groove:
         return [(p - 4 * k, key) for p, key in self.hits if lo <= p < hi]
 
 
-def read_groove(path: Path) -> Groove | None:
+def read_groove(path: Path, timing: float = GROOVE_HUMAN_TIMING) -> Groove | None:
     """Drum hits of a GMD file in beats (the files have one tempo; tick / ticks-per-beat is the
-    beat position), keys mapped to GM, human timing pulled halfway to the 16th grid. None for a
+    beat position), keys mapped to GM, human timing kept at `timing` around the 16th grid. None for a
     file whose hits are mostly off the straight 16ths (swing, triplets) or shorter than 2 bars."""
     import mido
 
@@ -292,7 +294,7 @@ def read_groove(path: Path) -> Groove | None:
     dev = pos * 4 - np.round(pos * 4)  # in 16ths
     if np.mean(np.abs(dev) <= GROOVE_STRAIGHT_TOL) < GROOVE_MIN_STRAIGHT:
         return None
-    pos = (np.round(pos * 4) + GROOVE_HUMAN_TIMING * dev) / 4
+    pos = (np.round(pos * 4) + timing * dev) / 4
     n_bars = int(pos.max() // 4)  # whole bars only
     if n_bars < 2:
         return None
@@ -326,6 +328,70 @@ def groove_files(groove_dir: Path) -> list[Path]:
 
 
 _BANKS: dict[str, GrooveBank] = {}
+
+
+def groove_template(path: Path) -> dict | None:
+    """One performance's feel (see music/groove.py): per part and 16th of the bar, the median
+    distance from the grid (in 16ths, as played) and the median velocity; a slot the drummer never
+    hit takes the part's median (a part never played: on the grid, velocity 80); offsets are
+    measured from the performance's own median offset. None for the files `read_groove` leaves
+    out (swung, triplets, under 2 bars)."""
+    import mido
+
+    from .groove import PARTS, SLOTS, part_of
+
+    if read_groove(path) is None:
+        return None
+    mid = mido.MidiFile(str(path), clip=True)
+    hits, tick, tempo = [], 0, 500000
+    for msg in mido.merge_tracks(mid.tracks):
+        tick += msg.time
+        if msg.type == "set_tempo" and tick == 0:
+            tempo = msg.tempo
+        if msg.type == "note_on" and msg.velocity > 0 and msg.note in GROOVE_TO_GM:
+            hits.append((tick / mid.ticks_per_beat * 4, GROOVE_TO_GM[msg.note], msg.velocity))
+    n_bars = int(max(p for p, _, _ in hits) // 16)
+    # The drummer's median distance from the click is not feel but where the click was: taken out,
+    # so the template moves the parts and slots against each other, not the whole kit off the grid.
+    centre = float(np.median([p - np.round(p) for p, _, _ in hits]))
+    hits = [(p - centre, k, v) for p, k, v in hits]
+    offsets, velocity = {}, {}
+    for part in PARTS:
+        cells: list[list[tuple[float, int]]] = [[] for _ in range(SLOTS)]
+        for pos, key, vel in hits:
+            if part_of(key) == part and pos < 16 * n_bars - 0.5:
+                slot = int(np.round(pos))
+                cells[slot % SLOTS].append((pos - slot, vel))
+        every = [c for cell in cells for c in cell]
+        off_all = float(np.median([o for o, _ in every])) if every else 0.0
+        vel_all = int(np.median([v for _, v in every])) if every else 80
+        offsets[part] = [round(float(np.median([o for o, _ in c])), 3) if c else round(off_all, 3) for c in cells]
+        velocity[part] = [int(np.median([v for _, v in c])) if c else vel_all for c in cells]
+    return {"name": str(path.relative_to(path.parents[2])) if len(path.parents) > 2 else path.name,
+            "bpm": round(60e6 / tempo, 2), "density": len(hits) / max(16 * n_bars, 1),
+            "offsets": offsets, "velocity": velocity}
+
+
+def build_templates(groove_dir: Path, out: Path) -> int:
+    """Write the groove templates of every straight 4/4 beat of the dataset to `out` (JSON), each
+    with its energy level (hit-density tertile, as GrooveBank's). Returns how many."""
+    from ..atomic import write_json_atomic
+
+    temps = [t for t in (groove_template(p) for p in groove_files(Path(groove_dir))) if t is not None]
+    order = sorted(range(len(temps)), key=lambda i: temps[i]["density"])
+    third = len(order) // 3
+    for rank, i in enumerate(order):
+        temps[i]["level"] = min(rank // max(third, 1), 2)
+        del temps[i]["density"]
+    write_json_atomic(out, {
+        "source": "Groove MIDI Dataset (Gillick, Roberts, Engel, Eck, Bamman, ICML 2019), "
+                  "magenta.tensorflow.org/datasets/groove; copy in github.com/zharry29/drums-with-llm groove/ (commit 476adbc)",
+        "licence": "CC-BY-4.0 (Creative Commons Attribution 4.0 International)",
+        "built_by": "python -m emsync_bridge.music.data --groove DIR --templates OUT",
+        "what": "per performance, per part (kick/snare/hats) and 16th of the bar: median offset from the grid "
+                "in 16ths (+ late) and median velocity; level = hit-density tertile",
+        "templates": temps})
+    return len(temps)
 
 
 def load_grooves(groove_dir: Path | str) -> GrooveBank:
@@ -1044,7 +1110,7 @@ def data_card(index: dict, tokens: np.ndarray) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--pop909", type=Path, required=True, help="POP909 folder (holding POP909/NNN/ or NNN/)")
+    ap.add_argument("--pop909", type=Path, help="POP909 folder (holding POP909/NNN/ or NNN/); required but with --templates")
     ap.add_argument("--groove", type=Path, default=None,
                     help="Groove MIDI Dataset folder (info.csv + drummerN/): human drums instead of the rules")
     ap.add_argument("--out", type=Path, default=Path("data_cache"))
@@ -1053,7 +1119,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--renditions", type=int, default=3, help="renditions per song")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--card-only", action="store_true", help="rewrite data_card.md of an existing --out cache")
+    ap.add_argument("--templates", type=Path, default=None,
+                    help="with --groove: only write the groove templates (music/groove.py) to this JSON file")
     args = ap.parse_args(argv)
+    if args.templates is not None:
+        if args.groove is None:
+            ap.error("--templates needs --groove")
+        print(f"{build_templates(args.groove, args.templates)} groove templates -> {args.templates}")
+        return 0
+    if args.pop909 is None:
+        ap.error("--pop909 is required")
     if args.card_only:
         tokens, index = load_cache(args.out)
         (args.out / "data_card.md").write_text(data_card(index, tokens))

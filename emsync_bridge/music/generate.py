@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from emsync_bridge.errors import EmsyncError
-from emsync_bridge.music import vocab
+from emsync_bridge.music import groove, vocab
 from emsync_bridge.music.metrics import key_from_histogram
 from emsync_bridge.music.midi import Score, tokens_to_score
 from emsync_bridge.music.model_config import (DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD, N_PREFIX,
@@ -40,6 +40,9 @@ MAX_NOTE_S = 8.0
 # A note still sounding after RELEASE_S is released in the token stream (the model sees the OFF):
 # the training data holds no pitched note longer than 6 s (data.NOTE_MAX_S).
 RELEASE_S = 6.0
+# Voices per instrument (a synth's voice stealing): a note-on over the limit releases that
+# instrument's oldest sounding note at the same instant. None = no limit.
+VOICES: dict[str, int | None] = {"bass": None, "drums": None, "guitar": None, "piano": None, "strings": None}
 CHORD_NOTES = 3  # pitched notes a boundary CHORD gets before time moves on (the long-chord rule's 3)
 MAX_TOKENS_HELD = 24
 SUSTAIN_S = 1.0  # a boundary chord's notes sound at least this long (the long-chord rule needs 0.5 s)
@@ -52,6 +55,7 @@ MODE_PENALTY = 3.0
 # away, not a pull to the tonic triad (which vamped one chord).
 MODE_BASS_RELATIVE_PENALTY = 2.0
 MODE_MIN_VALENCE = 0.2
+TONIC_AT_CUTS = False
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the harmonic minor's leading tone
 
@@ -160,6 +164,10 @@ class SamplingConfig:
     # A live splice (the bridge regenerating from the play head): no time passes before the first
     # pitched note-on, so the new material is heard at once instead of after a rest the model chose.
     attack_at_start: bool = False
+    # Human drum feel (music/groove.py): on a grid, each drum hit is moved and accented as one real
+    # drummer of the Groove MIDI Dataset played that 16th of the bar (a template drawn by the seed
+    # at the energy arousal asks for), scaled by this strength; 0 leaves the drums on the grid.
+    drum_feel: float = groove.STRENGTH
 
     def validate(self) -> None:
         if not 0.0 < self.temperature <= 10.0:
@@ -170,6 +178,8 @@ class SamplingConfig:
             raise EmsyncError(f"valence guidance must be within [0, 10], got {self.valence_guidance}")
         if self.valence_guidance_s is not None and not self.valence_guidance_s >= 0:
             raise EmsyncError(f"valence guidance seconds must be >= 0, got {self.valence_guidance_s}")
+        if not 0.0 <= self.drum_feel <= 1.0:
+            raise EmsyncError(f"drum feel must be within [0, 1], got {self.drum_feel}")
 
 
 @dataclass
@@ -190,6 +200,7 @@ class Generation:
     seed: int
     truncated: bool = False  # stopped by the token cap before reaching the duration
     grid: "GridGuard | None" = None  # the grid the onsets were kept to, if any
+    feel: "groove.Feel | None" = None  # the human drum feel laid on that grid, if any
 
     def score(self) -> Score:
         s = tokens_to_score(self.tokens, end_time=self.duration)
@@ -201,6 +212,7 @@ class Generation:
                 t = self.grid.nearest(n.start)
                 if abs(t - n.start) <= vocab.TICK_S / 2 + 1e-6 and t < n.end:
                     n.start = t
+        groove.apply_feel(s.notes, self.feel)
         # Notes may run past the film: cut them at the end (nothing sounds after it). A note the
         # model never released is let go after MAX_NOTE_S: a drone under every later scene is
         # never what the film needs (the training data holds nothing longer than 4 bars).
@@ -418,16 +430,27 @@ class NoteKeeper:
     def advance(self, token: int, cursor: float) -> None:
         if vocab.NOTE_BASE <= token < vocab.LESS_INSTRUMENTS:
             block = (token - vocab.NOTE_BASE) // vocab.N_PITCHES
-            if block % 2:  # on
+            if block % 2:  # on (a re-strike counts from now: onset order is age order)
+                self.sounding.pop(token, None)
                 self.sounding[token] = cursor
             else:
                 self.sounding.pop(token + vocab.N_PITCHES, None)
 
-    def due(self, cursor: float) -> int | None:
-        """The note-off of a note sounding >= RELEASE_S, or None."""
+    def due(self, cursor: float, keep=()) -> int | None:
+        """The note-off of a note sounding >= RELEASE_S, or of an instrument's oldest note (not in
+        `keep`) while it sounds more than its VOICES; else None."""
         for on, start in self.sounding.items():
             if cursor - start >= RELEASE_S - 1e-9 and _PITCHED_ROWS[(on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES)]:
                 return on - vocab.N_PITCHES
+        per_row: dict[int, list[int]] = {}
+        for on in self.sounding:  # in onset order
+            per_row.setdefault((on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES), []).append(on)
+        for row, ons in per_row.items():
+            limit = VOICES[vocab.INSTRUMENTS[row]]
+            if limit is not None and len(ons) > limit:
+                free = [on for on in ons if on not in keep]
+                if free:
+                    return free[0] - vocab.N_PITCHES
         return None
 
     def redirect(self, logits: np.ndarray, keep=()) -> np.ndarray:
@@ -663,10 +686,12 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
         logits = dec.next_logits(seq, bs, emotion[0], emotion[1], changed)
         if guard is not None:
             logits = guard.fold(logits, tracker.cursor)
-        release = keeper.due(tracker.cursor)
+        release = keeper.due(tracker.cursor, keep=sustained)
         if sampling.chord_on_boundaries and tracker.on_unused_target():
             token = vocab.CHORD
             ons_due, held, at_boundary = CHORD_NOTES, 0, True
+            if TONIC_AT_CUTS and steer is not None and steer.tonic is not None and steer.acts(emotion[0]):
+                forced = steer.chord(emotion[0])
         elif release is not None:
             token = release
         elif forced:
@@ -711,4 +736,13 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     hits = [BoundaryHit(t, h.hit_time) for t, h in zip(targets, tracker.hits())]  # the cuts, not their grid points
     return Generation(tokens=seq[1:], duration=duration, hits=hits, wall_time=wall,
                       decoder=dec.name, engine=engine.name, provider=engine.provider,
-                      seed=sampling.seed, truncated=truncated, grid=guard)
+                      seed=sampling.seed, truncated=truncated, grid=guard,
+                      feel=drum_feel(conditioning, sampling, start_time) if guard is not None else None)
+
+
+def drum_feel(conditioning: Conditioning, sampling: SamplingConfig, start_time: float = 0.0) -> "groove.Feel | None":
+    """The human drum feel for a generation on a grid (None when `drum_feel` is 0 or no tempo)."""
+    if not sampling.drum_feel or conditioning.tempo is None:
+        return None
+    template = groove.choose(conditioning.emotion_at(start_time)[1], sampling.seed)
+    return groove.Feel(template, conditioning.tempo, conditioning.tempo_origin, sampling.drum_feel)
