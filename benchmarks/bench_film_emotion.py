@@ -78,9 +78,14 @@ def predict(clip: Path, estimator: str) -> dict:
     dur = np.array([s.end - s.start for s in a.scenes])
     w = dur / dur.sum()
     probs = {e: float(sum(wi * s.emotions.get(e, 0.0) for wi, s in zip(w, a.scenes))) for e in EMOTIONS}
-    unshrunk = [((s.features or {}).get("valence_unshrunk", s.valence)) for s in a.scenes]
+    def feat(name, default):  # duration-weighted per-scene diagnostic (learned estimator only)
+        return float(np.dot(w, [(s.features or {}).get(name, default(s)) for s in a.scenes]))
+
     return {"valence": float(a.valence), "arousal": float(a.arousal),
-            "valence_unshrunk": float(np.dot(w, unshrunk)),
+            "valence_unshrunk": feat("valence_unshrunk", lambda s: s.valence),
+            "image_valence": feat("image_valence", lambda s: float("nan")),
+            "face_share": feat("face_share", lambda s: float("nan")),
+            "face_valence": feat("face_valence", lambda s: float("nan")),
             "confidence": float(np.dot(w, [s.confidence for s in a.scenes])),
             "top": max(probs, key=probs.get), "emotions": probs, "n_scenes": len(a.scenes)}
 
