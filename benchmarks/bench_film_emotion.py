@@ -139,7 +139,9 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         sys.exit(f"bench_film_emotion: {len(missing)} clips missing in {args.clips} (e.g. {missing[0]}.mp4); "
                  "build them with benchmarks/film_scenes/make_clips.py")
-    out = {"clips": str(args.clips), "n_scenes": len(scenes), "load_before": os.getloadavg(), "estimators": {}}
+    clips = args.clips.resolve()
+    root = Path(__file__).resolve().parents[1]
+    out = {"clips": str(clips.relative_to(root) if clips.is_relative_to(root) else clips), "n_scenes": len(scenes), "load_before": os.getloadavg(), "estimators": {}}
     for est in args.estimators.split(","):
         t0 = time.perf_counter()
         preds = [predict(args.clips / f"{s['id']}.mp4", est) for s in scenes]
