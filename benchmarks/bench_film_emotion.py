@@ -33,6 +33,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 
+from emsync_bridge.errors import EmsyncError  # noqa: E402
 from emsync_bridge.video.analysis import analyze_video  # noqa: E402
 from emsync_bridge.video.emotion import EMOTIONS  # noqa: E402
 
@@ -144,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     out = {"clips": str(clips.relative_to(root) if clips.is_relative_to(root) else clips), "n_scenes": len(scenes), "load_before": os.getloadavg(), "estimators": {}}
     for est in args.estimators.split(","):
         t0 = time.perf_counter()
-        preds = [predict(args.clips / f"{s['id']}.mp4", est) for s in scenes]
+        try:
+            preds = [predict(args.clips / f"{s['id']}.mp4", est) for s in scenes]
+        except EmsyncError as e:
+            sys.exit(f"bench_film_emotion: {e}")
         wall = time.perf_counter() - t0
         summ = summarise(scenes, preds)
         out["estimators"][est] = {"summary": summ, "wall_s": wall,

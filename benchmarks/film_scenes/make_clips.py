@@ -88,4 +88,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except (subprocess.CalledProcessError, OSError) as e:
+        sys.exit(f"make_clips: {e}")
