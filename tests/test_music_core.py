@@ -591,7 +591,46 @@ def test_every_release_is_of_a_sounding_note():
     kept = keeper.redirect(logits, keep={vocab.note_on("strings", 60)})
     assert kept[vocab.note_off("strings", 64)] > 3.0
     # drums are never redirected; a note held RELEASE_S is due for release
-    assert keeper.due(5.9) is None and keeper.due(6.0) == vocab.note_off("strings", 60)
+    from emsync_bridge.music.generate import RELEASE_S
+    assert keeper.due(RELEASE_S - 0.1) is None and keeper.due(RELEASE_S) == vocab.note_off("strings", 60)
+
+
+def test_an_instrument_over_its_voices_releases_its_oldest_note(monkeypatch):
+    import emsync_bridge.music.generate as G
+
+    monkeypatch.setattr(G, "VOICES", {**G.VOICES, "bass": 1, "strings": 2, "piano": None})
+    keeper = G.NoteKeeper()
+    keeper.advance(vocab.note_on("bass", 40), 0.0)
+    for k, p in enumerate((60, 64, 67)):
+        keeper.advance(vocab.note_on("strings", p), 0.1 * k)
+    for p in range(48, 56):  # no limit: never released for its count
+        keeper.advance(vocab.note_on("piano", p), 0.0)
+    assert keeper.due(0.3) == vocab.note_off("strings", 60)  # three strings over two: the oldest goes
+    # a boundary chord's held note is not stolen: the next oldest is
+    assert keeper.due(0.3, keep={vocab.note_on("strings", 60)}) == vocab.note_off("strings", 64)
+    keeper.advance(vocab.note_off("strings", 60), 0.3)
+    assert keeper.due(0.3) is None
+    keeper.advance(vocab.note_on("bass", 43), 0.5)
+    assert keeper.due(0.5) == vocab.note_off("bass", 40)
+    # a re-struck key counts its age from the new onset
+    keeper.advance(vocab.note_off("bass", 40), 0.5)
+    keeper.advance(vocab.note_on("strings", 64), 0.6)
+    keeper.advance(vocab.note_on("strings", 72), 0.7)
+    assert keeper.due(0.7) == vocab.note_off("strings", 67)
+
+
+def test_generated_music_keeps_to_each_instruments_voices(small_engine):
+    from emsync_bridge.music.generate import VOICES
+
+    gen = generate(small_engine, 20.0, Conditioning.constant(0.5, 0.5, [6.0, 13.0]), SamplingConfig(seed=5))
+    notes = gen.score().notes
+    for inst, limit in VOICES.items():
+        if limit is None:
+            continue
+        mine = [n for n in notes if n.instrument == inst]
+        worst = max((sum(1 for m in mine if m.start <= n.start < m.end) for n in mine), default=0)
+        # a boundary chord (3 notes, 1 s) may sit over the limit while it is held
+        assert worst <= max(limit, 3), (inst, worst)
 
 
 def test_the_decoder_releases_long_notes_in_the_token_stream(small_engine):
