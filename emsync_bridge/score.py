@@ -23,7 +23,7 @@ import numpy as np
 
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import vocab
-from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, Generation, SamplingConfig, generate
 from emsync_bridge.music.metrics import boundary_report, summary
 from emsync_bridge.music.midi import Score, write_midi
@@ -72,6 +72,7 @@ class ScoreOptions:
     top_p: float = 0.7
     valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
     mode_from_valence: bool = True  # the valence -> mode key lock (SamplingConfig)
+    drum_feel: float = DEFAULT_DRUM_FEEL  # human drum feel strength (SamplingConfig, music/groove.py)
     min_scene_s: float = 4.0
     # Steering (the control panel): the defaults keep the video's own curve and cuts.
     scene_overrides: dict[int, tuple[float, float]] = field(default_factory=dict)  # scene index -> (V, A)
@@ -93,7 +94,7 @@ class ScoreResult:
 def sampling_for(opts: ScoreOptions) -> SamplingConfig:
     return SamplingConfig(temperature=opts.temperature, top_p=opts.top_p, seed=opts.seed,
                           instruments=tuple(opts.instruments), valence_guidance=opts.valence_guidance,
-                          mode_from_valence=opts.mode_from_valence)
+                          mode_from_valence=opts.mode_from_valence, drum_feel=opts.drum_feel)
 
 
 def check_options(opts: ScoreOptions) -> None:
@@ -397,6 +398,7 @@ def generation_report(analysis, cond: Conditioning, gen: Generation, score: Scor
         "mode_from_valence": opts.mode_from_valence,
         "instruments": list(opts.instruments),
         "tempo": fit.to_dict() if fit else None,  # incl. each cut's distance to its beat
+        "drum_feel": gen.feel.to_dict() if gen.feel else None,
         "emotion_curve": [{"start": s.start, "valence": s.valence, "arousal": s.arousal} for s in cond.emotion],
         "scenes": [{"start": s.start, "end": s.end, "valence_used": cond.emotion_at(s.start)[0],
                     "arousal_used": cond.emotion_at(s.start)[1]} for s in analysis.scenes],

@@ -51,6 +51,13 @@ def finite(text: str) -> float:
     return _number(text)
 
 
+def unit_interval(text: str) -> float:
+    x = _number(text)
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within 0..1, got {text!r}")
+    return x
+
+
 def non_negative(text: str) -> float:
     v = _number(text)
     if v < 0:

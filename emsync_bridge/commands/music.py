@@ -9,7 +9,7 @@ from emsync_bridge.commands.registry import command
 from emsync_bridge.commands import argtypes
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import train_options
-from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE
 
 
 def parse_times(text: str | None) -> list[float]:
@@ -39,6 +39,8 @@ def parse_tempo(text: str, option: str = "--tempo") -> float | str | None:
     return bpm
 
 
+DRUM_FEEL_HELP = ("human drum feel, 0..1: each drum hit moved and accented as a real drummer played that 16th "
+                  "(Groove MIDI Dataset templates); 0 = drums exactly on the grid (default %(default)s)")
 FREE_KEY_HELP = "let the model choose key and mode (no valence -> mode key lock; it barely follows valence alone)"
 VALENCE_GUIDANCE_HELP = "follow valence this much more strongly (classifier-free guidance; 1 = off, 2x compute when > 1)"
 UNTRAINED_BANNER = ("UNTRAINED MODEL: random weights, not the product's music "
@@ -66,7 +68,8 @@ def generate_cmd(args) -> int:
                                       else fixed_tempo(tempo, boundaries))
     cond = Conditioning.constant(args.valence, args.arousal, boundaries, tempo=fit.tempo if fit else None)
     sampling = SamplingConfig(seed=args.seed, temperature=args.temperature, top_p=args.top_p,
-                              valence_guidance=args.valence_guidance, mode_from_valence=not args.free_key)
+                              valence_guidance=args.valence_guidance, mode_from_valence=not args.free_key,
+                              drum_feel=args.drum_feel)
     cond.validate(args.duration)  # before the model loads: bad values fail fast
     sampling.validate()
     engine, files = load_engine(args.model, backend=args.backend, seed=args.seed)
@@ -84,6 +87,7 @@ def generate_cmd(args) -> int:
         "boundaries": [{"target": h.target, "hit_time": h.hit_time} for h in gen.hits],
         "metrics": summary(score, boundaries), "truncated": gen.truncated,
         "tempo": fit.to_dict() if fit else None,
+        "drum_feel": gen.feel.to_dict() if gen.feel else None,
     }
     if not files.trained:
         report["warning"] = UNTRAINED_BANNER
@@ -108,6 +112,7 @@ def _generate_args(p):
     p.add_argument("--valence-guidance", type=argtypes.finite, default=DEFAULT_VALENCE_GUIDANCE,
                    help=VALENCE_GUIDANCE_HELP)
     p.add_argument("--free-key", action="store_true", help=FREE_KEY_HELP)
+    p.add_argument("--drum-feel", type=argtypes.unit_interval, default=DEFAULT_DRUM_FEEL, help=DRUM_FEEL_HELP)
     p.add_argument("--model", default=None, help="default | emsync-37m | path to .safetensors")
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
     p.add_argument("-o", "--output", default="out.mid", help="MIDI file (the report goes next to it as .json)")

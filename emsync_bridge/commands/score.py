@@ -10,9 +10,9 @@ from pathlib import Path
 
 from emsync_bridge.commands.registry import command
 from emsync_bridge.commands import argtypes
-from emsync_bridge.commands.music import FREE_KEY_HELP, TEMPO_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
+from emsync_bridge.commands.music import DRUM_FEEL_HELP, FREE_KEY_HELP, TEMPO_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
 from emsync_bridge.errors import EmsyncError
-from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE
 
 
 class _Bars:
@@ -53,7 +53,7 @@ def _options(args):
                         instruments=instruments, tempo=tempo, render=not args.no_render,
                         model=args.model, backend=args.backend, temperature=args.temperature,
                         top_p=args.top_p, valence_guidance=args.valence_guidance, min_scene_s=args.min_scene,
-                        mode_from_valence=not args.free_key)
+                        mode_from_valence=not args.free_key, drum_feel=args.drum_feel)
 
 
 def _run_score(video, out_dir, args) -> int:
@@ -107,6 +107,7 @@ def _score_args(p, video=True):
     p.add_argument("--top-p", type=argtypes.finite, default=0.7)
     p.add_argument("--valence-guidance", type=argtypes.finite, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
     p.add_argument("--free-key", action="store_true", help=FREE_KEY_HELP)
+    p.add_argument("--drum-feel", type=argtypes.unit_interval, default=DEFAULT_DRUM_FEEL, help=DRUM_FEEL_HELP)
     p.add_argument("--min-scene", type=argtypes.non_negative, default=4.0, help="minimum seconds between boundaries")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--json", action="store_true", help="print one JSON object (for scripts)")

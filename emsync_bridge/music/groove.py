@@ -21,13 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
+from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL
 from emsync_bridge.tempo import TempoMap
 
 TEMPLATES_PATH = Path(__file__).resolve().parent.parent / "models" / "groove-templates.json"
 SLOTS = 16  # 16ths of a 4/4 bar
 PARTS = ("kick", "snare", "hats")
-# How much of the drummer's offset is applied (a DAW's groove strength). 1 = as played.
-STRENGTH = 0.3
+# How much of the drummer's offset is applied (a DAW's groove strength; 1 = as played): see
+# model_config.DEFAULT_DRUM_FEEL for how it was chosen.
+STRENGTH = DEFAULT_DRUM_FEEL
 _PART_OF = {35: "kick", 36: "kick", 37: "snare", 38: "snare", 39: "snare", 40: "snare"}
 
 
@@ -85,6 +87,10 @@ class Feel:
     tempo: TempoMap
     origin: float = 0.0
     strength: float = STRENGTH
+
+    def to_dict(self) -> dict:
+        return {"template": self.template.name, "level": self.template.level, "strength": self.strength,
+                "source": "Groove MIDI Dataset (CC-BY 4.0)"}
 
     def at(self, pitch: int, t: float) -> tuple[float, int | None]:
         """(time to play it, velocity) for a drum hit the model put at `t` (generation seconds);
