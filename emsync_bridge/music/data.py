@@ -1060,8 +1060,10 @@ def data_card(index: dict, tokens: np.ndarray) -> str:
 - **Drums: human grooves** (with `--groove`): the 4/4 beats of the Groove MIDI Dataset whose hits
   lie mostly (>= 80 %) within 0.3 of a straight 16th (swung and triplet grooves left out), TD-11
   keys mapped to GM (36 kick, 38 snare, 42 closed / 46 open hat, 43/47/50 toms, 49 crash, 51 ride),
-  each hit's distance from its 16th kept at half strength (a DAW's 50 % quantize: the drummer's
-  push and drag stay, the grid stays learnable), split in three energy levels by hits per beat.
+  each hit's distance from its 16th kept at {GROOVE_HUMAN_TIMING:.0%} (a DAW's quantize strength; 0 %: on
+  the grid, so the model learns to keep time; the drummers' push, drag and accents come back at
+  decode time from groove templates of these same performances, `music/groove.py`), split in three
+  energy levels by hits per beat.
   Each 8-bar section plays consecutive bars of one groove of its energy from a random bar, the
   groove's beats laid on the song's annotated beats (so the drums follow POP909's tempo); at low
   energy only the hits on a beat. Bars that are not 4 beats long, or builds without `--groove`, get
