@@ -15,6 +15,7 @@ from emsync_bridge.bridge.sinks import RecordingSink, sounding_after
 from emsync_bridge.music import groove, vocab
 from emsync_bridge.music.generate import Conditioning, SamplingConfig, drum_feel, generate
 from emsync_bridge.music.midi import DEFAULT_VELOCITY, Note
+from emsync_bridge.music.splice import primer_until, tick_of, trim_primer
 from emsync_bridge.music.model import build_model
 from emsync_bridge.runtime.torch_engine import TorchEngine
 from emsync_bridge.tempo import TempoMap, TempoPoint
@@ -165,25 +166,30 @@ def test_hits_the_scheduler_has_passed_are_sent_at_once_and_none_sticks():
     assert sounding_after(sink.messages()) == set() and sink.sounding() == set()
 
 
+def drum_notes(events, start: float, end: float) -> list[tuple[int, float, int]]:
+    """(pitch, start, velocity) of the drum notes starting in [start, end)."""
+    return sorted((n[1], round(n[2], 6), n[4]) for n in notes_from_events(events)
+                  if n[0] == "drums" and start - 1e-9 <= n[2] < end)
+
+
 def test_daemon_commits_drums_with_the_feel(rig):
     """Commit mode through the real daemon: the score's and the MIDI file's drum hits are where and
-    as hard as the job's feel plays them (rebuilt here from the plan and the job's seed), and every
-    note-on in the file has its note-off."""
+    as hard as the job's feel plays them (rebuilt here from the plan and the job's seed), every
+    note-on in the file has its note-off, and a regeneration from a boundary lays its own feel on
+    the generation's clock (primer and splice tick as the daemon cuts them)."""
     bridge, sim = rig(seed=5)
     spool = bridge.spool
     wait_for(lambda: manifest_id(spool) and bridge.generation.get("complete"), "the first commit")
+    first = manifest_id(spool)
     plan = bridge.plan
     assert bridge.generation["from"] == plan.origin  # one job made the whole score
     feel = drum_feel(plan.conditioning(), SamplingConfig(seed=bridge.cfg.seed + bridge._job_seq))
     assert feel is not None
-    expect = events_from_tokens(bridge.tokens, origin=plan.origin, end_time=plan.end, feel=feel)
-    want = sorted((n[1], round(n[2], 6), n[4]) for n in notes_from_events(expect)
-                  if n[0] == "drums" and n[2] < plan.end)
-    got = sorted((n[1], round(n[2], 6), n[4]) for n in notes_from_events(bridge.score.events) if n[0] == "drums")
-    assert len(want) >= 4 and got == want
-    grid = [n for n in notes_from_events(events_from_tokens(bridge.tokens, origin=plan.origin, end_time=plan.end))
-            if n[0] == "drums"]
-    assert sorted((n[1], round(n[2], 6), n[4]) for n in grid) != want  # the feel changed something
+    want = drum_notes(events_from_tokens(bridge.tokens, origin=plan.origin, end_time=plan.end, feel=feel),
+                      plan.origin, plan.end)
+    assert len(want) >= 4 and drum_notes(bridge.score.events, plan.origin, plan.end) == want
+    grid = drum_notes(events_from_tokens(bridge.tokens, origin=plan.origin, end_time=plan.end), plan.origin, plan.end)
+    assert grid != want  # the feel changed something
     item = next(i for i in load_manifest(spool).items if i.instrument == "drums")
     mid = mido.MidiFile(spool / item.file)
     msgs, hits, tick = [], [], 0
@@ -192,8 +198,23 @@ def test_daemon_commits_drums_with_the_feel(rig):
         if m.type in ("note_on", "note_off"):
             msgs.append(m)
             if m.type == "note_on" and m.velocity > 0:
-                hits.append((m.note, tick * 0.5 / mid.ticks_per_beat, m.velocity))  # 120 BPM
+                hits.append((m.note, item.position + tick * 0.5 / mid.ticks_per_beat, m.velocity))  # 120 BPM
     assert sounding_after(msgs) == set(), "no stuck notes"
     assert len(hits) == len(want)
     for (p, t, v), (wp, wt, wv) in zip(sorted(hits), want):
-        assert (p, v) == (wp, wv) and abs(t - (wt - item.position)) < 1e-3
+        assert (p, v) == (wp, wv) and abs(t - wt) < 1e-3
+
+    old = list(bridge.tokens)
+    sim.move_marker(2, 6.5)  # regenerated from the boundary at 2.0 (test_bridge_daemon)
+    wait_for(lambda: (g := manifest_id(spool)) != first and g and bridge.generation.get("complete"),
+             "the regenerated commit")
+    plan = bridge.plan
+    assert bridge.generation["from"] == pytest.approx(2.0)
+    tick = tick_of(2.0 - plan.origin)
+    primer_full = primer_until(old, tick)
+    _, dropped = trim_primer(primer_full, bridge.cfg.primer_tokens)
+    feel = drum_feel(plan.conditioning(), SamplingConfig(seed=bridge.cfg.seed + bridge._job_seq), dropped * vocab.TICK_S)
+    ts = TokenStream(origin=plan.origin, tick=tick, feel=feel)
+    events = [e for tok in bridge.tokens[len(primer_full):] for e in ts.feed(tok)] + ts.finish(tick_of(plan.duration))
+    want = drum_notes(events, 2.0, plan.end)
+    assert want and drum_notes(bridge.score.events, 2.0, plan.end) == want
