@@ -218,3 +218,36 @@ def test_daemon_commits_drums_with_the_feel(rig):
     events = [e for tok in bridge.tokens[len(primer_full):] for e in ts.feed(tok)] + ts.finish(tick_of(plan.duration))
     want = drum_notes(events, 2.0, plan.end)
     assert want and drum_notes(bridge.score.events, 2.0, plan.end) == want
+
+
+def test_live_daemon_streams_drums_with_the_feel(rig):
+    """Live mode through the real daemon: the live score is exactly what a TokenStream(early=True)
+    with the job's feel makes of its tokens, every key's note-ons and note-offs alternate (no off
+    before its on, nothing left sounding), and the drums sent are those moved, accented hits."""
+    sink = RecordingSink()
+    bridge, sim = rig(mode="live", sink=sink, seed=5)
+    wait_for(lambda: bridge.generation.get("complete"), "the score")
+    plan = bridge.plan
+    assert bridge.generation["from"] == plan.origin
+    feel = drum_feel(plan.conditioning(), SamplingConfig(seed=bridge.cfg.seed + bridge._job_seq))
+    expect = events_from_tokens(bridge.tokens, origin=plan.origin, end_time=plan.end, early=True, feel=feel)
+    live = [e for e in bridge.score.events if isinstance(e, NoteEvent)]
+    assert live == expect
+    drums = [e for e in live if e.on and e.instrument == "drums"]
+    assert len(drums) >= 4 and any(abs(e.time / vocab.TICK_S - round(e.time / vocab.TICK_S)) > 0.01 for e in drums)
+    sounding: set[tuple[str, int]] = set()
+    for e in live:
+        key = (e.instrument, e.pitch)
+        assert (key in sounding) != e.on, f"{'on' if e.on else 'off'} of {key} at {e.time}"
+        (sounding.add if e.on else sounding.discard)(key)
+    assert not sounding
+
+    sim.play(0.0)
+    wait_for(lambda: sim.position() > 2.5, "playing to 2.5 s")
+    sim.stop()
+    wait_for(lambda: bridge.scheduler.silences["stop"] >= 1, "stop handled")
+    assert sink.sounding() == set()
+    heard = {(round(s.project_time, 6), s.msg.note, s.msg.velocity) for s in sink.sent
+             if s.msg.type == "note_on" and s.msg.channel == 9 and s.project_time < 2.4}
+    want = {(round(e.time, 6), e.pitch, e.velocity) for e in drums if e.time < 2.4}
+    assert want and heard <= want and len(heard) >= len(want) - bridge.scheduler.late_skipped
