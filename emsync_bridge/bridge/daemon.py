@@ -47,7 +47,7 @@ from emsync_bridge.bridge.latency import Lead, RegenTrace
 from emsync_bridge.bridge.osc import OscEvent, OscServer, ReaperOut, is_loopback
 from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, raise_thread_priority
 from emsync_bridge.errors import EmsyncError
-from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, generate
+from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, drum_feel, generate
 from emsync_bridge.music.tempo_fit import TempoFit, fit_tempo
 from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
 from emsync_bridge.music.splice import primer_until, tick_of, trim_primer
@@ -1041,9 +1041,18 @@ class Bridge:
                                    head_at_start=head, lead=lead, splice=replaced)
                 self._await_regen = trace
             self.scheduler.notify()
+        # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.
+        sampling = SamplingConfig(temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed + job.seq,
+                                  valence_guidance=cfg.valence_guidance, mode_from_valence=cfg.mode_from_valence,
+                                  attack_at_start=self.mode == "live" and tick > 0, grid_guard=cfg.grid_guard)
+        conditioning = plan.conditioning()
+        start_time = dropped * TICK_S  # the generation clock (0 = plan.origin) where the primer starts
         # Live: notes go out as soon as they are sampled (a same-tick cancellation is withdrawn),
-        # so the lead only has to cover the first token, not the first whole tick.
-        stream = TokenStream(origin=plan.origin, tick=tick, early=self.mode == "live")
+        # so the lead only has to cover the first token, not the first whole tick. The drums get
+        # the human feel generate() gives the generation (`Generation.feel`: same arguments), never
+        # moved before the splice.
+        stream = TokenStream(origin=plan.origin, tick=tick, early=self.mode == "live",
+                             feel=drum_feel(conditioning, sampling, start_time))
         new_tokens: list[int] = []
         first_note: list[float] = []  # live: wall when the first regenerated note-on was appended
         gen_id = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + f"-{os.getpid()}-{job.seq}"
@@ -1079,12 +1088,8 @@ class Bridge:
                     self._job_posted.wait(0.05)  # a new job wakes it at once
             return False
 
-        # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.
-        sampling = SamplingConfig(temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed + job.seq,
-                                  valence_guidance=cfg.valence_guidance, mode_from_valence=cfg.mode_from_valence,
-                                  attack_at_start=self.mode == "live" and tick > 0, grid_guard=cfg.grid_guard)
-        gen = generate(self.engine, plan.duration, plan.conditioning(), sampling, primer=primer or None,
-                       start_time=dropped * TICK_S, on_token=on_token)
+        gen = generate(self.engine, plan.duration, conditioning, sampling, primer=primer or None,
+                       start_time=start_time, on_token=on_token)
         if job.seq != self._job_seq or self._stop.is_set():
             return  # superseded: the newer job replaces the tail
         if trace is not None and trace.first_note is None and self._await_regen is trace:

@@ -4,15 +4,18 @@
 - `NoteEvent`: one note-on or note-off at a project time, as the scheduler plays it.
 - `TokenStream`: EMSYNC tokens -> `NoteEvent`s as they are generated, with exactly the decoding
   rules of `music.midi.tokens_to_score` (a test keeps the two equal), so live playback and the
-  committed MIDI file contain the same notes.
+  committed MIDI file contain the same notes; with a `Feel` its drum hits get the human feel
+  that `Generation.score()` gives them (music/groove.py).
 (Splicing a regeneration into the old tokens is `emsync_bridge.music.splice`.)
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from emsync_bridge.music import vocab
+from emsync_bridge.music.groove import Feel
 from emsync_bridge.music.midi import CHANNELS, CHORD_VELOCITY, DEFAULT_VELOCITY
 from emsync_bridge.music.vocab import TICK_S
 
@@ -97,18 +100,31 @@ class TokenStream:
     - `early=True` (live regeneration, where the first notes are needed within milliseconds):
       each event comes out at once, and an ON cancelled within its tick is listed in
       `take_retracted()` for the caller to withdraw (`LiveScore.retract`).
-    `origin` is the project time of tick 0.
+    `origin` is the project time of tick 0, which is the generation's 0 s.
+
+    `feel` (the generation's `Generation.feel`, from `generate.drum_feel`): each drum hit is played
+    where and as hard as `Feel.at` says, as `Generation.score()` plays it; its note-off moves with
+    it (the note keeps its length). A hit is never moved before the stream's first tick (a splice
+    must not overlap the old music) nor before the same drum's previous hit has ended (a key sounds
+    once at a time; `groove.apply_feel` keeps the same rule). Events then no longer come out in
+    time order: `LiveScore.append` and `events_from_tokens` put them in order.
     """
 
     origin: float = 0.0
     tick: int = 0
     early: bool = False
-    open: dict[tuple[str, int], tuple[int, int]] = field(default_factory=dict)  # key -> (tick, vel)
-    _offs: list[tuple[str, int]] = field(default_factory=list)
-    _ons: dict[tuple[str, int], int] = field(default_factory=dict)  # key -> velocity, this tick
+    feel: Feel | None = None
+    open: dict[tuple[str, int], tuple[int, int, float]] = field(default_factory=dict)  # key -> (tick, vel, feel shift s)
+    _offs: list[NoteEvent] = field(default_factory=list)  # this tick's
+    _ons: dict[tuple[str, int], tuple[float, int]] = field(default_factory=dict)  # key -> (time, vel), this tick
     _emitted: dict[tuple[str, int], NoteEvent] = field(default_factory=dict)  # early: the open ON event
     _retracted: list[NoteEvent] = field(default_factory=list)
     _chord_accent: bool = False
+    _ended: dict[tuple[str, int], float] = field(default_factory=dict)  # with a feel: a drum's last note-off time
+    _floor: float = field(init=False)  # the first tick's time: no hit is moved before it
+
+    def __post_init__(self) -> None:
+        self._floor = self.time_of(self.tick)
 
     def take_retracted(self) -> list[NoteEvent]:
         out, self._retracted = self._retracted, []
@@ -131,10 +147,9 @@ class TokenStream:
         elif ev.kind == "on":
             key = (ev.instrument, ev.pitch)
             self._close(key)
-            accent = self._chord_accent and ev.instrument in ("piano", "guitar")
-            velocity = CHORD_VELOCITY if accent else DEFAULT_VELOCITY
-            self.open[key] = (self.tick, velocity)
-            self._ons[key] = velocity
+            t, velocity = self._onset(key)
+            self.open[key] = (self.tick, velocity, t - self.time_of(self.tick))
+            self._ons[key] = (t, velocity)
         elif ev.kind == "off":
             self._close((ev.instrument, ev.pitch))
         return []
@@ -155,18 +170,36 @@ class TokenStream:
         opened = self.open.pop(key, None)
         if opened is not None:
             if opened[0] < self.tick:
-                out.append(NoteEvent(self.time_of(self.tick), False, key[0], key[1]))
+                out.append(self._off(key, opened[2]))
             else:  # opened at this very tick: no note after all
                 self._retracted.append(self._emitted[key])
             self._emitted.pop(key, None)
         if ev.kind == "on":
-            accent = self._chord_accent and ev.instrument in ("piano", "guitar")
-            velocity = CHORD_VELOCITY if accent else DEFAULT_VELOCITY
-            on = NoteEvent(self.time_of(self.tick), True, key[0], key[1], velocity)
-            self.open[key] = (self.tick, velocity)
+            t, velocity = self._onset(key)
+            on = NoteEvent(t, True, key[0], key[1], velocity)
+            self.open[key] = (self.tick, velocity, t - self.time_of(self.tick))
             self._emitted[key] = on
             out.append(on)
         return out
+
+    def _onset(self, key: tuple[str, int]) -> tuple[float, int]:
+        """(time, velocity) of a note-on at this tick: EMSYNC's velocity on the tick, or for a
+        drum hit with a feel, moved and accented by it (within the limits in the class doc)."""
+        t = self.time_of(self.tick)
+        accent = self._chord_accent and key[0] in ("piano", "guitar")
+        velocity = CHORD_VELOCITY if accent else DEFAULT_VELOCITY
+        if self.feel is None or key[0] != "drums":
+            return t, velocity
+        moved, felt = self.feel.at(key[1], self.tick * TICK_S)
+        return max(self.origin + moved, self._floor, self._ended.get(key, -math.inf)), velocity if felt is None else felt
+
+    def _off(self, key: tuple[str, int], shift: float, tick: int | None = None) -> NoteEvent:
+        """The note-off of `key` at `tick` (default: now), moved by its note-on's feel shift."""
+        t = self.time_of(self.tick if tick is None else tick)
+        if shift:
+            t += shift
+            self._ended[key] = t
+        return NoteEvent(t, False, key[0], key[1])
 
     def _close(self, key: tuple[str, int]) -> None:
         opened = self.open.pop(key, None)
@@ -175,12 +208,11 @@ class TokenStream:
         if opened[0] == self.tick:
             self._ons.pop(key, None)  # opened and closed within one tick: no note at all
         else:
-            self._offs.append(key)
+            self._offs.append(self._off(key, opened[2]))
 
     def _release(self) -> list[NoteEvent]:
-        t = self.time_of(self.tick)
-        out = [NoteEvent(t, False, inst, pitch) for inst, pitch in self._offs]
-        out += [NoteEvent(t, True, inst, pitch, vel) for (inst, pitch), vel in self._ons.items()]
+        out = list(self._offs)
+        out += [NoteEvent(t, True, inst, pitch, vel) for (inst, pitch), (t, vel) in self._ons.items()]
         self._offs.clear()
         self._ons.clear()
         return out
@@ -191,8 +223,8 @@ class TokenStream:
         out = self._release()
         end = self.tick if end_tick is None else max(self.tick, end_tick)
         offs = []
-        for (inst, pitch), (start, _) in self.open.items():
-            offs.append(NoteEvent(self.time_of(max(end, start + 1)), False, inst, pitch))
+        for key, (start, _, shift) in self.open.items():
+            offs.append(self._off(key, shift, max(end, start + 1)))
         self.open.clear()
         self._emitted.clear()
         offs.sort(key=lambda e: e.time)
@@ -200,9 +232,10 @@ class TokenStream:
 
 
 def events_from_tokens(tokens, origin: float = 0.0, end_time: float | None = None,
-                       early: bool = False) -> list[NoteEvent]:
-    """All events of a token list (a finished generation)."""
-    ts = TokenStream(origin, early=early)
+                       early: bool = False, feel: Feel | None = None) -> list[NoteEvent]:
+    """All events of a token list (a finished generation; `feel`: its `Generation.feel`), in
+    time order (at one time, in the order the stream gave them: a note-off before a note-on)."""
+    ts = TokenStream(origin, early=early, feel=feel)
     out: list[NoteEvent] = []
     for tok in tokens:
         new = ts.feed(tok)
@@ -211,4 +244,6 @@ def events_from_tokens(tokens, origin: float = 0.0, end_time: float | None = Non
             del out[i]
         out += new
     end_tick = None if end_time is None else max(0, round((end_time - origin) / TICK_S))
-    return out + ts.finish(end_tick)
+    out += ts.finish(end_tick)
+    out.sort(key=lambda e: e.time)  # stable: without a feel they already are in order
+    return out

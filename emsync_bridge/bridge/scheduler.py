@@ -106,8 +106,13 @@ class Cut:
 
 @dataclass
 class LiveScore:
-    """The events of the current score in project time, append-only in time order, plus where
-    generation has got to. Regeneration replaces the tail from a time on (`replace_from`)."""
+    """The events of the current score in project time, in time order, plus where generation has
+    got to. Regeneration replaces the tail from a time on (`replace_from`).
+
+    `times[i]` is when the scheduler takes `events[i]`: its own time, except for an event that
+    arrived after the scheduler had passed that time (a drum hit the human feel plays ahead of the
+    beat while generation runs late): that one waits right after what was taken, so it goes out
+    at once (the scheduler's late rule still applies to its own time)."""
 
     events: list = field(default_factory=list)  # NoteEvent | Cut
     times: list[float] = field(default_factory=list)
@@ -118,12 +123,20 @@ class LiveScore:
     lock: threading.RLock = field(default_factory=threading.RLock)
 
     def append(self, events, until: float | None = None) -> None:
+        """Add events, each in its place in time (after those at the same time). `until`: the
+        generation has got this far (it may still add drum hits the feel moves before it)."""
         with self.lock:
             for ev in events:
-                self.events.append(ev)
-                self.times.append(ev.time)
+                self._insert(ev)
             if until is not None:
                 self.generated_until = max(self.generated_until, until)
+
+    def _insert(self, ev) -> None:
+        i = len(self.times)
+        if i and self.times[-1] > ev.time:
+            i = min(max(bisect.bisect_right(self.times, ev.time), self.consumed), len(self.times))
+        self.events.insert(i, ev)
+        self.times.insert(i, max(ev.time, self.times[i - 1]) if i else ev.time)
 
     def retract(self, ev: NoteEvent) -> None:
         """Withdraw a note-on appended moments ago (`TokenStream(early=True)`): removed if the
@@ -138,9 +151,7 @@ class LiveScore:
                         return
                     break
                 i -= 1
-            self.events.append(NoteEvent(max(ev.time, self.times[-1] if self.times else ev.time), False,
-                                         ev.instrument, ev.pitch))
-            self.times.append(self.events[-1].time)
+            self._insert(NoteEvent(ev.time, False, ev.instrument, ev.pitch))
 
     def replace_from(self, t: float) -> None:
         """Drop everything at or after `t`, close notes still sounding at `t` with a `Cut` there."""

@@ -738,12 +738,14 @@ def generate(engine, duration: float, conditioning: Conditioning | None = None,
     return Generation(tokens=seq[1:], duration=duration, hits=hits, wall_time=wall,
                       decoder=dec.name, engine=engine.name, provider=engine.provider,
                       seed=sampling.seed, truncated=truncated, grid=guard,
-                      feel=drum_feel(conditioning, sampling, start_time) if guard is not None else None)
+                      feel=drum_feel(conditioning, sampling, start_time))
 
 
 def drum_feel(conditioning: Conditioning, sampling: SamplingConfig, start_time: float = 0.0) -> "groove.Feel | None":
-    """The human drum feel for a generation on a grid (None when `drum_feel` is 0 or no tempo)."""
-    if not sampling.drum_feel or conditioning.tempo is None:
+    """The human drum feel for a generation on a grid (None when `drum_feel` is 0, or with no
+    tempo or no grid guard). `start_time` is generate()'s: the same arguments, the same feel, so a
+    caller streaming the tokens (the bridge) can build it before the generation ends."""
+    if not sampling.drum_feel or conditioning.tempo is None or not sampling.grid_guard:
         return None
     template = groove.choose(conditioning.emotion_at(start_time)[1], sampling.seed)
     return groove.Feel(template, conditioning.tempo, conditioning.tempo_origin, sampling.drum_feel)

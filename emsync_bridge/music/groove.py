@@ -107,14 +107,17 @@ class Feel:
 
 
 def apply_feel(notes, feel: Feel | None) -> None:
-    """Move the drum notes of a list of `Note`s in place (their lengths kept)."""
+    """Move the drum notes of a list of `Note`s in place (their lengths kept). A hit is never moved
+    before the same drum's previous hit has ended: a key sounds once at a time (a synth, a MIDI
+    file); the bridge's live stream (bridge/events.py TokenStream) keeps the same rule."""
     if feel is None:
         return
-    for n in notes:
-        if n.instrument != "drums":
-            continue
+    ended: dict[int, float] = {}
+    for n in sorted((n for n in notes if n.instrument == "drums"), key=lambda n: n.start):
         start, velocity = feel.at(n.pitch, n.start)
+        start = max(start, ended.get(n.pitch, start))
         n.end += start - n.start
         n.start = start
+        ended[n.pitch] = n.end
         if velocity is not None:
             n.velocity = velocity
