@@ -49,7 +49,7 @@ from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, rais
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, drum_feel, generate
 from emsync_bridge.music.tempo_fit import TempoFit, fit_tempo
-from emsync_bridge.music.model_config import DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE
 from emsync_bridge.music.splice import primer_until, tick_of, trim_primer
 from emsync_bridge.music.vocab import TICK_S
 from emsync_bridge.timeline import protocol
@@ -97,6 +97,7 @@ class BridgeConfig:
     analyze_video: bool = True
     quantize_qn: float | None = None  # commit mode: snap note starts to this grid (QN)
     grid_guard: bool = True  # generate on the project's 16th grid (SamplingConfig.grid_guard)
+    drum_feel: float = DEFAULT_DRUM_FEEL  # human drum feel on that grid, 0..1 (SamplingConfig.drum_feel)
     layout: str = "per-instrument"  # or "type1"
     # Live: a splice starts this far ahead of the play head (placed when the job starts). None =
     # adaptive: 1.5 x the p90 of recent jobs' start -> first note, + 10 ms, within [30, 250] ms
@@ -1044,7 +1045,8 @@ class Bridge:
         # A live splice mid-piece starts with a note, not a rest: the user hears the change at once.
         sampling = SamplingConfig(temperature=cfg.temperature, top_p=cfg.top_p, seed=cfg.seed + job.seq,
                                   valence_guidance=cfg.valence_guidance, mode_from_valence=cfg.mode_from_valence,
-                                  attack_at_start=self.mode == "live" and tick > 0, grid_guard=cfg.grid_guard)
+                                  attack_at_start=self.mode == "live" and tick > 0, grid_guard=cfg.grid_guard,
+                                  drum_feel=cfg.drum_feel)
         conditioning = plan.conditioning()
         start_time = dropped * TICK_S  # the generation clock (0 = plan.origin) where the primer starts
         # Live: notes go out as soon as they are sampled (a same-tick cancellation is withdrawn),
