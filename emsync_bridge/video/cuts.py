@@ -56,6 +56,7 @@ BLANK_CHROMA = 12.0  # ... and channel means this close: black/grey/white, not a
 BLANK_MAX_S = 10.0  # how far to look across a blank stretch for the picture on the other side
 RAMP_MAX_S = 2.5  # ... and along a fade of the same picture
 SAME_CORR = 0.85  # mean per-channel pixel correlation at which two samples show the same picture
+FLAT_STD_TOL = 2.0  # flat samples: channel std (0–255) beyond brightness scaling that makes another picture
 FLASH_S = 0.3  # a hard cut whose picture returns within this long is a flash, not a cut
 CHUNK = 1024  # thumbnails converted to float at a time: ~15 MB of temporaries whatever the length
 
@@ -234,7 +235,10 @@ class ContentCheck:
 
     * **blank** sample: black, grey or white — grey p90 − p10 < BLANK_SPREAD and the channel
       means within BLANK_CHROMA of each other (a black frame with a small watermark is blank);
-    * **same content**: both blank; or both flat with the same chromaticity; or per-channel
+    * **same content**: both blank; or both flat with the same chromaticity and the same
+      channel structure up to brightness (each channel's std scaled by the ratio of the means,
+      within FLAT_STD_TOL or 25 %: a solid dark field and a dark colour gradient of the same hue
+      differ); or per-channel
       Pearson correlation of the pixels ≥ SAME_CORR (gain and offset of each channel — a lighting
       change, a fade — leave it at 1; a different shot gives ~0);
     * **anchors**: from each side of a candidate, walk across blank samples (at most BLANK_MAX_S)
@@ -331,7 +335,13 @@ class ContentCheck:
                 return False
             ci = mean[i] / max(float(mean[i].sum()), 1e-3)
             cj = mean[j] / max(float(mean[j].sum()), 1e-3)
-            return float(np.abs(ci - cj).sum()) < 0.08
+            if float(np.abs(ci - cj).sum()) >= 0.08:
+                return False
+            # Low grey contrast is not no picture: a dark colour gradient has structure in its
+            # channels that a solid field of the same hue lacks. A fade or lighting change scales
+            # that structure with the brightness; a cut to another picture does not.
+            si = std[i] * (mean[j] + 1.0) / (mean[i] + 1.0)
+            return bool(np.all(np.abs(std[j] - si) <= np.maximum(FLAT_STD_TOL, 0.25 * np.maximum(std[j], si))))
         ok = (std[i] >= 2.0) & (std[j] >= 2.0)
         if not ok.any():
             return False
