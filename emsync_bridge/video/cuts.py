@@ -441,14 +441,15 @@ class ContentCheck:
 # and same picture); + 1 s. TransitionScanner holds thumbnails this far behind anything undecided.
 REACH_S = FLASH_S + max(FADE_HALF_WINDOWS_S) + 2 * BLANK_MAX_S + RAMP_MAX_S + 1.0
 REACH_SAMPLES = 8  # ... plus this many samples (each walk may step once past its limit)
-SCAN_BLOCK = 256  # samples handled at a time (~25 s at 10 Hz)
+SCAN_BLOCK = 128  # samples handled at a time (12.8 s at 10 Hz)
 
 
 class TransitionScanner:
     """Gradual transitions and the content check on ~10 Hz thumbnails, streamed while decoding.
 
-    `push(t, thumb)` each thumbnail and `add_hard_cut(t)` each hard cut as it is found; `finish`
-    gives the transitions (`resolve_transitions`). Memory does not grow with the video's length
+    `push(t, thumb)` each thumbnail and `add_hard_cut(t)` each hard cut as soon as it is found
+    (a detector's few frames of delay are fine); `finish` gives the transitions
+    (`resolve_transitions`). Memory does not grow with the video's length
     beyond 34 bytes of statistics per sample: thumbnails are held only from REACH_S before the
     oldest candidate not yet judged (and the fade scores' 2k window), about a minute of them.
 
@@ -500,8 +501,14 @@ class TransitionScanner:
             self._advance(None)
 
     def add_hard_cut(self, t: float) -> None:
-        if (t, None) not in self._spans and (t, None) not in self._pending:
-            self._pending.append((t, None))
+        """A hard cut at t s, to be judged; add each as soon as it is found (the thumbnails
+        around it are held for REACH_S after the newest sample scored)."""
+        if (t, None) in self._spans or (t, None) in self._pending:
+            return
+        held = self.check._thumbs.start if self.check._thumbs is not None else 0
+        if held and t < self.check.ts[held] + REACH_S:
+            raise ValueError(f"hard cut at {t:.3f} s added after its thumbnails were forgotten")
+        self._pending.append((t, None))
 
     def finish(self, duration: float, hard: Sequence[float] = (), weak: Sequence[float] = ()) -> list[float]:
         """The transitions: hard cuts `hard` (`weak` among them) and the gradual ones, resolved."""
