@@ -194,6 +194,19 @@ def test_fade_out_then_in_is_one_boundary_outside_the_ramps(tmp_path):
     assert len(cuts) == 1 and 2.1 <= cuts[0] <= 2.9, cuts  # in the black, not on either ramp
 
 
+def test_fade_out_straight_into_fade_in_is_one_boundary_at_the_dip(tmp_path):
+    # No black hold: testsrc2 fades out over 2..3 s, smptehdbars fades in over 3..4 s; one frame
+    # is black. The blend test sees two ramps whose outer neighbours move, and there is no hard
+    # cut, so this was missed; the same dip inside one shot is not a transition.
+    segs = [Segment("testsrc2,fade=out:st=2:d=1", 3.0), Segment("smptehdbars,fade=in:st=0:d=1", 3.0)]
+    path = make_video(tmp_path / "dip.mp4", segs, size=SIZE, fps=25, audio=None)
+    cuts = analyze(path).cuts
+    assert len(cuts) == 1 and 2.9 <= cuts[0] <= 3.1, cuts
+    one = make_video(tmp_path / "dip_one_shot.mp4", [Segment("testsrc2,fade=out:st=2:d=1,fade=in:st=3:d=1", 6.0)],
+                     size=SIZE, fps=25, audio=None)
+    assert analyze(one).cuts == []
+
+
 def test_fade_through_white_is_one_boundary_in_the_white(tmp_path):
     segs = [Segment("testsrc2,fade=out:st=1:d=1:color=white", 3.0),
             Segment("smptehdbars,fade=in:st=0:d=1:color=white", 3.0)]

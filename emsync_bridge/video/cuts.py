@@ -8,7 +8,7 @@ at 320×180 for 640×360 input) with the threshold nudged from 27 to 26 (see CON
 was measured to swallow a real cut there, so we give it a length in seconds (0.25 s by default).
 
 Gradual transitions: frame-to-frame differences inside a 1 s crossfade stay far below any
-hard-cut threshold (PySceneDetect's defaults miss it). `FadeDetector` instead asks, on tiny
+hard-cut threshold (PySceneDetect's defaults miss it). `TransitionScanner` instead asks, on tiny
 thumbnails sampled at ~10 Hz, whether the frame at t is the *average* of the frames at t−k and
 t+k while those two differ a lot and the picture is stable just outside [t−k, t+k]:
 
@@ -441,6 +441,9 @@ class ContentCheck:
 # and same picture); + 1 s. TransitionScanner holds thumbnails this far behind anything undecided.
 REACH_S = FLASH_S + max(FADE_HALF_WINDOWS_S) + 2 * BLANK_MAX_S + RAMP_MAX_S + 1.0
 REACH_SAMPLES = 8  # ... plus this many samples (each walk may step once past its limit)
+DIP_MAX_S = 0.5  # a blank run this short between two fades is a dip (longer: the blend test's)
+DIP_RAMP_S = 0.5  # ... and each side's picture has at least DIP_RAMP_RATIO× the contrast
+DIP_RAMP_RATIO = 2.0  # this far out (it fades into and out of the dip; flicker does not)
 SCAN_BLOCK = 128  # samples handled at a time (12.8 s at 10 Hz)
 
 
@@ -484,6 +487,8 @@ class TransitionScanner:
         self._scored = 0  # samples before this have their fade scores
         self._run: list[tuple[float, float, float]] = []  # (score, t, k) of an unsettled run
         self.gradual: list[tuple[float, float]] = []  # settled (t, k), in time order
+        self.dips: list[tuple[float, float]] = []  # (t, k) of fade-out straight into fade-in
+        self._dip_from = 0  # samples before this were searched for dips
         self._pending: list[tuple[float, float | None]] = []  # (t, k or None for a hard cut)
         self._spans: dict[tuple[float, float | None], tuple[float, float] | None] = {}
         self.max_held = 0  # most thumbnails held at once (for the memory test)
@@ -515,7 +520,7 @@ class TransitionScanner:
         for t in hard:
             self.add_hard_cut(t)
         self._advance(duration)
-        return resolve_transitions(hard, self.gradual if self.fades else [], self, weak=weak)
+        return resolve_transitions(hard, sorted(self.gradual + self.dips) if self.fades else [], self, weak=weak)
 
     def judge(self, t: float, half_window: float | None) -> tuple[float, float] | None:
         key = (t, half_window)
@@ -541,6 +546,8 @@ class TransitionScanner:
             if self.fades:
                 self._score(self._scored, upto)
             self._scored = upto
+        if self.fades:
+            self._find_dips(duration)
         if self._run and (final or check.ts[self._scored] - self._run[-1][1] >= FADE_MERGE_S):
             self._settle([c for c in self._run if not final or c[1] <= duration - EDGE_S])
         still = []
@@ -593,6 +600,39 @@ class TransitionScanner:
             if self._run and t - self._run[-1][1] >= FADE_MERGE_S:
                 self._settle(self._run)
             self._run.append((float(best[i]), t, float(best_k[i])))
+
+    def _find_dips(self, duration: float | None) -> None:
+        """Fade-out straight into fade-in: a run of at most DIP_MAX_S of blank samples (often
+        one, or none but a dark frame the blend test cannot use) whose neighbours on both sides
+        fade — the picture's contrast at least DIP_RAMP_RATIO× higher DIP_RAMP_S further out.
+        Each is a gradual candidate spanning the two neighbours; ContentCheck then keeps it only
+        if they show different pictures (a dip inside one shot is dropped). Longer black holds
+        are the blend test's: each fade there is a blend with a steady black."""
+        check = self.check
+        ts, blank, contrast, n = check.ts, check.blank, check.std.sum(axis=1), check.n
+        i = self._dip_from
+        while i < n:
+            if not blank[i]:
+                i += 1
+                continue
+            j = i
+            while j < n and blank[j]:
+                j += 1
+            if j == n or (duration is None and ts[-1] < ts[j] + max(DIP_RAMP_S, EDGE_S)):
+                break  # the run, or the fade after it, is not complete yet (or it is near the end)
+            if i > 0 and ts[j - 1] - ts[i] <= DIP_MAX_S:
+                before = int(np.searchsorted(ts, ts[i - 1] - DIP_RAMP_S))
+                after = min(n - 1, int(np.searchsorted(ts, ts[j] + DIP_RAMP_S)))
+                t, k = 0.5 * float(ts[i - 1] + ts[j]), 0.5 * float(ts[j] - ts[i - 1])
+                if (
+                    contrast[before] >= DIP_RAMP_RATIO * contrast[i - 1]
+                    and contrast[after] >= DIP_RAMP_RATIO * contrast[j]
+                    and EDGE_S <= t <= (duration or np.inf) - EDGE_S
+                ):
+                    self.dips.append((t, k))
+                    self._pending.append((t, k))
+            i = j
+        self._dip_from = i
 
     def _settle(self, run: list[tuple[float, float, float]]) -> None:
         """Greedy non-maximum suppression over one run of candidates; survivors get judged."""
