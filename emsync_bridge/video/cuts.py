@@ -609,7 +609,7 @@ class TransitionScanner:
         if they show different pictures (a dip inside one shot is dropped). Longer black holds
         are the blend test's: each fade there is a blend with a steady black."""
         check = self.check
-        ts, blank, contrast, n = check.ts, check.blank, check.std.sum(axis=1), check.n
+        ts, blank, std, n = check.ts, check.blank, check.std, check.n
         i = self._dip_from
         while i < n:
             if not blank[i]:
@@ -625,8 +625,8 @@ class TransitionScanner:
                 after = min(n - 1, int(np.searchsorted(ts, ts[j] + DIP_RAMP_S)))
                 t, k = 0.5 * float(ts[i - 1] + ts[j]), 0.5 * float(ts[j] - ts[i - 1])
                 if (
-                    contrast[before] >= DIP_RAMP_RATIO * contrast[i - 1]
-                    and contrast[after] >= DIP_RAMP_RATIO * contrast[j]
+                    std[before].sum() >= DIP_RAMP_RATIO * std[i - 1].sum()
+                    and std[after].sum() >= DIP_RAMP_RATIO * std[j].sum()
                     and EDGE_S <= t <= (duration or np.inf) - EDGE_S
                 ):
                     self.dips.append((t, k))
