@@ -190,18 +190,18 @@ def analyze_video(
     last_report = 0.0
     n_cuts = 0
     for i, (t, bgr) in enumerate(decode.decode_frames(p, timeout_s=timeout_s, on_open=on_open, **grab)):
-        state["feats"].push(t, bgr)
-        hard_det: HardCutDetector = state["hard"]
+        feats, hard_det = state["feats"], state["hard"]
+        feats.push(t, bgr)
         hard_det.push(i, bgr)
-        for c in hard_det.cuts[n_cuts:]:  # the scanner checks each cut while its thumbnails are held
+        for c in hard_det.cuts[n_cuts:]:  # judged while the thumbnails around them are held
             if 0 < c <= i:
-                state["scan"].add_hard_cut(state["feats"].t[c])
+                state["scan"].add_hard_cut(feats.t[c])
         n_cuts = len(hard_det.cuts)
         if progress and t - last_report >= 1.0:
             progress(t, state["info"].duration or t)
             last_report = t
     info: decode.VideoInfo = state["info"]
-    feats: FrameFeatures = state["feats"]
+    feats = state["feats"]
     arrays = feats.arrays()
     duration = info.duration
 

@@ -468,6 +468,11 @@ class TransitionScanner:
     each within FADE_MERGE_S of the next, so each run is settled once the scores have moved
     FADE_MERGE_S past it. Each survivor and each hard cut is judged by `ContentCheck` as soon as
     the samples it reads have arrived (its result memoised for `resolve_transitions`).
+
+    `rate` is the thumbnails' nominal rate (analysis: min(SAMPLE_HZ, fps)): the half windows in
+    samples must be fixed before the film is over. (Measured from all the samples, as before the
+    scan was streamed, 0.25 s at 30 fps came out as 2 or 3 samples depending on the last digits
+    of the mean interval; on 25 fps films the two give the same k.) `for_arrays` measures it.
     """
 
     def __init__(
