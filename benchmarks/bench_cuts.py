@@ -5,8 +5,10 @@
 Two sets, each scored per transition class (TP/FP/FN; F1 over all):
 
 * synthetic (made here with ffmpeg lavfi, truth by construction): hard cuts, 1 s dissolves,
-  fade-out/black/fade-in, and clips with *no* transition — black↔white ramps, camera flashes,
-  a light switched on, a lighting wave, a dip to black inside one shot, fade in/out at the ends;
+  fade-out/black/fade-in, fade-out straight into fade-in (one black frame; never black), and
+  clips with *no* transition — black↔white ramps, camera flashes, a light switched on, a
+  lighting wave, a dip to black inside one shot (with and without a black hold), fade in/out at
+  the ends;
 * real (optional, `--real DIR`): PySceneDetect's test videos from the `resources` branch of
   github.com/Breakthrough/PySceneDetect (copyrighted, "provided for testing purposes only" — so
   they are not committed here: fetch them into DIR). Truth below was labelled by looking at
@@ -35,7 +37,7 @@ from emsync_bridge.video.synth import Segment, make_video  # noqa: E402
 
 TOL = 0.1
 
-# (name, class, segments, truth intervals)
+# (name, class, segments, truth intervals[, size — default 480×270])
 SYNTH = [
     ("hard", "hard cut", [Segment("testsrc2", 2.0), Segment("smptehdbars", 1.5), Segment("mandelbrot", 2.0),
                           Segment("rgbtestsrc", 1.0), Segment("testsrc", 2.0)],
@@ -47,11 +49,23 @@ SYNTH = [
                                              Segment("smptehdbars,fade=in:st=0:d=1,fade=out:st=2:d=0.8", 3.5),
                                              Segment("mandelbrot,fade=in:st=0:d=0.6", 2.5)],
      [(2.0, 4.0), (5.3, 6.5)]),
+    ("dip", "fade-out into fade-in", [Segment("testsrc2,fade=out:st=2:d=1", 3.0),
+                                      Segment("smptehdbars,fade=in:st=0:d=1", 3.0)],
+     [(2.0, 4.0)]),  # no black hold: one black frame at 3.0
+    # The same at 640×360: at 480×270 the hard-cut rule happens to fire on the near-black
+    # switch at 3.0 (before issue 19's dip rule, at 320×180, 640×360 and 1280×720 nothing did).
+    ("dip_640", "fade-out into fade-in", [Segment("testsrc2,fade=out:st=2:d=1", 3.0),
+                                          Segment("smptehdbars,fade=in:st=0:d=1", 3.0)],
+     [(2.0, 4.0)], (640, 360)),
+    ("dip_partway", "fade-out into fade-in", [Segment("mandelbrot,fade=out:st=2:d=1.1", 3.0),
+                                              Segment("testsrc,fade=in:st=0:d=1.1,trim=start=0.12,setpts=PTS-STARTPTS", 3.0)],
+     [(2.0, 4.0)]),  # the picture never reaches black
     ("bw_ramps", "no transition", [Segment("color=c=gray,eq=brightness='0.9*sin(2*PI*t/4)':eval=frame", 10.0)], []),
     ("flashes", "no transition", [Segment("testsrc2,eq=brightness=0.7:contrast=0.5:enable='between(t,2,2.07)+between(t,4,4.03)'", 6.0)], []),
     ("light_on", "no transition", [Segment("testsrc2,eq=brightness=0.3:enable='gte(t,3)'", 6.0)], []),
     ("light_wave", "no transition", [Segment("testsrc2,eq=brightness='0.5*sin(2*PI*t/3)':eval=frame", 6.0)], []),
     ("dip_one_shot", "no transition", [Segment("testsrc2,eq=brightness='-min(1,max(0,min(t-1.5,3.5-t)/0.5))':eval=frame", 5.0)], []),
+    ("dip_one_shot_no_hold", "no transition", [Segment("testsrc2,fade=out:st=2:d=1,fade=in:st=3:d=1", 6.0)], []),
     ("fade_in_out", "no transition", [Segment("testsrc2,fade=in:st=0:d=1.5,fade=out:st=4.5:d=1.5", 6.0)], []),
 ]
 
@@ -124,8 +138,8 @@ def main() -> None:
     files = []
     with tempfile.TemporaryDirectory() as tmp:
         if not args.no_synth:
-            for name, cls, segs, truth in SYNTH:
-                p = make_video(Path(tmp) / f"{name}.mp4", segs, size=(480, 270), fps=25, audio=None)
+            for name, cls, segs, truth, *size in SYNTH:
+                p = make_video(Path(tmp) / f"{name}.mp4", segs, size=size[0] if size else (480, 270), fps=25, audio=None)
                 files.append((name, cls, p, truth))
         if args.real:
             for fname, (cls, truth) in REAL.items():

@@ -97,6 +97,17 @@ def test_low_contrast_cut_between_dark_shots(tmp_path):
     assert analyze(path).cuts == [pytest.approx(2.0, abs=1 / 25 + 1e-6)]
 
 
+def test_cut_between_dark_solid_and_dark_gradient_of_the_same_hue(tmp_path):
+    # The demo's first cut (scripts/run-demo.sh, score.make_demo_video: gradient seed 1): both
+    # shots have grey contrast < 6 ("flat") and nearly the same chromaticity, so ContentCheck
+    # took them for one picture and dropped the cut as a flash. The gradient's red channel has
+    # std 11 where the solid field has 0: another picture, not a brightness change.
+    # At the demo's 640×360: the gradient's layout, hence its mean colour, depends on the size.
+    segs = [Segment("color=c=0x141c2c", 2.0), Segment("gradients=speed=0.005:c0=0x10203a:c1=0x2a1a30:seed=1", 2.0)]
+    path = make_video(tmp_path / "dark_same_hue.mp4", segs, size=(640, 360), fps=25, audio=None)
+    assert analyze(path).cuts == [pytest.approx(2.0, abs=1 / 25 + 1e-6)]
+
+
 def test_no_cut_in_static_shot(tmp_path):
     path = make_video(tmp_path / "static.mp4", [Segment("smptehdbars", 4.0)], size=SIZE, fps=25, audio=None)
     assert analyze(path).cuts == []
@@ -183,6 +194,19 @@ def test_fade_out_then_in_is_one_boundary_outside_the_ramps(tmp_path):
     assert len(cuts) == 1 and 2.1 <= cuts[0] <= 2.9, cuts  # in the black, not on either ramp
 
 
+def test_fade_out_straight_into_fade_in_is_one_boundary_at_the_dip(tmp_path):
+    # No black hold: testsrc2 fades out over 2..3 s, smptehdbars fades in over 3..4 s; one frame
+    # is black. The blend test sees two ramps whose outer neighbours move, and there is no hard
+    # cut, so this was missed; the same dip inside one shot is not a transition.
+    segs = [Segment("testsrc2,fade=out:st=2:d=1", 3.0), Segment("smptehdbars,fade=in:st=0:d=1", 3.0)]
+    path = make_video(tmp_path / "dip.mp4", segs, size=SIZE, fps=25, audio=None)
+    cuts = analyze(path).cuts
+    assert len(cuts) == 1 and 2.9 <= cuts[0] <= 3.1, cuts
+    one = make_video(tmp_path / "dip_one_shot.mp4", [Segment("testsrc2,fade=out:st=2:d=1,fade=in:st=3:d=1", 6.0)],
+                     size=SIZE, fps=25, audio=None)
+    assert analyze(one).cuts == []
+
+
 def test_fade_through_white_is_one_boundary_in_the_white(tmp_path):
     segs = [Segment("testsrc2,fade=out:st=1:d=1:color=white", 3.0),
             Segment("smptehdbars,fade=in:st=0:d=1:color=white", 3.0)]
@@ -210,3 +234,13 @@ def test_content_check_rules():
     assert c.same(0, 1)  # gain and offset: the same picture
     assert not c.same(0, 4)
     assert c.same(2, 5)  # black and white: both blank
+
+    # Flat (grey contrast < 6) coloured fields: the same hue at another brightness is the same
+    # picture; a colour gradient of that hue is not the solid field (the demo's first cut).
+    solid = np.broadcast_to(np.float32([20, 27, 45]), (18, 32, 3))
+    grad = solid + np.linspace(-18, 18, 32, dtype=np.float32)[None, :, None] * np.float32([1, -0.23, -0.38])
+    flat = [solid, 0.6 * solid, grad, 0.6 * grad]
+    c = ContentCheck(np.arange(4) * 0.1, np.clip(np.asarray(flat), 0, 255).round().astype(np.uint8))
+    assert c.flat.all() and not c.blank.any()
+    assert c.same(0, 1) and c.same(2, 3)  # a fade scales the structure with the brightness
+    assert not c.same(0, 2) and not c.same(1, 3)

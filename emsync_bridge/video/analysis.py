@@ -1,9 +1,10 @@
 """`analyze_video`: decode once, detect cuts, measure features, estimate emotion per scene; cached.
 
 Pipeline (one pass over the frames, then cheap array work):
-    decode.decode_frames ──► cuts.HardCutDetector (PySceneDetect, every frame)
-                        └──► features.FrameFeatures (motion every frame; colour + thumbnails ~10 Hz)
-    cuts.FadeDetector on the thumbnails → merge with hard cuts → `cuts`
+    decode.decode_frames ──► cuts.HardCutDetector (PySceneDetect, every frame) ─ hard cuts ─┐
+                        └──► features.FrameFeatures (motion every frame; colour ~10 Hz)        │
+                               └─ thumbnails ~10 Hz ─► cuts.TransitionScanner (fades, content check;
+                                                        holds ~1 min of thumbnails) → `cuts`
     cuts.thin_cuts(min_scene_s) → `boundaries` → scenes → estimator → SceneEmotion per scene
     decode.stream_audio → features.AudioFeatureStream (loudness, onsets) feed the scene features.
 
@@ -25,14 +26,14 @@ import numpy as np
 from emsync_bridge.atomic import write_atomic
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.video import decode
-from emsync_bridge.video.cuts import FadeDetector, HardCutDetector, resolve_transitions, thin_cuts
+from emsync_bridge.video.cuts import HardCutDetector, TransitionScanner, thin_cuts
 from emsync_bridge.video.estimators import EmotionEstimator, get_estimator
-from emsync_bridge.video.features import AudioFeatureStream, FrameFeatures, scene_features
+from emsync_bridge.video.features import SAMPLE_HZ, AudioFeatureStream, FrameFeatures, scene_features
 from emsync_bridge.video.schema import VideoAnalysis
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 5  # bump when results change for the same inputs (invalidates caches)
+ANALYSIS_VERSION = 6  # bump when results change for the same inputs (invalidates caches)
 Progress = Callable[[float, float], None]  # (seconds analysed, total seconds)
 
 
@@ -175,7 +176,10 @@ def analyze_video(
     def on_open(info: decode.VideoInfo) -> None:
         state["info"] = info
         state["hard"] = HardCutDetector(info.fps or 25.0, kind=detector, threshold=threshold)
-        state["feats"] = FrameFeatures(expected_duration=info.duration)
+        # Thumbnails are sampled at SAMPLE_HZ, or every frame below that rate.
+        scan = TransitionScanner(min(SAMPLE_HZ, info.fps or SAMPLE_HZ), fades=fades)
+        state["scan"] = scan
+        state["feats"] = FrameFeatures(expected_duration=info.duration, on_thumb=scan.push)
 
     # An estimator that looks at frames (the learned one) gets larger ones at its own rate.
     make_sampler = getattr(est, "frame_sampler", None)
@@ -184,24 +188,29 @@ def analyze_video(
     if sampler is not None:
         grab = dict(on_grab=sampler.push, grab_every_s=sampler.EVERY_S, grab_short_side=sampler.SHORT_SIDE)
     last_report = 0.0
+    n_cuts = 0
     for i, (t, bgr) in enumerate(decode.decode_frames(p, timeout_s=timeout_s, on_open=on_open, **grab)):
-        state["hard"].push(i, bgr)
-        state["feats"].push(t, bgr)
+        feats, hard_det = state["feats"], state["hard"]
+        feats.push(t, bgr)
+        hard_det.push(i, bgr)
+        for c in hard_det.cuts[n_cuts:]:  # judged while the thumbnails around them are held
+            if 0 < c <= i:
+                state["scan"].add_hard_cut(feats.t[c])
+        n_cuts = len(hard_det.cuts)
         if progress and t - last_report >= 1.0:
             progress(t, state["info"].duration or t)
             last_report = t
     info: decode.VideoInfo = state["info"]
-    feats: FrameFeatures = state["feats"]
+    feats = state["feats"]
     arrays = feats.arrays()
     duration = info.duration
 
     frame_t = arrays["t"]
-    hard_det: HardCutDetector = state["hard"]
+    hard_det = state["hard"]
     hard_idx = [i for i in hard_det.finish() if 0 < i < len(frame_t)]
     hard = [float(frame_t[i]) for i in hard_idx]
     weak = [float(frame_t[i]) for i in hard_idx if hard_det.is_weak(i)]
-    gradual = FadeDetector().detect_windows(arrays["ts"], arrays["thumbs"], duration) if fades else []
-    cuts = resolve_transitions(hard, gradual, arrays["ts"], arrays["thumbs"], weak=weak)
+    cuts = state["scan"].finish(duration, hard, weak=weak)
     boundaries = thin_cuts(cuts, min_scene_s)
 
     audio = None

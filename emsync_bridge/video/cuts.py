@@ -8,7 +8,7 @@ at 320×180 for 640×360 input) with the threshold nudged from 27 to 26 (see CON
 was measured to swallow a real cut there, so we give it a length in seconds (0.25 s by default).
 
 Gradual transitions: frame-to-frame differences inside a 1 s crossfade stay far below any
-hard-cut threshold (PySceneDetect's defaults miss it). `FadeDetector` instead asks, on tiny
+hard-cut threshold (PySceneDetect's defaults miss it). `TransitionScanner` instead asks, on tiny
 thumbnails sampled at ~10 Hz, whether the frame at t is the *average* of the frames at t−k and
 t+k while those two differ a lot and the picture is stable just outside [t−k, t+k]:
 
@@ -56,6 +56,7 @@ BLANK_CHROMA = 12.0  # ... and channel means this close: black/grey/white, not a
 BLANK_MAX_S = 10.0  # how far to look across a blank stretch for the picture on the other side
 RAMP_MAX_S = 2.5  # ... and along a fade of the same picture
 SAME_CORR = 0.85  # mean per-channel pixel correlation at which two samples show the same picture
+FLAT_STD_TOL = 2.0  # flat samples: channel std (0–255) beyond brightness scaling that makes another picture
 FLASH_S = 0.3  # a hard cut whose picture returns within this long is a flash, not a cut
 CHUNK = 1024  # thumbnails converted to float at a time: ~15 MB of temporaries whatever the length
 
@@ -178,105 +179,51 @@ def _diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.abs(a - b).mean(axis=1)
 
 
-def fade_scores(times: np.ndarray, thumbs: np.ndarray, half_window_s: float) -> tuple[np.ndarray, np.ndarray]:
-    """(score, D) per sample for one half window k; NaN where the window leaves the video."""
-    n = len(times)
-    score = np.full(n, np.nan, dtype=np.float32)
-    big = np.full(n, np.nan, dtype=np.float32)
-    if n < 3:
-        return score, big
-    rate = (n - 1) / max(times[-1] - times[0], 1e-6)
-    k = max(1, int(round(half_window_s * rate)))
-    if n <= 2 * k:
-        return score, big
-    f = thumbs.reshape(n, -1)  # uint8; rows are converted to float in chunks (a 2 h film has 72k)
-    d = np.empty(n - 2 * k, np.float32)
-    e = np.empty(n - 2 * k, np.float32)
-    step = np.empty(n - k, np.float32)  # step[i] = |f(i+k) − f(i)|
-    for c in range(0, n - k, CHUNK):
-        lo, hi = c, min(n - k, c + CHUNK)
-        a = f[lo:hi].astype(np.float32)
-        m = f[lo + k : hi + k].astype(np.float32)
-        step[lo:hi] = _diff(m, a)
-        if lo < n - 2 * k:
-            h2 = min(hi, n - 2 * k)
-            b = f[lo + 2 * k : h2 + 2 * k].astype(np.float32)
-            a, m = a[: h2 - lo], m[: h2 - lo]
-            d[lo:h2] = _diff(b, a)
-            e[lo:h2] = np.abs(m - 0.5 * (a + b)).mean(axis=1)
-    idx = np.arange(k, n - k)
-    pre = np.where(idx - 2 * k >= 0, step[np.clip(idx - 2 * k, 0, len(step) - 1)], np.nan)
-    post = np.where(idx + k < len(step), step[np.clip(idx + k, 0, len(step) - 1)], np.nan)
-    s = np.fmax(pre, post)  # fmax ignores a NaN side (window touching the start/end)
-    s = np.where(np.isnan(s), 0.0, s)
-    score[k : n - k] = d - 2.0 * e - 2.0 * s
-    big[k : n - k] = d
-    return score, big
+class _Rows:
+    """A growing array of rows (amortised doubling) that may forget its oldest rows.
+
+    Rows keep their global index: `rows(lo, hi)` is rows lo..hi−1 of everything ever appended,
+    and `forget_before(i)` frees the memory of rows before i (reading them afterwards raises)."""
+
+    def __init__(self, shape: tuple[int, ...] = (), dtype=np.float32):
+        self._buf = np.empty((256, *shape), dtype)
+        self.start = 0  # global index of _buf[0]
+        self.end = 0  # rows appended so far
+
+    def append(self, rows: np.ndarray) -> None:
+        held, m = self.end - self.start, len(rows)
+        if held + m > len(self._buf):
+            buf = np.empty((max(2 * len(self._buf), held + m), *self._buf.shape[1:]), self._buf.dtype)
+            buf[:held] = self._buf[:held]
+            self._buf = buf
+        self._buf[held : held + m] = rows
+        self.end += m
+
+    def forget_before(self, i: int) -> None:
+        i = min(i, self.end)
+        if i - self.start > (self.end - self.start) // 2:  # move the rest down only when it pays
+            held = self.end - i
+            self._buf[:held] = self._buf[i - self.start : self.end - self.start]
+            self.start = i
+            if len(self._buf) > 1024 and 4 * held < len(self._buf):  # shrink after a long hold
+                self._buf = self._buf[: max(256, 2 * held)].copy()
+
+    def rows(self, lo: int, hi: int) -> np.ndarray:
+        if lo < self.start or hi > self.end:
+            raise IndexError(f"rows {lo}..{hi} outside the held {self.start}..{self.end}")
+        return self._buf[lo - self.start : hi - self.start]
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        return self.rows(i, i + 1)[0]
+
+    @property
+    def all(self) -> np.ndarray:
+        """Every row (only for arrays that never forget)."""
+        return self.rows(0, self.end)
 
 
-class FadeDetector:
-    """Finds crossfades and fades on ~10 Hz thumbnails (see module docstring)."""
-
-    def __init__(
-        self,
-        half_windows_s: Sequence[float] = FADE_HALF_WINDOWS_S,
-        min_diff: float = FADE_MIN_DIFF,
-        min_ratio: float = FADE_MIN_RATIO,
-    ):
-        self.half_windows_s = tuple(half_windows_s)
-        self.min_diff = min_diff
-        self.min_ratio = min_ratio
-
-    def detect(self, times: np.ndarray, thumbs: np.ndarray, duration: float) -> list[float]:
-        """Times (s) of gradual transitions, at the middle of each transition."""
-        return [t for t, _ in self.detect_windows(times, thumbs, duration)]
-
-    def detect_windows(self, times: np.ndarray, thumbs: np.ndarray, duration: float) -> list[tuple[float, float]]:
-        """(time, half window k) of each gradual transition: it spans about [time − k, time + k]."""
-        best = np.full(len(times), -np.inf, dtype=np.float32)
-        best_k = np.zeros(len(times), dtype=np.float32)
-        for hw in self.half_windows_s:
-            score, d = fade_scores(times, thumbs, hw)
-            ok = (d >= self.min_diff) & (score >= self.min_ratio * d)
-            better = ok & (score > best)
-            best = np.where(better, score, best)
-            best_k = np.where(better, hw, best_k)
-        cand = [
-            (float(best[i]), float(times[i]), float(best_k[i]))
-            for i in range(len(times))
-            if np.isfinite(best[i]) and EDGE_S <= times[i] <= duration - EDGE_S
-        ]
-        # Greedy non-maximum suppression; then merge what is left within FADE_MERGE_S.
-        cand.sort(reverse=True)
-        kept: list[tuple[float, float]] = []
-        for _, t, k in cand:
-            if all(abs(t - u) >= FADE_MERGE_S for u, _ in kept):
-                kept.append((t, k))
-        return sorted(kept)
-
-
-def merge_cuts(
-    hard: Sequence[float],
-    gradual: Sequence[float],
-    near_s: float = FADE_NEAR_CUT_S,
-    weak: Sequence[float] = (),
-) -> list[float]:
-    """Hard cuts plus gradual transitions; within `near_s` of each other they are one event.
-
-    Normally the hard cut wins (its time is frame-exact). A `weak` hard cut — one only the
-    adaptive ratio test found — next to a gradual transition is usually the small jump at the
-    transition's end, so there the middle of the transition wins.
-    """
-    weak_set = set(weak)
-    out = set(hard)
-    for t in gradual:
-        near = [h for h in hard if abs(t - h) < near_s]
-        if not near:
-            out.add(t)
-        elif all(h in weak_set for h in near):
-            out.difference_update(near)
-            out.add(t)
-    return sorted(out)
+class _NotYet(Exception):
+    """A check needs samples that have not arrived yet."""
 
 
 class ContentCheck:
@@ -288,7 +235,10 @@ class ContentCheck:
 
     * **blank** sample: black, grey or white — grey p90 − p10 < BLANK_SPREAD and the channel
       means within BLANK_CHROMA of each other (a black frame with a small watermark is blank);
-    * **same content**: both blank; or both flat with the same chromaticity; or per-channel
+    * **same content**: both blank; or both flat with the same chromaticity and the same
+      channel structure up to brightness (each channel's std scaled by the ratio of the means,
+      within FLAT_STD_TOL or 25 %: a solid dark field and a dark colour gradient of the same hue
+      differ); or per-channel
       Pearson correlation of the pixels ≥ SAME_CORR (gain and offset of each channel — a lighting
       change, a fade — leave it at 1; a different shot gives ~0);
     * **anchors**: from each side of a candidate, walk across blank samples (at most BLANK_MAX_S)
@@ -306,40 +256,98 @@ class ContentCheck:
     black, fade-in: the cut and fade detectors may each fire once): it is placed in the middle of
     its blank stretch if it has one, else at a strong hard cut, else at its first candidate — so
     no boundary lands inside the ramp itself.
+
+    Samples can be added while the video decodes (`extend`); per sample it keeps 34 bytes of
+    statistics, and the thumbnails themselves only from `forget_before(i)` on: a judgement
+    reads thumbnails at most REACH_S (+ a few samples) from its candidate. Until `complete` is
+    set, a judgement that would walk past the last sample raises `_NotYet`.
     """
 
-    def __init__(self, ts: np.ndarray, thumbs: np.ndarray):
-        n = len(ts)
-        self.ts = np.asarray(ts, dtype=np.float64)
-        self.thumbs = thumbs.reshape(n, -1, 3)  # uint8, converted per sample or per chunk
-        self.mean = np.zeros((n, 3), np.float32)
-        self.std = np.zeros((n, 3), np.float32)
-        spread = np.zeros(n, np.float32)
-        for c in range(0, n, CHUNK):
-            f = self.thumbs[c : c + CHUNK].astype(np.float32)
-            grey = f @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
-            p10, p90 = np.percentile(grey, [10, 90], axis=1)
-            spread[c : c + CHUNK] = p90 - p10
-            self.mean[c : c + CHUNK] = f.mean(axis=1)
-            self.std[c : c + CHUNK] = f.std(axis=1)
-        self.flat = spread < BLANK_SPREAD
-        self.blank = self.flat & (np.ptp(self.mean, axis=1) < BLANK_CHROMA)
+    def __init__(self, ts: np.ndarray | None = None, thumbs: np.ndarray | None = None):
+        self._ts = _Rows((), np.float64)
+        self._mean = _Rows((3,), np.float32)
+        self._std = _Rows((3,), np.float32)
+        self._flat = _Rows((), np.bool_)
+        self._blank = _Rows((), np.bool_)
+        self._thumbs: _Rows | None = None
+        self.complete = False
+        if ts is not None:
+            for c in range(0, len(ts), CHUNK):
+                self.extend(np.asarray(ts[c : c + CHUNK]), thumbs[c : c + CHUNK])
+            self.complete = True
+
+    def extend(self, ts: np.ndarray, thumbs: np.ndarray) -> None:
+        """Append samples: times (s) and RGB uint8 thumbnails [m, h, w, 3]."""
+        m = len(ts)
+        rows = thumbs.reshape(m, -1, 3)
+        if self._thumbs is None:
+            self._thumbs = _Rows(rows.shape[1:], np.uint8)
+        self._thumbs.append(rows)
+        f = rows.astype(np.float32)
+        grey = f @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+        p10, p90 = np.percentile(grey, [10, 90], axis=1)
+        flat = (p90 - p10).astype(np.float32) < BLANK_SPREAD
+        mean = f.mean(axis=1)
+        self._ts.append(np.asarray(ts, dtype=np.float64))
+        self._mean.append(mean)
+        self._std.append(f.std(axis=1))
+        self._flat.append(flat)
+        self._blank.append(flat & (np.ptp(mean, axis=1) < BLANK_CHROMA))
+
+    def forget_before(self, i: int) -> None:
+        """Free the thumbnails of samples before i (statistics stay)."""
+        if self._thumbs is not None:
+            self._thumbs.forget_before(i)
+
+    def thumb_rows(self, lo: int, hi: int) -> np.ndarray:
+        return self._thumbs.rows(lo, hi)
+
+    @property
+    def n(self) -> int:
+        return self._ts.end
+
+    @property
+    def ts(self) -> np.ndarray:
+        return self._ts.all
+
+    @property
+    def mean(self) -> np.ndarray:
+        return self._mean.all
+
+    @property
+    def std(self) -> np.ndarray:
+        return self._std.all
+
+    @property
+    def flat(self) -> np.ndarray:
+        return self._flat.all
+
+    @property
+    def blank(self) -> np.ndarray:
+        return self._blank.all
 
     def same(self, i: int, j: int) -> bool:
-        if self.blank[i] and self.blank[j]:
+        blank, flat, mean, std = self.blank, self.flat, self.mean, self.std
+        if blank[i] and blank[j]:
             return True
-        if self.flat[i] or self.flat[j]:
-            if not (self.flat[i] and self.flat[j]):
+        if flat[i] or flat[j]:
+            if not (flat[i] and flat[j]):
                 return False
-            ci = self.mean[i] / max(float(self.mean[i].sum()), 1e-3)
-            cj = self.mean[j] / max(float(self.mean[j].sum()), 1e-3)
-            return float(np.abs(ci - cj).sum()) < 0.08
-        ok = (self.std[i] >= 2.0) & (self.std[j] >= 2.0)
+            ci = mean[i] / max(float(mean[i].sum()), 1e-3)
+            cj = mean[j] / max(float(mean[j].sum()), 1e-3)
+            if float(np.abs(ci - cj).sum()) >= 0.08:
+                return False
+            # Low grey contrast is not no picture: a dark colour gradient has structure in its
+            # channels that a solid field of the same hue lacks. A fade or lighting change scales
+            # that structure with the brightness; a cut to another picture does not.
+            si = std[i] * (mean[j] + 1.0) / (mean[i] + 1.0)
+            return bool(np.all(np.abs(std[j] - si) <= np.maximum(FLAT_STD_TOL, 0.25 * np.maximum(std[j], si))))
+        ok = (std[i] >= 2.0) & (std[j] >= 2.0)
         if not ok.any():
             return False
-        a = self.thumbs[i][:, ok].astype(np.float32) - self.mean[i][ok]
-        b = self.thumbs[j][:, ok].astype(np.float32) - self.mean[j][ok]
-        corr = (a * b).mean(axis=0) / (self.std[i][ok] * self.std[j][ok])
+        a = self._thumbs[i][:, ok].astype(np.float32) - mean[i][ok]
+        b = self._thumbs[j][:, ok].astype(np.float32) - mean[j][ok]
+        corr = (a * b).mean(axis=0) / (std[i][ok] * std[j][ok])
         return float(corr.mean()) >= SAME_CORR
 
     def _walk(self, i: int, step: int, ref: int | None = None) -> int | None:
@@ -348,11 +356,12 @@ class ContentCheck:
         Blank samples are skipped (for up to BLANK_MAX_S), and so are samples showing `ref`'s
         picture (for up to RAMP_MAX_S: the rest of a fade of that picture); None if none found.
         """
+        ts, blank = self.ts, self.blank
         j, blank_s, same_s = i, 0.0, 0.0
-        n = len(self.ts)
+        n = len(ts)
         while 0 <= j < n:
-            dt = abs(self.ts[j] - self.ts[j - step]) if 0 <= j - step < n and j != i else 0.0
-            if self.blank[j]:
+            dt = abs(ts[j] - ts[j - step]) if 0 <= j - step < n and j != i else 0.0
+            if blank[j]:
                 blank_s += dt
                 if blank_s > BLANK_MAX_S:
                     return None
@@ -364,10 +373,15 @@ class ContentCheck:
             else:
                 return j
             j += step
+        if j >= n and not self.complete:
+            raise _NotYet
         return None
 
     def _nearest(self, t: float) -> int:
-        return int(np.argmin(np.abs(self.ts - t)))
+        i = int(np.argmin(np.abs(self.ts - t)))
+        if i == self.n - 1 and not self.complete:
+            raise _NotYet
+        return i
 
     def judge(self, t: float, half_window: float | None) -> tuple[float, float] | None:
         """None to drop candidate t; else the span between the pictures on either side.
@@ -376,8 +390,12 @@ class ContentCheck:
         """
         ts = self.ts
         if len(ts) < 2:
+            if not self.complete:
+                raise _NotYet
             return (t, t)
         if half_window is None:
+            if ts[-1] <= t + FLASH_S and not self.complete:
+                raise _NotYet
             pre = np.flatnonzero((ts >= t - FLASH_S) & (ts < t - 1e-6))
             post = np.flatnonzero((ts >= t - 1e-6) & (ts <= t + FLASH_S))
             if len(pre) == 0 or len(post) == 0:
@@ -409,26 +427,265 @@ class ContentCheck:
 
     def blank_middle(self, lo: float, hi: float) -> float | None:
         """Middle of the longest run of blank samples strictly inside (lo, hi), if any."""
-        idx = np.flatnonzero((self.ts > lo) & (self.ts < hi) & self.blank)
+        ts = self.ts
+        idx = np.flatnonzero((ts > lo) & (ts < hi) & self.blank)
         if len(idx) == 0:
             return None
         runs = np.split(idx, np.flatnonzero(np.diff(idx) > 1) + 1)
         run = max(runs, key=len)
-        return float(0.5 * (self.ts[run[0]] + self.ts[run[-1]]))
+        return float(0.5 * (ts[run[0]] + ts[run[-1]]))
+
+
+# How far from its candidate a ContentCheck judgement reads thumbnails: the flash window or the
+# widest fade half window, then up to BLANK_MAX_S of blank to an anchor, then the ramp walk (blank
+# and same picture); + 1 s. TransitionScanner holds thumbnails this far behind anything undecided.
+REACH_S = FLASH_S + max(FADE_HALF_WINDOWS_S) + 2 * BLANK_MAX_S + RAMP_MAX_S + 1.0
+REACH_SAMPLES = 8  # ... plus this many samples (each walk may step once past its limit)
+DIP_MAX_S = 0.5  # a blank run this short between two fades is a dip (longer: the blend test's)
+DIP_RAMP_S = 0.5  # ... and each side's picture has at least DIP_RAMP_RATIO× the contrast
+DIP_RAMP_RATIO = 2.0  # this far out (it fades into and out of the dip; flicker does not)
+SCAN_BLOCK = 128  # samples handled at a time (12.8 s at 10 Hz)
+
+
+class TransitionScanner:
+    """Gradual transitions and the content check on ~10 Hz thumbnails, streamed while decoding.
+
+    `push(t, thumb)` each thumbnail and `add_hard_cut(t)` each hard cut as soon as it is found
+    (a detector's few frames of delay are fine); `finish` gives the transitions
+    (`resolve_transitions`). Memory does not grow with the video's length
+    beyond 34 bytes of statistics per sample: thumbnails are held only from REACH_S before the
+    oldest candidate not yet judged (and the fade scores' 2k window), about a minute of them.
+
+    Gradual candidates: per sample t and half window k (in samples; FADE_HALF_WINDOWS_S at the
+    sampling rate `rate`), with f the thumbnail as a vector,
+
+        score(t) = D − 2·E − 2·S,  D = |f(t+k) − f(t−k)|,  E = |f(t) − (f(t−k) + f(t+k))/2|,
+                                   S = max(|f(t−k) − f(t−2k)|, |f(t+2k) − f(t+k)|)
+
+    (see the module docstring); a sample is a candidate when D ≥ min_diff and score ≥ min_ratio·D
+    for some k (the best-scoring k kept), EDGE_S or more from either end. Candidates closer than
+    FADE_MERGE_S are suppressed greedily by score; that only ever involves a run of candidates
+    each within FADE_MERGE_S of the next, so each run is settled once the scores have moved
+    FADE_MERGE_S past it. Each survivor and each hard cut is judged by `ContentCheck` as soon as
+    the samples it reads have arrived (its result memoised for `resolve_transitions`).
+
+    `rate` is the thumbnails' nominal rate (analysis: min(SAMPLE_HZ, fps)): the half windows in
+    samples must be fixed before the film is over. (Measured from all the samples, as before the
+    scan was streamed, 0.25 s at 30 fps came out as 2 or 3 samples depending on the last digits
+    of the mean interval; on 25 fps films the two give the same k.) `for_arrays` measures it.
+    """
+
+    def __init__(
+        self,
+        rate: float,
+        fades: bool = True,
+        half_windows_s: Sequence[float] = FADE_HALF_WINDOWS_S,
+        min_diff: float = FADE_MIN_DIFF,
+        min_ratio: float = FADE_MIN_RATIO,
+        block: int = SCAN_BLOCK,
+    ):
+        self.ks = [(float(hw), max(1, int(round(hw * rate)))) for hw in half_windows_s]
+        self.kmax = max(k for _, k in self.ks)
+        self.fades, self.min_diff, self.min_ratio, self.block = fades, min_diff, min_ratio, block
+        self.check = ContentCheck()
+        self._new: list[tuple[float, np.ndarray]] = []  # samples not yet handed to the check
+        self._scored = 0  # samples before this have their fade scores
+        self._run: list[tuple[float, float, float]] = []  # (score, t, k) of an unsettled run
+        self.gradual: list[tuple[float, float]] = []  # settled (t, k), in time order
+        self.dips: list[tuple[float, float]] = []  # (t, k) of fade-out straight into fade-in
+        self._dip_from = 0  # samples before this were searched for dips
+        self._pending: list[tuple[float, float | None]] = []  # (t, k or None for a hard cut)
+        self._spans: dict[tuple[float, float | None], tuple[float, float] | None] = {}
+        self.max_held = 0  # most thumbnails held at once (for the memory test)
+
+    @classmethod
+    def for_arrays(cls, ts: np.ndarray, **kw) -> TransitionScanner:
+        """A scanner for samples already in hand: the rate measured from their times."""
+        n = len(ts)
+        rate = (n - 1) / max(float(ts[-1] - ts[0]), 1e-6) if n > 1 else 1.0
+        return cls(rate, **kw)
+
+    def push(self, t: float, thumb: np.ndarray) -> None:
+        self._new.append((t, thumb))
+        if len(self._new) >= self.block:
+            self._advance(None)
+
+    def add_hard_cut(self, t: float) -> None:
+        """A hard cut at t s, to be judged; add each as soon as it is found (the thumbnails
+        around it are held for REACH_S after the newest sample scored)."""
+        if (t, None) in self._spans or (t, None) in self._pending:
+            return
+        held = self.check._thumbs.start if self.check._thumbs is not None else 0
+        if held and t < self.check.ts[held] + REACH_S:
+            raise ValueError(f"hard cut at {t:.3f} s added after its thumbnails were forgotten")
+        self._pending.append((t, None))
+
+    def finish(self, duration: float, hard: Sequence[float] = (), weak: Sequence[float] = ()) -> list[float]:
+        """The transitions: hard cuts `hard` (`weak` among them) and the gradual ones, resolved."""
+        for t in hard:
+            self.add_hard_cut(t)
+        self._advance(duration)
+        return resolve_transitions(hard, sorted(self.gradual + self.dips) if self.fades else [], self, weak=weak)
+
+    def judge(self, t: float, half_window: float | None) -> tuple[float, float] | None:
+        key = (t, half_window)
+        if key not in self._spans:
+            self._spans[key] = self.check.judge(t, half_window)
+        return self._spans[key]
+
+    def blank_middle(self, lo: float, hi: float) -> float | None:
+        return self.check.blank_middle(lo, hi)
+
+    def _advance(self, duration: float | None) -> None:
+        """Take the new samples in; score, settle and judge what they allow (all of it at the
+        end, when `duration` is given); forget thumbnails nothing can read any more."""
+        final = duration is not None
+        check = self.check
+        if self._new:
+            check.extend(np.asarray([t for t, _ in self._new]), np.stack([f for _, f in self._new]))
+            self._new.clear()
+        check.complete = final
+        n = check.n
+        upto = n if final else max(self._scored, n - 2 * self.kmax)
+        if upto > self._scored:
+            if self.fades:
+                self._score(self._scored, upto)
+            self._scored = upto
+        if self.fades:
+            self._find_dips(duration)
+        if self._run and (final or check.ts[self._scored] - self._run[-1][1] >= FADE_MERGE_S):
+            self._settle([c for c in self._run if not final or c[1] <= duration - EDGE_S])
+        still = []
+        for t, k in self._pending:
+            try:
+                self.judge(t, k)
+            except _NotYet:
+                still.append((t, k))
+        self._pending = still
+        if n:
+            self.max_held = max(self.max_held, n - check._thumbs.start)
+            ts = check.ts
+            oldest = min([ts[min(self._scored, n - 1)]] + [t for t, _ in self._pending] + [c[1] for c in self._run[:1]])
+            i = int(np.searchsorted(ts, oldest - REACH_S)) - REACH_SAMPLES
+            check.forget_before(min(i, self._scored - 2 * self.kmax))
+
+    def _score(self, c0: int, c1: int) -> None:
+        """Fade scores of samples c0..c1−1 (the thumbnails 2k around them are held)."""
+        check, n = self.check, self.check.n
+        lo, hi = max(0, c0 - 2 * self.kmax), min(n, c1 + 2 * self.kmax)
+        f = check.thumb_rows(lo, hi).reshape(hi - lo, -1).astype(np.float32)
+        c = np.arange(c0, c1)
+        best = np.full(len(c), -np.inf, dtype=np.float32)
+        best_k = np.zeros(len(c), dtype=np.float32)
+        for hw, k in self.ks:
+            ok_c = (c >= k) & (c < n - k)  # the window inside the video
+            cv = c[ok_c]
+            a, m, b = f[cv - k - lo], f[cv - lo], f[cv + k - lo]
+            d = _diff(b, a)
+            e = np.abs(m - 0.5 * (a + b)).mean(axis=1)
+            # Steady change just outside the window; NaN where that leaves the video.
+            pre = np.full(len(cv), np.nan, np.float32)
+            post = np.full(len(cv), np.nan, np.float32)
+            has = cv - 2 * k >= 0
+            pre[has] = _diff(f[cv[has] - k - lo], f[cv[has] - 2 * k - lo])
+            has = cv + 2 * k < n
+            post[has] = _diff(f[cv[has] + 2 * k - lo], f[cv[has] + k - lo])
+            s = np.fmax(pre, post)  # fmax ignores a NaN side
+            s = np.where(np.isnan(s), 0.0, s)
+            score = d - 2.0 * e - 2.0 * s
+            better = (d >= self.min_diff) & (score >= self.min_ratio * d) & (score > best[ok_c])
+            idx = np.flatnonzero(ok_c)[better]
+            best[idx] = score[better]
+            best_k[idx] = hw
+        ts = check.ts
+        for i in np.flatnonzero(np.isfinite(best)):
+            t = float(ts[c0 + i])
+            if t < EDGE_S:
+                continue
+            if self._run and t - self._run[-1][1] >= FADE_MERGE_S:
+                self._settle(self._run)
+            self._run.append((float(best[i]), t, float(best_k[i])))
+
+    def _find_dips(self, duration: float | None) -> None:
+        """Fade-out straight into fade-in: a run of at most DIP_MAX_S of blank samples (often
+        one, or none but a dark frame the blend test cannot use) whose neighbours on both sides
+        fade — the picture's contrast at least DIP_RAMP_RATIO× higher DIP_RAMP_S further out.
+        Each is a gradual candidate spanning the two neighbours; ContentCheck then keeps it only
+        if they show different pictures (a dip inside one shot is dropped). Longer black holds
+        are the blend test's: each fade there is a blend with a steady black."""
+        check = self.check
+        ts, blank, std, n = check.ts, check.blank, check.std, check.n
+        i = self._dip_from
+        while i < n:
+            if not blank[i]:
+                i += 1
+                continue
+            j = i
+            while j < n and blank[j]:
+                j += 1
+            if j == n or (duration is None and ts[-1] < ts[j] + max(DIP_RAMP_S, EDGE_S)):
+                break  # the run, or the fade after it, is not complete yet (or it is near the end)
+            if i > 0 and ts[j - 1] - ts[i] <= DIP_MAX_S:
+                before = int(np.searchsorted(ts, ts[i - 1] - DIP_RAMP_S))
+                after = min(n - 1, int(np.searchsorted(ts, ts[j] + DIP_RAMP_S)))
+                t, k = 0.5 * float(ts[i - 1] + ts[j]), 0.5 * float(ts[j] - ts[i - 1])
+                if (
+                    std[before].sum() >= DIP_RAMP_RATIO * std[i - 1].sum()
+                    and std[after].sum() >= DIP_RAMP_RATIO * std[j].sum()
+                    and EDGE_S <= t <= (duration or np.inf) - EDGE_S
+                ):
+                    self.dips.append((t, k))
+                    self._pending.append((t, k))
+            i = j
+        self._dip_from = i
+
+    def _settle(self, run: list[tuple[float, float, float]]) -> None:
+        """Greedy non-maximum suppression over one run of candidates; survivors get judged."""
+        kept: list[tuple[float, float]] = []
+        for _, t, k in sorted(run, reverse=True):
+            if all(abs(t - u) >= FADE_MERGE_S for u, _ in kept):
+                kept.append((t, k))
+        kept.sort()
+        self.gradual += kept
+        self._pending += kept
+        self._run = []
+
+
+def merge_cuts(
+    hard: Sequence[float],
+    gradual: Sequence[float],
+    near_s: float = FADE_NEAR_CUT_S,
+    weak: Sequence[float] = (),
+) -> list[float]:
+    """Hard cuts plus gradual transitions; within `near_s` of each other they are one event.
+
+    Normally the hard cut wins (its time is frame-exact). A `weak` hard cut — one only the
+    adaptive ratio test found — next to a gradual transition is usually the small jump at the
+    transition's end, so there the middle of the transition wins.
+    """
+    weak_set = set(weak)
+    out = set(hard)
+    for t in gradual:
+        near = [h for h in hard if abs(t - h) < near_s]
+        if not near:
+            out.add(t)
+        elif all(h in weak_set for h in near):
+            out.difference_update(near)
+            out.add(t)
+    return sorted(out)
 
 
 def resolve_transitions(
     hard: Sequence[float],
     gradual: Sequence[tuple[float, float]],
-    ts: np.ndarray,
-    thumbs: np.ndarray,
+    check: ContentCheck | TransitionScanner,
     weak: Sequence[float] = (),
 ) -> list[float]:
-    """`merge_cuts` of hard cuts and (time, k) gradual candidates, then `ContentCheck`: drop
-    brightness ramps and flashes, one time per transition, never inside a fade ramp."""
+    """`merge_cuts` of hard cuts and (time, k) gradual candidates, then the content check
+    (`check.judge`): drop brightness ramps and flashes, one time per transition, never inside a
+    fade ramp."""
     k_of = dict(gradual)
     merged = merge_cuts(hard, [t for t, _ in gradual], weak=weak)
-    check = ContentCheck(ts, thumbs)
     hard_set, weak_set = set(hard), set(weak)
     kept: list[tuple[float, float, float]] = []  # (t, lo, hi)
     for t in merged:

@@ -18,7 +18,7 @@ Structure: cut count, cut rate and mean shot length inside each scene (Hanjalic 
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -42,15 +42,21 @@ def colourfulness(rgb: np.ndarray) -> float:
 class FrameFeatures:
     """Accumulates per-frame features while frames stream past (constant memory per sample)."""
 
-    def __init__(self, sample_hz: float = SAMPLE_HZ, expected_duration: float = 0.0):
+    def __init__(
+        self,
+        sample_hz: float = SAMPLE_HZ,
+        expected_duration: float = 0.0,
+        on_thumb: Callable[[float, np.ndarray], None] | None = None,
+    ):
         self.sample_dt = 1.0 / sample_hz
         # Flat typed buffers, not lists of Python floats / small arrays: per second of 25 fps video
-        # 300 B for t + motion, 200 B for the 10 Hz stats and 17 KB for the 10 Hz thumbnails.
+        # 300 B for t + motion and 200 B for the 10 Hz stats. The 10 Hz THUMB_SIZE RGB thumbnails
+        # (17 KB/s) are not kept: each goes to `on_thumb(t, thumb)` (cuts.TransitionScanner.push).
         self.t = array("d")
         self.motion = array("f")
         self.ts = array("d")
         self.stats = array("f")  # brightness, saturation, colourfulness, warmth per sample
-        self.thumbs = bytearray()  # THUMB_SIZE RGB uint8 per sample
+        self.on_thumb = on_thumb
         self.report: list[tuple[float, np.ndarray]] = []
         # Report thumbnails: evenly over the declared duration (grab_frames fixes up if unknown).
         self.report_dt = max(expected_duration, 1.0) / REPORT_THUMBS if expected_duration > 0 else 1.0
@@ -86,7 +92,8 @@ class FrameFeatures:
             rgb = small[:, :, ::-1]
             self.ts.append(t)
             self.stats.extend((float(v.mean()), float(sat.mean()), colourfulness(rgb), warmth))
-            self.thumbs += np.ascontiguousarray(cv2.resize(bgr, THUMB_SIZE, interpolation=cv2.INTER_AREA)[:, :, ::-1]).tobytes()
+            if self.on_thumb is not None:
+                self.on_thumb(t, np.ascontiguousarray(cv2.resize(bgr, THUMB_SIZE, interpolation=cv2.INTER_AREA)[:, :, ::-1]))
         if t + 1e-6 >= self._next_report:
             self._next_report += self.report_dt * max(1, int((t - self._next_report) / self.report_dt) + 1)
             self.report.append((t, np.ascontiguousarray(bgr[:, :, ::-1])))
@@ -105,8 +112,6 @@ class FrameFeatures:
             "saturation": st[:, 1],
             "colourfulness": st[:, 2],
             "warmth": st[:, 3],
-            # A view, not a copy (124 MB for 2 h): do not push more frames while it is in use.
-            "thumbs": np.frombuffer(self.thumbs, dtype=np.uint8).reshape(-1, THUMB_SIZE[1], THUMB_SIZE[0], 3),
         }
 
 
