@@ -13,12 +13,13 @@ AAC 48 kb/s mono), which keeps all clips together a few MB. `--out` defaults to 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from emsync_bridge.runtime.onnx_cache import sha256_file
 
 HERE = Path(__file__).resolve().parent
 MANIFEST = HERE / "scenes.json"
@@ -26,14 +27,6 @@ MANIFEST = HERE / "scenes.json"
 
 def load_manifest(path: Path = MANIFEST) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def source_file(src_dir: Path, key: str, info: dict) -> Path:
@@ -76,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             fetch(args.src, key, info)
         if not path.exists():
             sys.exit(f"make_clips: missing source {path} (use --fetch, or see PROTOCOL.md)")
-        if sha256(path) != info["sha256"]:
+        if sha256_file(path) != info["sha256"]:
             sys.exit(f"make_clips: {path} is not the recorded file (sha256 differs)")
     for scene in man["scenes"]:
         info = man["sources"][scene["source"]]

@@ -59,6 +59,7 @@ MODE_PENALTY = 3.0
 # away, not a pull to the tonic triad (which vamped one chord).
 MODE_BASS_RELATIVE_PENALTY = 2.0
 MODE_MIN_VALENCE = 0.2
+MODE_BASS_TONIC_BONUS = 0.0
 MAJOR_SCALE = (0, 2, 4, 5, 7, 9, 11)
 MINOR_SCALE = (0, 2, 3, 5, 7, 8, 10, 11)  # natural minor plus the harmonic minor's leading tone
 
@@ -416,6 +417,7 @@ class ModeSteer:
         grid = np.zeros((len(vocab.INSTRUMENTS), vocab.N_PITCHES))
         grid[np.ix_(_PITCHED_ROWS, ~np.isin(degree, scale))] = -MODE_PENALTY * abs(valence)
         grid[_BASS_ROW, degree == (9 if valence > 0 else 3)] = -MODE_BASS_RELATIVE_PENALTY * abs(valence)
+        grid[_BASS_ROW, degree == 0] = MODE_BASS_TONIC_BONUS * abs(valence)
         return grid
 
 
