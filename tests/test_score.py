@@ -118,7 +118,8 @@ def test_emotion_follows_the_picture_unless_fixed(scored):
 
 def test_onsets_sit_on_the_fitted_tempo_grid_in_score_mid(scored):
     """--tempo auto (the default): the cuts at 5, 10, 15 s fall on beats of the fitted tempo, and
-    every onset of score.mid sits exactly on a 16th of the tempo the file carries."""
+    every pitched onset of score.mid sits exactly on a 16th of the tempo the file carries; drum
+    hits carry the human feel (music/groove.py), within a quarter of a 16th of one."""
     result, out = scored
     tempo = result.report["tempo"]
     assert tempo["mode"] == "auto" and all(abs(c["offset_ms"]) <= 30 for c in tempo["cuts"])
@@ -131,7 +132,8 @@ def test_onsets_sit_on_the_fitted_tempo_grid_in_score_mid(scored):
         for m in track:
             tick += m.time
             if m.type == "note_on" and m.velocity > 0:
-                assert tick % sixteenth == 0, (track.name, tick)
+                off = min(tick % sixteenth, sixteenth - tick % sixteenth)
+                assert off <= (sixteenth // 4 if m.channel == 9 else 0), (track.name, tick)
 
 
 def _cli(*args):

@@ -198,7 +198,11 @@ def test_generate_cancel_and_regenerate_from_scene(window, tmp_path, qtbot, engi
     assert r2.generation.tokens != r.generation.tokens  # new music after the boundary, same seed
     kept = sorted((n.instrument, n.pitch, round(n.start, 4), round(n.end, 4))
                   for n in r2.score.notes if n.start < cut - 1e-6)
-    assert kept == keep and keep
+    assert [k[:3] for k in kept] == [k[:3] for k in keep] and keep
+    for old, new in zip(keep, kept):
+        # a drum hit held across the cut is cut there on the grid, then moved with its human feel
+        # (music/groove.py: 30 % of a drummer's offset, a few ms): its end may pass the cut by that
+        assert new[3] == old[3] or (new[0] == "drums" and abs(new[3] - old[3]) <= 0.03), (old, new)
     out = tmp_path / "exported.mid"
     window.export_to(str(out))
     assert out.stat().st_size > 0
