@@ -128,7 +128,7 @@ def test_streamed_drums_are_the_scores_drums(small_engine, early):
     events = events_from_tokens(gen.tokens, end_time=gen.duration, early=early, feel=gen.feel)
     streamed = sorted((n[1], n[2], n[4]) for n in notes_from_events(events) if n[0] == "drums" and n[2] < gen.duration)
     scored = sorted((n.pitch, n.start, n.velocity) for n in gen.score().notes if n.instrument == "drums")
-    assert len(scored) >= 8 and len(streamed) == len(scored)
+    assert len(scored) >= 5 and len(streamed) == len(scored)
     for (p, t, v), (sp, st, sv) in zip(streamed, scored):
         assert (p, v) == (sp, sv) and abs(t - st) <= vocab.TICK_S
     assert sum(abs(t / vocab.TICK_S - round(t / vocab.TICK_S)) > 0.01 for _, t, _ in streamed) > len(streamed) / 2, \

@@ -106,7 +106,7 @@ def test_generation_on_a_grid_has_the_feel_and_drum_feel_0_is_the_grid():
     felt = generate(engine, 6.0, cond, SamplingConfig(seed=3)).score()
     plain = generate(engine, 6.0, cond, SamplingConfig(seed=3, drum_feel=0.0)).score()
     drums = [n for n in felt.notes if n.instrument == "drums"]
-    assert len(drums) >= 8
+    assert len(drums) >= 5
     sixteenth = 60 / 110 / 4
     moved = [abs(n.start - guard.nearest(n.start)) for n in drums]
     assert max(moved) <= groove.STRENGTH * 0.5 * sixteenth + 1e-6 and np.mean(np.array(moved) > 1e-4) > 0.5

@@ -105,7 +105,7 @@ def test_generated_onsets_are_on_the_grid_and_chords_on_the_nearest_grid_point(s
 def test_chord_on_the_cut_when_asked_and_no_guard_without_a_tempo(small_engine):
     tempo = TempoMap([TempoPoint(0.0, 97.0)])
     cond = Conditioning.constant(0, 0, [1.93], tempo=tempo)
-    on_cut = generate(small_engine, 3.0, cond, SamplingConfig(seed=1, chord_on_grid=False))
+    on_cut = generate(small_engine, 4.0, cond, SamplingConfig(seed=1, chord_on_grid=False, drum_feel=0.0))
     assert on_cut.hits[0].hit_time == pytest.approx(1.93, abs=HALF_TICK)
     guard = GridGuard(tempo)
     after = [n.start for n in on_cut.score().notes if n.start > 1.93 + 0.5]

@@ -41,6 +41,9 @@ MAX_NOTE_S = 8.0
 # the training data holds no pitched note longer than 6 s (data.NOTE_MAX_S) and its pads end
 # within 4 s; 6 s let ~12 notes per 30 s ring >= 4 s under everything else (issue 17).
 RELEASE_S = 4.0
+# A drum hit is a one-shot: the model sometimes never releases one, and score.mid showed drum
+# "notes" seconds long across scenes (a bar a composer has to trim). Released after this.
+DRUM_RELEASE_S = 0.5
 # Voices per instrument (a synth's voice stealing): a note-on over the limit releases that
 # instrument's oldest sounding note at the same instant (boundary-chord notes excepted for their
 # SUSTAIN_S). A bass line is one voice, strings a lead over a held note, guitar a triad, piano a
@@ -447,10 +450,12 @@ class NoteKeeper:
                 self.sounding.pop(token + vocab.N_PITCHES, None)
 
     def due(self, cursor: float, keep=()) -> int | None:
-        """The note-off of a note sounding >= RELEASE_S, or of an instrument's oldest note (not in
-        `keep`) while it sounds more than its VOICES; else None."""
+        """The note-off of a pitched note sounding >= RELEASE_S or a drum hit >= DRUM_RELEASE_S, or
+        of an instrument's oldest note (not in `keep`: a boundary chord's notes stay their SUSTAIN_S)
+        while it sounds more than its VOICES; else None."""
         for on, start in self.sounding.items():
-            if cursor - start >= RELEASE_S - 1e-9 and _PITCHED_ROWS[(on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES)]:
+            limit = RELEASE_S if _PITCHED_ROWS[(on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES)] else DRUM_RELEASE_S
+            if cursor - start >= limit - 1e-9:
                 return on - vocab.N_PITCHES
         per_row: dict[int, list[int]] = {}
         for on in self.sounding:  # in onset order
