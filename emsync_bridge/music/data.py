@@ -276,21 +276,34 @@ class Groove:
         return [(p - 4 * k, key) for p, key in self.hits if lo <= p < hi]
 
 
-def read_groove(path: Path, timing: float = GROOVE_HUMAN_TIMING) -> Groove | None:
-    """Drum hits of a GMD file in beats (the files have one tempo; tick / ticks-per-beat is the
-    beat position), keys mapped to GM, human timing kept at `timing` around the 16th grid. None for a
-    file whose hits are mostly off the straight 16ths (swing, triplets) or shorter than 2 bars."""
+def _groove_hits(path: Path) -> tuple[list[tuple[float, int, int]], int]:
+    """(beat position, GM key, velocity) of each hit of a GMD file whose key maps to GM (the files
+    have one tempo; tick / ticks-per-beat is the beat position), and its tempo at tick 0 in
+    microseconds per beat."""
     import mido
 
     mid = mido.MidiFile(str(path), clip=True)
-    hits, tick = [], 0
+    hits, tick, tempo = [], 0, 500000
     for msg in mido.merge_tracks(mid.tracks):
         tick += msg.time
+        if msg.type == "set_tempo" and tick == 0:
+            tempo = msg.tempo
         if msg.type == "note_on" and msg.velocity > 0 and msg.note in GROOVE_TO_GM:
-            hits.append((tick / mid.ticks_per_beat, GROOVE_TO_GM[msg.note]))
+            hits.append((tick / mid.ticks_per_beat, GROOVE_TO_GM[msg.note], msg.velocity))
+    return hits, tempo
+
+
+def read_groove(path: Path, timing: float = GROOVE_HUMAN_TIMING) -> Groove | None:
+    """Drum hits of a GMD file in beats, keys mapped to GM, human timing kept at `timing` around the
+    16th grid. None for a file whose hits are mostly off the straight 16ths (swing, triplets) or
+    shorter than 2 bars."""
+    return _groove(path.stem, _groove_hits(path)[0], timing)
+
+
+def _groove(name: str, hits: list[tuple[float, int, int]], timing: float) -> Groove | None:
     if not hits:
         return None
-    pos = np.array([p for p, _ in hits])
+    pos = np.array([p for p, _, _ in hits])
     dev = pos * 4 - np.round(pos * 4)  # in 16ths
     if np.mean(np.abs(dev) <= GROOVE_STRAIGHT_TOL) < GROOVE_MIN_STRAIGHT:
         return None
@@ -298,8 +311,8 @@ def read_groove(path: Path, timing: float = GROOVE_HUMAN_TIMING) -> Groove | Non
     n_bars = int(pos.max() // 4)  # whole bars only
     if n_bars < 2:
         return None
-    kept = sorted((float(p), k) for p, (_, k) in zip(pos, hits) if p < 4 * n_bars - 0.125)
-    return Groove(path.stem, kept, n_bars)
+    kept = sorted((float(p), k) for p, (_, k, _) in zip(pos, hits) if p < 4 * n_bars - 0.125)
+    return Groove(name, kept, n_bars)
 
 
 class GrooveBank:
@@ -336,20 +349,12 @@ def groove_template(path: Path) -> dict | None:
     hit takes the part's median (a part never played: on the grid, velocity 80); offsets are
     measured from the performance's own median offset. None for the files `read_groove` leaves
     out (swung, triplets, under 2 bars)."""
-    import mido
-
     from .groove import PARTS, SLOTS, part_of
 
-    if read_groove(path) is None:
+    beats, tempo = _groove_hits(path)  # the file is read once
+    if _groove(path.stem, beats, GROOVE_HUMAN_TIMING) is None:
         return None
-    mid = mido.MidiFile(str(path), clip=True)
-    hits, tick, tempo = [], 0, 500000
-    for msg in mido.merge_tracks(mid.tracks):
-        tick += msg.time
-        if msg.type == "set_tempo" and tick == 0:
-            tempo = msg.tempo
-        if msg.type == "note_on" and msg.velocity > 0 and msg.note in GROOVE_TO_GM:
-            hits.append((tick / mid.ticks_per_beat * 4, GROOVE_TO_GM[msg.note], msg.velocity))
+    hits = [(p * 4, k, v) for p, k, v in beats]  # in 16ths
     n_bars = int(max(p for p, _, _ in hits) // 16)
     # The drummer's median distance from the click is not feel but where the click was: taken out,
     # so the template moves the parts and slots against each other, not the whole kit off the grid.

@@ -28,8 +28,8 @@ from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import groove, vocab
 from emsync_bridge.music.metrics import key_from_histogram
 from emsync_bridge.music.midi import Score, tokens_to_score
-from emsync_bridge.music.model_config import (DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD, N_PREFIX,
-                                              VALENCE_GUIDANCE_S)
+from emsync_bridge.music.model_config import (DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD,
+                                              N_PREFIX, VALENCE_GUIDANCE_S)
 from emsync_bridge.tempo import TempoPoint
 from emsync_bridge.tempo import TempoMap
 
@@ -179,7 +179,7 @@ class SamplingConfig:
     # Human drum feel (music/groove.py): on a grid, each drum hit is moved and accented as one real
     # drummer of the Groove MIDI Dataset played that 16th of the bar (a template drawn by the seed
     # at the energy arousal asks for), scaled by this strength; 0 leaves the drums on the grid.
-    drum_feel: float = groove.STRENGTH
+    drum_feel: float = DEFAULT_DRUM_FEEL
 
     def validate(self) -> None:
         if not 0.0 < self.temperature <= 10.0:
@@ -366,6 +366,11 @@ _PITCHED_ROWS = np.array([i != "drums" for i in vocab.INSTRUMENTS])
 _BASS_ROW = vocab.INSTRUMENTS.index("bass")
 
 
+def _row(on: int) -> int:
+    """The instrument row (index in vocab.INSTRUMENTS) of a note-on token."""
+    return (on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES)
+
+
 class ModeSteer:
     """Puts a piece in the mode its valence asks for and lets the model choose the harmony.
 
@@ -454,12 +459,12 @@ class NoteKeeper:
         of an instrument's oldest note (not in `keep`: a boundary chord's notes stay their SUSTAIN_S)
         while it sounds more than its VOICES; else None."""
         for on, start in self.sounding.items():
-            limit = RELEASE_S if _PITCHED_ROWS[(on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES)] else DRUM_RELEASE_S
+            limit = RELEASE_S if _PITCHED_ROWS[_row(on)] else DRUM_RELEASE_S
             if cursor - start >= limit - 1e-9:
                 return on - vocab.N_PITCHES
         per_row: dict[int, list[int]] = {}
         for on in self.sounding:  # in onset order
-            per_row.setdefault((on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES), []).append(on)
+            per_row.setdefault(_row(on), []).append(on)
         for row, ons in per_row.items():
             limit = VOICES[vocab.INSTRUMENTS[row]]
             if limit is not None and len(ons) > limit:
@@ -474,7 +479,7 @@ class NoteKeeper:
         oldest: dict[int, int] = {}
         for on, start in sorted(self.sounding.items(), key=lambda kv: kv[1], reverse=True):
             if on not in keep:
-                oldest[(on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES)] = on - vocab.N_PITCHES
+                oldest[_row(on)] = on - vocab.N_PITCHES
         if not oldest:
             return logits
         logits = logits.astype(np.float64)
@@ -484,7 +489,7 @@ class NoteKeeper:
                 continue
             silent = np.ones(vocab.N_PITCHES, dtype=bool)
             for on in self.sounding:
-                if (on - vocab.NOTE_BASE) // (2 * vocab.N_PITCHES) == row:
+                if _row(on) == row:
                     silent[(on - vocab.NOTE_BASE) % vocab.N_PITCHES] = False
             moved = _logsumexp(offs[row, silent])
             offs[row, silent] = -np.inf

@@ -27,9 +27,6 @@ from emsync_bridge.tempo import TempoMap
 TEMPLATES_PATH = Path(__file__).resolve().parent.parent / "models" / "groove-templates.json"
 SLOTS = 16  # 16ths of a 4/4 bar
 PARTS = ("kick", "snare", "hats")
-# How much of the drummer's offset is applied (a DAW's groove strength; 1 = as played): see
-# model_config.DEFAULT_DRUM_FEEL for how it was chosen.
-STRENGTH = DEFAULT_DRUM_FEEL
 _PART_OF = {35: "kick", 36: "kick", 37: "snare", 38: "snare", 39: "snare", 40: "snare"}
 
 
@@ -86,7 +83,7 @@ class Feel:
     template: GrooveTemplate
     tempo: TempoMap
     origin: float = 0.0
-    strength: float = STRENGTH
+    strength: float = DEFAULT_DRUM_FEEL  # a DAW's groove strength; 1 = as played
 
     def to_dict(self) -> dict:
         return {"template": self.template.name, "level": self.template.level, "strength": self.strength,
