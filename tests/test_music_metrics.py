@@ -29,6 +29,16 @@ def test_a_one_chord_vamp_and_a_progression():
     s = metrics.triad_stats(prog, 32.0)
     assert s["most_common_triad_share"] == pytest.approx(0.25)
     assert s["distinct_long_triads_per_30s"] == pytest.approx(4 * 30 / 32)
+    assert s["distinct_triads_per_30s"] == pytest.approx(4 * 30 / 32)
+    # C and F alternating every 2 beats for 32 s: each is on 32 beats in all, never 4 in a row
+    pair = metrics.triad_stats(chords([(0, 4), (5, 4)], 1.0, repeats=16), 32.0)
+    assert pair["distinct_triads_per_30s"] == pytest.approx(2 * 30 / 32)
+    assert pair["distinct_long_triads_per_30s"] == 0.0
+    # a triad on only 3 beats in all does not count
+    d_minor = [Note(n.instrument, n.pitch, n.start + 14.5, n.end + 14.5) for n in chords([(2, 3)], 1.5)]
+    short = metrics.triad_stats(chords([(0, 4)], 14.5) + d_minor, 16.0)
+    assert metrics.beat_triads(chords([(0, 4)], 14.5) + d_minor, 16.0)[-1] == (2, "min")
+    assert short["distinct_triads_per_30s"] == pytest.approx(30 / 16)
     beats = metrics.beat_triads(prog, 32.0)
     assert beats[0] == (0, "maj") and beats[4] == (5, "maj") and beats[12] == (9, "min")
     assert metrics.chord_tone_share(prog, 32.0) == 1.0
