@@ -23,7 +23,8 @@ import numpy as np
 
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import vocab
-from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.model_config import (DEFAULT_DRUM_FEEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
+                                              DEFAULT_VALENCE_GUIDANCE)
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, Generation, SamplingConfig, generate
 from emsync_bridge.music.metrics import boundary_report, summary
 from emsync_bridge.music.midi import Score, write_midi
@@ -68,8 +69,8 @@ class ScoreOptions:
     render: bool = True
     model: str | None = None
     backend: str = "auto"
-    temperature: float = 1.2
-    top_p: float = 0.7
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
     valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
     mode_from_valence: bool = True  # the valence -> mode key lock (SamplingConfig)
     drum_feel: float = DEFAULT_DRUM_FEEL  # human drum feel strength (SamplingConfig, music/groove.py)

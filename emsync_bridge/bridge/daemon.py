@@ -49,7 +49,8 @@ from emsync_bridge.bridge.scheduler import LiveScore, PlayClock, Scheduler, rais
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music.generate import Conditioning, EmotionSegment, SamplingConfig, drum_feel, generate
 from emsync_bridge.music.tempo_fit import TempoFit, fit_tempo
-from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.model_config import (DEFAULT_DRUM_FEEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
+                                              DEFAULT_VALENCE_GUIDANCE)
 from emsync_bridge.music.splice import primer_until, tick_of, trim_primer
 from emsync_bridge.music.vocab import TICK_S
 from emsync_bridge.timeline import protocol
@@ -87,8 +88,8 @@ class BridgeConfig:
     model: str | None = None
     backend: str = "auto"
     seed: int = 0
-    temperature: float = 1.2
-    top_p: float = 0.7
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
     valence_guidance: float = DEFAULT_VALENCE_GUIDANCE
     mode_from_valence: bool = True  # the valence -> mode key lock (SamplingConfig)
     duration: float | None = None  # score length when there is no video item

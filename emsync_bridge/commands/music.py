@@ -9,7 +9,8 @@ from emsync_bridge.commands.registry import command
 from emsync_bridge.commands import argtypes
 from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import train_options
-from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.model_config import (DEFAULT_DRUM_FEEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
+                                              DEFAULT_VALENCE_GUIDANCE)
 
 
 def parse_times(text: str | None) -> list[float]:
@@ -107,8 +108,8 @@ def _generate_args(p):
     p.add_argument("--boundaries", default="", help="comma-separated seconds, e.g. 4,9.5,16")
     p.add_argument("--tempo", default="auto", help=TEMPO_HELP)
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--temperature", type=argtypes.finite, default=1.2)
-    p.add_argument("--top-p", type=argtypes.finite, default=0.7)
+    p.add_argument("--temperature", type=argtypes.finite, default=DEFAULT_TEMPERATURE)
+    p.add_argument("--top-p", type=argtypes.finite, default=DEFAULT_TOP_P)
     p.add_argument("--valence-guidance", type=argtypes.finite, default=DEFAULT_VALENCE_GUIDANCE,
                    help=VALENCE_GUIDANCE_HELP)
     p.add_argument("--free-key", action="store_true", help=FREE_KEY_HELP)

@@ -12,7 +12,8 @@ from emsync_bridge.commands.registry import command
 from emsync_bridge.commands import argtypes
 from emsync_bridge.commands.music import DRUM_FEEL_HELP, FREE_KEY_HELP, TEMPO_HELP, UNTRAINED_BANNER, VALENCE_GUIDANCE_HELP
 from emsync_bridge.errors import EmsyncError
-from emsync_bridge.music.model_config import DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE
+from emsync_bridge.music.model_config import (DEFAULT_DRUM_FEEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
+                                              DEFAULT_VALENCE_GUIDANCE)
 
 
 class _Bars:
@@ -103,8 +104,8 @@ def _score_args(p, video=True):
     p.add_argument("--no-render", action="store_true", help="skip preview.wav and preview.mp4")
     p.add_argument("--model", default=None)
     p.add_argument("--backend", default="auto", choices=["auto", "onnx", "torch"])
-    p.add_argument("--temperature", type=argtypes.finite, default=1.2)
-    p.add_argument("--top-p", type=argtypes.finite, default=0.7)
+    p.add_argument("--temperature", type=argtypes.finite, default=DEFAULT_TEMPERATURE)
+    p.add_argument("--top-p", type=argtypes.finite, default=DEFAULT_TOP_P)
     p.add_argument("--valence-guidance", type=argtypes.finite, default=DEFAULT_VALENCE_GUIDANCE, help=VALENCE_GUIDANCE_HELP)
     p.add_argument("--free-key", action="store_true", help=FREE_KEY_HELP)
     p.add_argument("--drum-feel", type=argtypes.unit_interval, default=DEFAULT_DRUM_FEEL, help=DRUM_FEEL_HELP)

@@ -298,6 +298,8 @@ def main(argv=None):
     ap.add_argument("--out", default=None, help="write the JSON here too")
     ap.add_argument("--valence-guidance", type=float, default=SamplingConfig.valence_guidance,
                     help="valence guidance weight (default: the product's default; 1 = none)")
+    ap.add_argument("--temperature", type=float, default=SamplingConfig.temperature)
+    ap.add_argument("--top-p", type=float, default=SamplingConfig.top_p)
     ap.add_argument("--valence", type=float, default=0.0,
                     help="valence of the boundary, arousal and instrument checks (default 0, the issue's protocol)")
     ap.add_argument("--mode-aid", choices=("on", "off"), default="on",
@@ -312,7 +314,7 @@ def main(argv=None):
     a = ap.parse_args(argv)
     wanted = a.only.split(",")
     seeds = list(range(a.seeds))
-    sampling = SamplingConfig(valence_guidance=a.valence_guidance, mode_from_valence=a.mode_aid == "on",
+    sampling = SamplingConfig(temperature=a.temperature, top_p=a.top_p, valence_guidance=a.valence_guidance, mode_from_valence=a.mode_aid == "on",
                               grid_guard=a.grid_guard == "on")
     try:  # bad options fail in one line, before the model loads
         unknown = [p for p in wanted if p not in PARTS]
@@ -331,7 +333,8 @@ def main(argv=None):
              "timing": lambda: eval_timing(engine, seeds[:16], sampling=sampling, pop909=a.pop909),
              "music": lambda: _music_part(engine, seeds, sampling, a.pop909, a.data)}
     result = {"model": files.name, "trained": files.trained, "engine": engine.name, "provider": engine.provider,
-              "valence_guidance": a.valence_guidance, "mode_aid": a.mode_aid}
+              "temperature": a.temperature, "top_p": a.top_p, "valence_guidance": a.valence_guidance,
+              "mode_aid": a.mode_aid, "grid_guard": a.grid_guard}
     for name in wanted:
         result[name] = parts[name]()
     result["wall_s"] = time.time() - t

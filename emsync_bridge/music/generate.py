@@ -28,7 +28,8 @@ from emsync_bridge.errors import EmsyncError
 from emsync_bridge.music import groove, vocab
 from emsync_bridge.music.metrics import key_from_histogram
 from emsync_bridge.music.midi import Score, tokens_to_score
-from emsync_bridge.music.model_config import (DEFAULT_DRUM_FEEL, DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD,
+from emsync_bridge.music.model_config import (DEFAULT_DRUM_FEEL, DEFAULT_TEMPERATURE, DEFAULT_TOP_P,
+                                              DEFAULT_VALENCE_GUIDANCE, MAX_SECONDS_TO_CHORD,
                                               N_PREFIX, VALENCE_GUIDANCE_S)
 from emsync_bridge.tempo import TempoPoint
 from emsync_bridge.tempo import TempoMap
@@ -135,8 +136,8 @@ def as_tempo_map(tempo: "float | TempoMap | None") -> TempoMap | None:
 
 @dataclass
 class SamplingConfig:
-    temperature: float = 1.2
-    top_p: float = 0.7
+    temperature: float = DEFAULT_TEMPERATURE
+    top_p: float = DEFAULT_TOP_P
     repeat_penalty: float = 0.4
     seed: int = 0
     instruments: tuple[str, ...] = vocab.INSTRUMENTS  # others are masked out at sampling

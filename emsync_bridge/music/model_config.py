@@ -13,6 +13,9 @@ N_PREFIX = 2  # the valence and arousal slots
 # On the shipped model 2.5 adds only 5 pp of major share (model card) at twice the decode cost,
 # which would break the 60 s-in-3 s target; users can still ask for it (--valence-guidance).
 DEFAULT_VALENCE_GUIDANCE = 1.0
+# Sampling defaults (SamplingConfig, the CLI, the daemon and score options read these).
+DEFAULT_TEMPERATURE = 1.2
+DEFAULT_TOP_P = 0.7
 # Seconds of guidance from the start and from each valence change (SamplingConfig.valence_guidance_s).
 VALENCE_GUIDANCE_S = 8.0
 
