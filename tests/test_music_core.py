@@ -467,6 +467,38 @@ def test_mode_steer_takes_the_tonic_from_the_first_notes_and_biases_the_other_mo
     assert steer.bias(0.1) is None and steer.bias(None) is None  # near-neutral valence: model alone
 
 
+def test_mode_steer_leans_the_bass_only_while_the_music_drifts_to_the_relative_key():
+    from emsync_bridge.music.generate import ModeSteer
+
+    rows = {name: i for i, name in enumerate(vocab.INSTRUMENTS)}
+    pc = (np.arange(vocab.N_PITCHES) + vocab.MIN_PITCH) % 12
+
+    def bass_a(steer):  # the bass's nats on A (the relative minor's tonic under C major)
+        return set(np.round(steer.bias(0.8)[rows["bass"], pc == 9], 6))
+
+    def triad(*pitches):
+        return [vocab.note_on("bass", pitches[0] - 24)] + [vocab.note_on("piano", p) for p in pitches]
+
+    c_major, a_minor = triad(60, 64, 67), triad(57, 60, 64)
+    steer = ModeSteer(tonic=0)
+    assert bass_a(steer) != {0.0}  # nothing heard yet: the lean is on
+    steer.listen(c_major, 4.0)  # C major clearly sounding: the bass may play A (vi)
+    steer.listen(triad(65, 69, 72), 1.0)  # IV
+    assert not steer.drifting(0.8) and bass_a(steer) == {0.0}
+    steer.listen(a_minor, 6.0)  # A minor takes over: the lean is back
+    assert steer.drifting(0.8) and bass_a(steer) != {0.0}
+    steer.listen(c_major, 10.0)  # and the A minor fades (MODE_MEMORY_S)
+    assert not steer.drifting(0.8)
+    steer.listen([vocab.note_on("drums", 36)] * 20, 10.0)  # drums are no pitch class
+    assert not steer.drifting(0.8)
+    # under C minor the relative key is Eb major
+    minor = ModeSteer(tonic=0)
+    minor.listen(triad(60, 63, 67), 5.0)
+    assert not minor.drifting(-0.8)
+    minor.listen(triad(63, 67, 70), 8.0)
+    assert minor.drifting(-0.8)
+
+
 @pytest.mark.parametrize("tonic", range(12))
 def test_tonic_chord_is_the_wanted_mode_in_register(tonic):
     from emsync_bridge.music.generate import ModeSteer

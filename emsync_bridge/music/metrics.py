@@ -87,12 +87,20 @@ _KEY_PROFILES = np.array([np.roll(p, t) for p in (KK_MAJOR, KK_MINOR) for t in r
 _KEY_PROFILES = (_KEY_PROFILES - _KEY_PROFILES.mean(1, keepdims=True)) / _KEY_PROFILES.std(1, keepdims=True)
 
 
-def key_from_histogram(hist: np.ndarray) -> tuple[int, str, float]:
-    """(tonic pitch class, 'major'|'minor', correlation) of the best-correlating KK profile."""
+def key_correlations(hist: np.ndarray) -> np.ndarray:
+    """Pearson correlation of a pitch-class histogram with the 24 KK key profiles: index tonic
+    for major keys, 12 + tonic for minor (zeros for an empty or flat histogram)."""
     hist = np.asarray(hist, dtype=float)
     if hist.sum() == 0 or hist.std() == 0:
+        return np.zeros(24)
+    return _KEY_PROFILES @ ((hist - hist.mean()) / hist.std()) / 12
+
+
+def key_from_histogram(hist: np.ndarray) -> tuple[int, str, float]:
+    """(tonic pitch class, 'major'|'minor', correlation) of the best-correlating KK profile."""
+    r = key_correlations(hist)
+    if not r.any():
         return 0, "major", 0.0
-    r = _KEY_PROFILES @ ((hist - hist.mean()) / hist.std()) / 12
     best = int(np.argmax(r))
     return best % 12, "major" if best < 12 else "minor", float(r[best])
 
