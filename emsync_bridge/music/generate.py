@@ -388,8 +388,8 @@ class ModeSteer:
     A fresh piece opens on the tonic chord of the wanted mode (`chord`: bass root and a piano
     triad, the tonic drawn from the seed); a valence change across 0 re-primes with the parallel
     mode's tonic chord at that instant. Between the two, pitch classes outside the wanted scale
-    lose MODE_PENALTY * |valence| nats and the bass leans away from the relative key's tonic: a
-    light touch, so the model's own progressions stay (measured against the former key lock, which
+    lose MODE_PENALTY * |valence| nats and, while the music drifts toward the relative key
+    (`drifting`), the bass leans away from that key's tonic: a light touch, so the model's own progressions stay (measured against the former key lock, which
     raised the bass's tonic triad on every token and vamped one chord: MODEL_CARD.md). A splice (a
     primer of real music) takes the key of all of it; a piece without a primer or valence takes
     the key of its first MODE_NOTES notes."""
