@@ -68,14 +68,18 @@ MODE_PENALTY = 3.0
 # 2.3; relative 4 + tonic 0.5: 80 / 0.50 / 3.2 (kept).
 MODE_BASS_RELATIVE_PENALTY = 4.0
 MODE_BASS_TONIC_BONUS = 0.5
-# The bass lean acts only while the music drifts toward the relative key: while the relative key's
-# KK correlation with what sounded (duration-weighted, fading with MODE_MEMORY_S) comes within
-# MODE_LEAN_MARGIN of the wanted key's. A secure key leaves the bass free (vi in major, III in minor).
-# Measured on held-out seeds (music: seeds 100-131, 32 pieces as in evaluate; mode: seeds 100-139),
-# shipped weights, major share pp / top triad / distinct triads on >= 4 beats / entropy: lean always
-# (before) 70 / 0.58 / 3.03 / 2.25; margin 0.1 52.5 / 0.47 / 3.94 / 2.40 (kept); 0.2 45 / 0.46 /
-# 4.09; 0.1 with 20 s memory 47.5 / 0.46 / 3.91; 0.1 with relative 6 52.5 / 0.47 / 3.84; a wider
-# margin in minor only (the side that drifts: 0.35 of minor pieces read major), 0.5: 62.5 / 0.51 / 3.59.
+# The bass lean acts only while the music drifts toward a key of the other mode: while the
+# best-correlating such key (KK correlation with what sounded, duration-weighted, fading with
+# MODE_MEMORY_S) comes within MODE_LEAN_MARGIN of the wanted key, the bass leans away from its
+# tonic (ModeSteer.drifting). A secure key leaves the bass free (vi in major, III in minor).
+# Measured on held-out seeds (music: 32-64 pieces as in evaluate, seeds 100-131 / 200-263; mode:
+# seeds 100-139 / 100-159), shipped weights; major share pp / top triad / distinct triads on >= 4
+# beats / entropy. At top-p 0.7: lean always (before) 70 / 0.58 / 3.03 / 2.25 (64 pieces: 0.53 /
+# 3.36 / 2.27); relative key only, margin 0.1: 52.5 / 0.47 / 3.94 / 2.40 (64: 0.49 / 3.66 / 2.38);
+# margin 0.2: 45 / 0.46 / 4.09; 20 s memory: 47.5 / 0.46 / 3.91. At top-p 0.8 (DEFAULT_TOP_P),
+# 60 seeds for the mode, 64 pieces: relative key only 58 / 0.39 / 4.31 / 2.48 (margin 0.25: 48 pp);
+# any key of the other mode (kept) 75 / 0.39 / 4.22 / 2.48 -- minor pieces had drifted mostly to
+# the major key on bVII (5 of 9 read major), which the relative key's lean did not see.
 MODE_MEMORY_S = 8.0
 MODE_LEAN_MARGIN = 0.1
 MODE_MIN_VALENCE = 0.2
@@ -407,14 +411,17 @@ class ModeSteer:
             if _PITCHED_ROWS[_row(on)]:
                 self.heard[_PITCH_CLASS[(on - vocab.NOTE_BASE) % vocab.N_PITCHES]] += seconds
 
-    def drifting(self, valence: float) -> bool:
-        """Whether the relative key sounds within MODE_LEAN_MARGIN of the wanted one."""
+    def drifting(self, valence: float) -> int | None:
+        """The tonic pitch class of the key of the other mode that sounds within MODE_LEAN_MARGIN
+        of the wanted key (the best-correlating one), or None while the wanted mode is secure.
+        Before anything has sounded: the relative key's."""
         r = key_correlations(self.heard)
         if not r.any():
-            return True
+            return (self.tonic + (9 if valence > 0 else 3)) % 12
         wanted = self.tonic if valence > 0 else 12 + self.tonic
-        relative = 12 + (self.tonic + 9) % 12 if valence > 0 else (self.tonic + 3) % 12
-        return bool(r[relative] >= r[wanted] - MODE_LEAN_MARGIN)
+        other = r[12:] if valence > 0 else r[:12]  # the keys of the other mode, by tonic
+        rival = int(np.argmax(other))
+        return rival if other[rival] >= r[wanted] - MODE_LEAN_MARGIN else None
 
     def hear(self, token: int, settle: bool = True) -> None:
         """Count a pitched note-on until the tonic is chosen. `settle=False` for a primer: the key
@@ -453,13 +460,13 @@ class ModeSteer:
         return self._cached[1]
 
     @staticmethod
-    def _bias(tonic: int, valence: float, lean: bool = True) -> np.ndarray:
+    def _bias(tonic: int, valence: float, rival: int | None) -> np.ndarray:
         scale = MAJOR_SCALE if valence > 0 else MINOR_SCALE
         degree = (_PITCH_CLASS - tonic) % 12
         grid = np.zeros((len(vocab.INSTRUMENTS), vocab.N_PITCHES))
         grid[np.ix_(_PITCHED_ROWS, ~np.isin(degree, scale))] = -MODE_PENALTY * abs(valence)
-        if lean:
-            grid[_BASS_ROW, degree == (9 if valence > 0 else 3)] = -MODE_BASS_RELATIVE_PENALTY * abs(valence)
+        if rival is not None and rival != tonic:
+            grid[_BASS_ROW, _PITCH_CLASS == rival] -= MODE_BASS_RELATIVE_PENALTY * abs(valence)
             grid[_BASS_ROW, degree == 0] = MODE_BASS_TONIC_BONUS * abs(valence)
         return grid
 
