@@ -430,7 +430,7 @@ def test_valence_guidance_runs_over_the_opening_and_after_each_valence_change(sm
 
 
 def test_mode_steer_takes_the_tonic_from_the_first_notes_and_biases_the_other_mode():
-    from emsync_bridge.music.generate import (MODE_BASS_RELATIVE_PENALTY, MODE_BASS_TONIC_BONUS, MODE_NOTES,
+    from emsync_bridge.music.generate import (MODE_BASS_RIVAL_PENALTY, MODE_BASS_TONIC_BONUS, MODE_NOTES,
                                               MODE_PENALTY, ModeSteer)
 
     steer = ModeSteer()
@@ -457,7 +457,7 @@ def test_mode_steer_takes_the_tonic_from_the_first_notes_and_biases_the_other_mo
         assert nats(-0.8, inst, (0, 2, 3, 5, 7, 8, 10, 11)) == {0.0}
     # the bass only leans away from the relative key's tonic (A under C major, Eb under C minor)
     # and lightly toward the tonic's root (C)
-    relative, root = round(-MODE_BASS_RELATIVE_PENALTY * 0.8, 6), round(MODE_BASS_TONIC_BONUS * 0.8, 6)
+    relative, root = round(-MODE_BASS_RIVAL_PENALTY * 0.8, 6), round(MODE_BASS_TONIC_BONUS * 0.8, 6)
     assert 0 < root < -relative
     assert nats(0.8, "bass", (9,)) == {relative} and nats(0.8, "bass", (0,)) == {root}
     assert nats(0.8, "bass", (2, 4, 5, 7, 11)) == {0.0}

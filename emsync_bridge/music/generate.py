@@ -58,15 +58,16 @@ SUSTAIN_S = 1.0  # a boundary chord's notes sound at least this long (the long-c
 # MODE_MIN_VALENCE the model is left alone.
 MODE_NOTES = 4
 MODE_PENALTY = 3.0
-# The scale alone drifts to the relative key (same notes): the bass leans away from the relative
-# key's tonic (degree 9 in major, 3 in minor) by MODE_BASS_RELATIVE_PENALTY * |valence| nats and
+# The scale alone drifts to the relative key (same notes): the bass leans away from the rival key's
+# tonic (below; at first the relative key's: degree 9 in major, 3 in minor) by
+# MODE_BASS_RIVAL_PENALTY * |valence| nats and
 # toward the tonic's root by MODE_BASS_TONIC_BONUS * |valence|. The bass only, and a lean, not a
 # pull to the tonic triad (+3 on every token vamped one chord). With the voice limits (VOICES: no
 # ringing tonic drones to lean on) measured on the shipped weights, major share pp at valence
 # +-0.8 (20 seeds) / beats on the top triad / distinct long triads (16 pieces): relative 2, tonic 0:
 # 40 / 0.51 / 2.9; relative 4: 45 / 0.51 / 3.2; relative 6: 50 / 0.51 / 3.0; tonic 1: 75 / 0.59 /
 # 2.3; relative 4 + tonic 0.5: 80 / 0.50 / 3.2 (kept).
-MODE_BASS_RELATIVE_PENALTY = 4.0
+MODE_BASS_RIVAL_PENALTY = 4.0
 MODE_BASS_TONIC_BONUS = 0.5
 # The bass lean acts only while the music drifts toward a key of the other mode: while the
 # best-correlating such key (KK correlation with what sounded, duration-weighted, fading with
@@ -466,7 +467,7 @@ class ModeSteer:
         grid = np.zeros((len(vocab.INSTRUMENTS), vocab.N_PITCHES))
         grid[np.ix_(_PITCHED_ROWS, ~np.isin(degree, scale))] = -MODE_PENALTY * abs(valence)
         if rival is not None and rival != tonic:
-            grid[_BASS_ROW, _PITCH_CLASS == rival] -= MODE_BASS_RELATIVE_PENALTY * abs(valence)
+            grid[_BASS_ROW, _PITCH_CLASS == rival] -= MODE_BASS_RIVAL_PENALTY * abs(valence)
             grid[_BASS_ROW, degree == 0] = MODE_BASS_TONIC_BONUS * abs(valence)
         return grid
 
