@@ -15,6 +15,7 @@ import torch
 from emsync_bridge.music import vocab
 from emsync_bridge.music.midi import Note, Score, score_to_tokens
 from emsync_bridge.music.model_config import CONFIGS
+from emsync_bridge.music.data import describe_cache
 from emsync_bridge.music.train import Corpus, WindowSampler, ship, train
 
 
@@ -82,6 +83,12 @@ def test_training_checkpoints_resumes_and_ships(cache, tmp_path):
     out = ship(run, tmp_path / "mine.safetensors")
     meta = json.loads(out.with_suffix(".json").read_text())["meta"]
     assert meta["trained"] and meta["steps"] == second["steps"]
+    assert meta["data"].startswith("POP909") and "Groove" not in meta["data"]  # as the cache says: no grooves
+    grooved = json.loads((cache / "index.json").read_text())
+    grooved["groove"] = {"grooves_used": 274}
+    (tmp_path / "g").mkdir()
+    (tmp_path / "g" / "index.json").write_text(json.dumps(grooved))
+    assert "274 Groove MIDI Dataset performances (CC-BY 4.0" in describe_cache(tmp_path / "g")
     model, files = load_torch_model(str(out))
     assert files.trained and model.num_parameters() == first["params"]
 

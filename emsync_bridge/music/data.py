@@ -954,6 +954,16 @@ def load_cache(out: Path) -> tuple[np.ndarray, dict]:
     return np.load(Path(out) / "tokens.npy", mmap_mode="r"), json.loads((Path(out) / "index.json").read_text())
 
 
+def describe_cache(out: Path) -> str:
+    """One line naming a token cache's sources, for the metadata of weights trained on it."""
+    index = json.loads((Path(out) / "index.json").read_text())
+    line = "POP909 five-instrument renditions (held chords only at phrase hits)"
+    if index.get("groove"):
+        line += (f", drums from {index['groove']['grooves_used']} Groove MIDI Dataset performances "
+                 "(CC-BY 4.0, Gillick et al. 2019) on the annotated 16ths")
+    return line + ", see DATA_CARD.md"
+
+
 # ------------------------------------------------------------------------------------ data card
 
 

@@ -31,6 +31,7 @@ from tqdm import tqdm
 
 from emsync_bridge.errors import EmsyncError, OneLineParser, run_main
 from emsync_bridge.music import train_options, vocab
+from emsync_bridge.music.data import describe_cache
 from emsync_bridge.music.model import MusicTransformer
 from emsync_bridge.music.model_config import CONFIGS, MAX_SECONDS_TO_CHORD, N_PREFIX, ModelConfig
 
@@ -274,7 +275,8 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
                 os.replace(run_dir / "best.pt.tmp", run_dir / "best.pt")
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "elapsed": elapsed, "best": best, "config": config.to_dict(),
-                        "arousal_scale": train_s.arousal_scale, "init": started_from}, run_dir / "ckpt.pt.tmp")
+                        "arousal_scale": train_s.arousal_scale, "init": started_from,
+                        "data": describe_cache(data_dir)}, run_dir / "ckpt.pt.tmp")
             os.replace(run_dir / "ckpt.pt.tmp", ckpt)
             last_ckpt = time.time()
     bar.close()
@@ -298,9 +300,11 @@ def init_record(files) -> dict:
             "best_val_loss": meta.get("best_val_loss"), "data": meta.get("data")}
 
 
-def ship(run_dir: Path, out: Path, which: str = "best", init: str | None = None) -> Path:
+def ship(run_dir: Path, out: Path, which: str = "best", init: str | None = None,
+         data_dir: Path | None = None) -> Path:
     """Save a run's best (or latest) weights as the shipped safetensors + config JSON.
-    `init`: the model the run started from, when its checkpoint predates recording it."""
+    `init`: the model the run started from, and `data_dir`: the token cache it trained on, when
+    its checkpoint predates recording them."""
     from emsync_bridge.models import resolve, save_model
 
     if not (run_dir / "ckpt.pt").is_file() or (which == "best" and not (run_dir / "best.pt").is_file()):
@@ -314,7 +318,8 @@ def ship(run_dir: Path, out: Path, which: str = "best", init: str | None = None)
     meta = {"trained": True, "steps": state["step"], "train_minutes": round(state["elapsed"] / 60, 1),
             "best_val_loss": state["best"], "finished": summary_path.exists(),
             "arousal_scale_log_notes_per_s": state.get("arousal_scale"),
-            "data": "POP909 five-instrument renditions (held chords only at phrase hits), see DATA_CARD.md"}
+            "data": state.get("data") or (describe_cache(data_dir) if data_dir and (data_dir / "index.json").is_file()
+                                          else "POP909 five-instrument renditions (held chords only at phrase hits), see DATA_CARD.md")}
     started_from = state.get("init") or (init_record(resolve(init)) if init else None)
     if started_from:
         meta["fine_tuned_from"] = started_from
@@ -325,7 +330,7 @@ def run(args) -> int:
     """`emsync-bridge train ARGS` and `python -m emsync_bridge.music.train ARGS` (options:
     `train_options`): ship a run's weights, or train; bad input is an `EmsyncError` before any work."""
     if args.ship:
-        print(ship(Path(args.run), Path(args.ship), init=args.init))
+        print(ship(Path(args.run), Path(args.ship), init=args.init, data_dir=Path(args.data)))
         return 0
     if not (Path(args.data) / "tokens.npy").is_file():
         raise EmsyncError(f"no token cache in {args.data}: build it with "
