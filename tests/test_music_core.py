@@ -583,6 +583,26 @@ def test_mode_bias_changes_which_pitch_not_whether_or_on_what_a_note_is_played()
     assert share(a) < 0.65 and share(b) > 0.8  # 2 * 0.8 nats off the out-of-scale notes: a lean, not a lock
 
 
+def test_a_part_silent_for_wake_s_is_woken_and_only_it():
+    from emsync_bridge.music.generate import WAKE_NATS, WAKE_S, Sampler, _wake
+
+    rows = {name: i for i, name in enumerate(vocab.INSTRUMENTS)}
+    last_on = np.zeros(len(vocab.INSTRUMENTS))
+    last_on[[rows["bass"], rows["piano"], rows["strings"], rows["drums"]]] = WAKE_S + 1.0
+    assert _wake(last_on, WAKE_S + 2.0, WAKE_NATS) is not None
+    wake = _wake(last_on, WAKE_S + 2.0, WAKE_NATS)  # the guitar has not played since 0
+    assert wake[rows["guitar"]] == WAKE_NATS and wake.sum() == WAKE_NATS  # drums are never woken
+    assert _wake(last_on, WAKE_S - 0.5, WAKE_NATS) is None  # nothing silent for WAKE_S yet
+
+    logits = np.random.default_rng(0).normal(0, 1, vocab.VOCAB_SIZE)
+    guitar = [vocab.note_on("guitar", p) for p in range(vocab.MIN_PITCH, vocab.MAX_PITCH + 1)]
+    logits[guitar] -= 2.0  # a model that has all but dropped the guitar
+    plain, woken = Sampler(SamplingConfig(seed=1, top_p=1.0, temperature=1.0)), Sampler(SamplingConfig(seed=1, top_p=1.0, temperature=1.0))
+    a = np.isin([plain(logits) for _ in range(6000)], guitar).mean()
+    b = np.isin([woken(logits, wake=wake) for _ in range(6000)], guitar).mean()
+    assert b > 3 * a  # e^1.5 = 4.5 times as likely, before renormalising
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_a_splice_starts_with_a_note_not_a_rest(small_engine, seed):
     primer = [vocab.BAR, vocab.note_on("piano", 60), vocab.timeshift(60), vocab.note_off("piano", 60)]
