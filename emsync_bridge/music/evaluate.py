@@ -314,8 +314,8 @@ def main(argv=None):
     a = ap.parse_args(argv)
     wanted = a.only.split(",")
     seeds = list(range(a.seeds))
-    sampling = SamplingConfig(temperature=a.temperature, top_p=a.top_p, valence_guidance=a.valence_guidance, mode_from_valence=a.mode_aid == "on",
-                              grid_guard=a.grid_guard == "on")
+    sampling = SamplingConfig(temperature=a.temperature, top_p=a.top_p, valence_guidance=a.valence_guidance,
+                              mode_from_valence=a.mode_aid == "on", grid_guard=a.grid_guard == "on")
     try:  # bad options fail in one line, before the model loads
         unknown = [p for p in wanted if p not in PARTS]
         if unknown:

@@ -407,9 +407,10 @@ class ModeSteer:
     A fresh piece opens on the tonic chord of the wanted mode (`chord`: bass root and a piano
     triad, the tonic drawn from the seed); a valence change across 0 re-primes with the parallel
     mode's tonic chord at that instant. Between the two, pitch classes outside the wanted scale
-    lose MODE_PENALTY * |valence| nats and, while the music drifts toward the relative key
-    (`drifting`), the bass leans away from that key's tonic: a light touch, so the model's own progressions stay (measured against the former key lock, which
-    raised the bass's tonic triad on every token and vamped one chord: MODEL_CARD.md). A splice (a
+    lose MODE_PENALTY * |valence| nats and, while the music drifts toward a key of the other mode
+    (`drifting`), the bass leans away from that key's tonic: a light touch, so the model's own
+    progressions stay (measured against the former key lock, which raised the bass's tonic triad
+    on every token and vamped one chord: MODEL_CARD.md). A splice (a
     primer of real music) takes the key of all of it; a piece without a primer or valence takes
     the key of its first MODE_NOTES notes."""
 
@@ -417,6 +418,7 @@ class ModeSteer:
         self.counts = np.zeros(12)
         self.tonic: int | None = tonic
         self.heard = np.zeros(12)  # seconds each pitch class sounded, fading with MODE_MEMORY_S
+        self._key_r = np.zeros(24)  # key_correlations(heard), updated by listen (time passing), read per token
         self._cached: tuple = (None, None)
 
     def listen(self, sounding, seconds: float) -> None:
@@ -425,12 +427,13 @@ class ModeSteer:
         for on in sounding:
             if _PITCHED_ROWS[_row(on)]:
                 self.heard[_PITCH_CLASS[(on - vocab.NOTE_BASE) % vocab.N_PITCHES]] += seconds
+        self._key_r = key_correlations(self.heard)
 
     def drifting(self, valence: float) -> int | None:
         """The tonic pitch class of the key of the other mode that sounds within MODE_LEAN_MARGIN
         of the wanted key (the best-correlating one), or None while the wanted mode is secure.
         Before anything has sounded: the relative key's."""
-        r = key_correlations(self.heard)
+        r = self._key_r
         if not r.any():
             return (self.tonic + (9 if valence > 0 else 3)) % 12
         wanted = self.tonic if valence > 0 else 12 + self.tonic

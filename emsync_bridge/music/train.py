@@ -233,6 +233,7 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
         train_s.rng = np.random.default_rng(seed + step)
         log.info("resumed at step %d (%.1f min)", step, elapsed / 60)
     baseline = unigram_loss(train_c, val_c)
+    data_note = describe_cache(data_dir)  # read once; every checkpoint records it
     log.info("params %d, train tokens %d, val tokens %d, unigram val loss %.3f, device %s",
              model.num_parameters(), train_c.n_tokens(), val_c.n_tokens(), baseline, device)
     budget = minutes * 60
@@ -276,7 +277,7 @@ def train(data_dir: Path, run_dir: Path, config: ModelConfig, minutes: float, ba
             torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
                         "elapsed": elapsed, "best": best, "config": config.to_dict(),
                         "arousal_scale": train_s.arousal_scale, "init": started_from,
-                        "data": describe_cache(data_dir)}, run_dir / "ckpt.pt.tmp")
+                        "data": data_note}, run_dir / "ckpt.pt.tmp")
             os.replace(run_dir / "ckpt.pt.tmp", ckpt)
             last_ckpt = time.time()
     bar.close()
