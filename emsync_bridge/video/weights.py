@@ -11,4 +11,5 @@ EMBEDDER_FILE = MODELS / "scene-mobilenet-v1.onnx"  # MobileNet V1 embedding ext
 HEAD_FILE = MODELS / "scene-head-oasis.npz"  # ridge head trained here on OASIS (coefficients only)
 DETECTOR_FILE = MODELS / "face-blazeface-short.onnx"  # BlazeFace short range (MIT)
 EXPRESSION_FILE = MODELS / "face-fer-mini-xception.onnx"  # FER mini-Xception (MIT)
-ALL = (EMBEDDER_FILE, HEAD_FILE, DETECTOR_FILE, EXPRESSION_FILE)
+AUDIO_FILE = MODELS / "audio-yamnet.onnx"  # YAMNet AudioSet classifier (Apache-2.0)
+ALL = (EMBEDDER_FILE, HEAD_FILE, DETECTOR_FILE, EXPRESSION_FILE, AUDIO_FILE)
