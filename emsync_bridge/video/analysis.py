@@ -33,7 +33,7 @@ from emsync_bridge.video.schema import VideoAnalysis
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 6  # bump when results change for the same inputs (invalidates caches)
+ANALYSIS_VERSION = 7  # bump when results change for the same inputs (invalidates caches)
 Progress = Callable[[float, float], None]  # (seconds analysed, total seconds)
 
 
@@ -223,7 +223,15 @@ def analyze_video(
             audio.frame_t += t0 - info.start_time
             audio.onsets = audio.onsets + (t0 - info.start_time)
     samples = sampler.arrays() if sampler is not None else None
-    scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report, samples)
+    # An estimator that listens (the learned one) gets the audio again at its own rate.
+    sounds = None
+    make_sound = getattr(est, "sound_sampler", None)
+    if audio is not None and callable(make_sound):
+        listener = make_sound()
+        t1 = decode.stream_audio(p, listener.push, rate=listener.RATE)
+        if t1 is not None:
+            sounds = listener.arrays(offset=t1 - info.start_time)
+    scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report, samples, sounds)
     try:
         scenes = est.estimate(scenes_in)
     except EmsyncError:

@@ -136,7 +136,13 @@ class LearnedEstimator:
     f = mean frame weight pulls valence: v = (1 − ¼f)·v_image + ¼f·v_faces, and mixes the faces'
     Ekman-6 probabilities into the scene's by the same ¼f (FACE_PULL).
 
-    Fusion: valence = image valence (with the face pull). Arousal = ½ image arousal + ½ the heuristic's Hanjalic & Xu
+    Sound (`sounds.py`, YAMNet, shipped): the scene's affect sounds — sobbing, screaming,
+    laughter, sad / happy / tender / scary music (AudioSet classes, zero-shot) — and the mode of
+    its music (major/minor from chroma, weighted by YAMNet's "Music" score) give a sound valence;
+    valence = (1 − w)·picture + w·sound with w ≤ ½ (`sounds.scene_sound`): a film's grading can
+    make a tragedy golden, its score rarely does.
+
+    Fusion: valence = image valence (with the face pull, then the sound). Arousal = ½ image arousal + ½ the heuristic's Hanjalic & Xu
     arousal (motion, cut rhythm, loudness, onsets): a still photograph cannot show motion or
     sound, the cues cannot show what is in the picture.
 
@@ -163,12 +169,19 @@ class LearnedEstimator:
         self.head = scene_model.default_head()
         scene_model._session()  # fail now (one line) if onnxruntime is missing, not mid-decode
         self.heuristic = HeuristicEstimator()
-        self.cache_id = f"learned-2-{scene_model.weights_digest()}-{scene_model.INPUT_SIZE}-{scene_model.FrameSampler.EVERY_S}"
+        self.cache_id = f"learned-3-{scene_model.weights_digest()}-{scene_model.INPUT_SIZE}-{scene_model.FrameSampler.EVERY_S}"
 
     def frame_sampler(self):
         return self._scene_model.FrameSampler(self.head)
 
+    def sound_sampler(self):
+        from emsync_bridge.video import sounds
+
+        return sounds.SoundSampler()
+
     def estimate(self, scenes: Sequence[SceneFeatures]) -> list[SceneEmotion]:
+        from emsync_bridge.video import sounds
+
         base = self.heuristic.estimate(scenes)
         out = []
         for s, h in zip(scenes, base):
@@ -185,7 +198,10 @@ class LearnedEstimator:
             fw = np.asarray(s.samples.get("face_weight", np.zeros(n)), dtype=np.float64)
             pull = self.FACE_PULL * float(fw.mean()) if n else 0.0
             v_face = float((fw * s.samples["face_valence"]).sum() / fw.sum()) if fw.sum() > 0 else 0.0
-            v_raw = _clip((1.0 - pull) * v_img + pull * v_face)
+            v_seen = (1.0 - pull) * v_img + pull * v_face
+            # Sound channel: affect sounds and the music's mode, weighted by how much of each there is.
+            snd = sounds.scene_sound(s.sounds)
+            v_raw = _clip((1.0 - snd["weight"]) * v_seen + snd["weight"] * snd["valence"])
             a_raw = _clip(self.W_IMAGE_AROUSAL * a_img + (1.0 - self.W_IMAGE_AROUSAL) * a_hx)
             coverage = min(1.0, n / 2.0)
             cv = self.head.confidence(v_raw, 0) * coverage
@@ -202,6 +218,7 @@ class LearnedEstimator:
                 frames_sampled=n, valence_unshrunk=round(v_raw, 4), arousal_unshrunk=round(a_raw, 4),
                 confidence_valence=round(cv, 4), confidence_arousal=round(ca, 4),
                 face_share=round(float(fw.mean()), 4), face_valence=round(v_face, 4),
+                **{f"sound_{k}": round(x, 4) for k, x in snd.items()},
             )
             out.append(SceneEmotion(s.start, s.end, v, a, probs, 0.5 * (cv + ca), feats))
         return out

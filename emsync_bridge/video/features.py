@@ -222,6 +222,9 @@ class SceneFeatures:
     # Per-frame outputs of an estimator's frame sampler inside the scene (e.g. {"t", "valence",
     # "arousal"} from scene_model.FrameSampler); empty when the estimator samples no frames.
     samples: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    # Per-patch outputs of an estimator's sound sampler inside the scene (e.g. {"t", "evidence",
+    # "polarity"} from sounds.SoundSampler); empty without audio or such a sampler.
+    sounds: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
 
     @property
     def duration(self) -> float:
@@ -259,6 +262,7 @@ def scene_features(
     audio: AudioFeatures | None,
     report: Sequence[tuple[float, np.ndarray]] = (),
     samples: dict[str, np.ndarray] | None = None,
+    sounds: dict[str, np.ndarray] | None = None,
 ) -> list[SceneFeatures]:
     """One `SceneFeatures` per interval between consecutive `bounds` (0 and duration added)."""
     edges = [0.0] + [b for b in bounds if 0.0 < b < duration] + [duration]
@@ -302,6 +306,7 @@ def scene_features(
                 onset_rate=onset_rate,
                 frames=_frames_in(report, a, b),
                 samples=_samples_in(samples, a, b),
+                sounds=_samples_in(sounds, a, b),
             )
         )
     return out
