@@ -88,7 +88,7 @@ def predict(clip: Path, estimator: str) -> dict:
             "face_share": feat("face_share", lambda s: float("nan")),
             "face_valence": feat("face_valence", lambda s: float("nan")),
             **{f"sound_{k}": feat(f"sound_{k}", lambda s: float("nan"))
-               for k in ("valence", "weight", "affect_valence", "affect_evidence", "mode_valence", "music")},
+               for k in ("valence", "evidence", "weight")},
             "confidence": float(np.dot(w, [s.confidence for s in a.scenes])),
             "top": max(probs, key=probs.get), "emotions": probs, "n_scenes": len(a.scenes)}
 

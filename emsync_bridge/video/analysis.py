@@ -6,7 +6,8 @@ Pipeline (one pass over the frames, then cheap array work):
                                └─ thumbnails ~10 Hz ─► cuts.TransitionScanner (fades, content check;
                                                         holds ~1 min of thumbnails) → `cuts`
     cuts.thin_cuts(min_scene_s) → `boundaries` → scenes → estimator → SceneEmotion per scene
-    decode.stream_audio → features.AudioFeatureStream (loudness, onsets) feed the scene features.
+    decode.stream_audio → features.AudioFeatureStream (loudness, onsets) feed the scene features;
+        the same audio pass at 16 kHz → the estimator's sound sampler (sounds.SoundSampler: YAMNet).
 
 Cache: one JSON (+ an .npz of report thumbnails) per (file content hash, parameters) in the user
 cache dir; written atomically (temp file + rename); an unreadable entry is ignored and rebuilt.
@@ -213,24 +214,27 @@ def analyze_video(
     cuts = state["scan"].finish(duration, hard, weak=weak)
     boundaries = thin_cuts(cuts, min_scene_s)
 
-    audio = None
+    audio = sounds = None
     if info.has_audio:
         stream = AudioFeatureStream(decode.AUDIO_RATE)  # 8 bytes per 16 ms hop, not the samples
-        t0 = decode.stream_audio(p, stream.push)
+        # An estimator that listens (the learned one) gets the same pass at its own rate.
+        make_sound = getattr(est, "sound_sampler", None)
+        listener = make_sound() if callable(make_sound) else None
+        also = [(listener.RATE, listener.push)] if listener is not None else []
+        try:
+            t0 = decode.stream_audio(p, stream.push, also=also)
+            if t0 is not None and listener is not None:
+                sounds = listener.arrays(offset=t0 - info.start_time)
+        except EmsyncError:
+            raise
+        except Exception as exc:  # the sound network failing: one line, not a traceback
+            raise EmsyncError(f"sound network failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
         if t0 is not None:
             audio = stream.finish()
             # Put audio on the video's clock (streams may start at different PTS).
             audio.frame_t += t0 - info.start_time
             audio.onsets = audio.onsets + (t0 - info.start_time)
     samples = sampler.arrays() if sampler is not None else None
-    # An estimator that listens (the learned one) gets the audio again at its own rate.
-    sounds = None
-    make_sound = getattr(est, "sound_sampler", None)
-    if audio is not None and callable(make_sound):
-        listener = make_sound()
-        t1 = decode.stream_audio(p, listener.push, rate=listener.RATE)
-        if t1 is not None:
-            sounds = listener.arrays(offset=t1 - info.start_time)
     scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report, samples, sounds)
     try:
         scenes = est.estimate(scenes_in)

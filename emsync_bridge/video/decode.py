@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -257,11 +257,13 @@ def decode_frames(
 
 
 def stream_audio(
-    path: str | Path, on_chunk: Callable[[np.ndarray], None], rate: int = AUDIO_RATE, timeout_s: float = 120.0
+    path: str | Path, on_chunk: Callable[[np.ndarray], None], rate: int = AUDIO_RATE, timeout_s: float = 120.0,
+    also: Sequence[tuple[int, Callable[[np.ndarray], None]]] = (),
 ) -> float | None:
     """Decode the first audio stream to mono float32 at `rate` Hz, handing each chunk to
     `on_chunk` as it comes (nothing is kept here); returns the PTS in s of the first sample, or
-    None if there is no audio stream or nothing decoded.
+    None if there is no audio stream or nothing decoded. Each (rate, on_chunk) in `also` gets
+    the same audio at its own rate from the same pass (one decode, one open file).
 
     Audio problems never fail the analysis: a broken audio track is logged and treated as absent.
     """
@@ -274,22 +276,24 @@ def stream_audio(
         if not c.streams.audio:
             return None
         stream = c.streams.audio[0]
-        resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+        sinks = [(av.AudioResampler(format="flt", layout="mono", rate=r), fn) for r, fn in [(rate, on_chunk), *also]]
         t0 = None
         got = False
         try:
             for frame in c.decode(stream):
                 if t0 is None and frame.time is not None:
                     t0 = float(frame.time)
-                for out in resampler.resample(frame):
-                    on_chunk(out.to_ndarray().reshape(-1))
-                    got = True
+                for resampler, fn in sinks:
+                    for out in resampler.resample(frame):
+                        fn(out.to_ndarray().reshape(-1))
+                        got = True
                 if time.monotonic() - t_start > timeout_s:
                     log.warning("%s: audio decoding timed out; ignoring the rest", Path(path).name)
                     break
-            for out in resampler.resample(None):
-                on_chunk(out.to_ndarray().reshape(-1))
-                got = True
+            for resampler, fn in sinks:
+                for out in resampler.resample(None):
+                    fn(out.to_ndarray().reshape(-1))
+                    got = True
         except av.error.FFmpegError as exc:
             log.warning("%s: audio decode error (%s); using what decoded", Path(path).name, exc)
         return (t0 or 0.0) if got else None

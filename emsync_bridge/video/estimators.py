@@ -137,10 +137,10 @@ class LearnedEstimator:
     Ekman-6 probabilities into the scene's by the same ¼f (FACE_PULL).
 
     Sound (`sounds.py`, YAMNet, shipped): the scene's affect sounds — sobbing, screaming,
-    laughter, sad / happy / tender / scary music (AudioSet classes, zero-shot) — and the mode of
-    its music (major/minor from chroma, weighted by YAMNet's "Music" score) give a sound valence;
-    valence = (1 − w)·picture + w·sound with w ≤ ½ (`sounds.scene_sound`): a film's grading can
-    make a tragedy golden, its score rarely does.
+    laughter, sad / happy / tender / scary music (AudioSet classes, zero-shot) — give a sound
+    valence A and evidence E; valence = (1 − w)·picture + w·A with w = ½·min(1, E / 0.2)
+    (`sounds.scene_sound`). Where a film has such sounds they speak for its mood; on the four
+    animated films measured they are rare (w ≤ 0.09), see docs/video-analysis.md.
 
     Fusion: valence = image valence (with the face pull, then the sound). Arousal = ½ image arousal + ½ the heuristic's Hanjalic & Xu
     arousal (motion, cut rhythm, loudness, onsets): a still photograph cannot show motion or
@@ -199,7 +199,7 @@ class LearnedEstimator:
             pull = self.FACE_PULL * float(fw.mean()) if n else 0.0
             v_face = float((fw * s.samples["face_valence"]).sum() / fw.sum()) if fw.sum() > 0 else 0.0
             v_seen = (1.0 - pull) * v_img + pull * v_face
-            # Sound channel: affect sounds and the music's mode, weighted by how much of each there is.
+            # Sound channel: the affect sounds' valence, weighted by how much of them there is.
             snd = sounds.scene_sound(s.sounds)
             v_raw = _clip((1.0 - snd["weight"]) * v_seen + snd["weight"] * snd["valence"])
             a_raw = _clip(self.W_IMAGE_AROUSAL * a_img + (1.0 - self.W_IMAGE_AROUSAL) * a_hx)

@@ -20,97 +20,55 @@ The rule, fixed before it was run on any labelled film scene and not fitted to a
   at most half, as the arousal fusion gives the cues half; E_FULL = 0.2 (a class YAMNet scores at
   0.2 throughout a scene is a clear detection) — set, not fitted.
 
-**Mode of the music** (added after the rule above scored 11/20 on the labelled film scenes: on film
-scores YAMNet's mood classes stay near 0 while "Music" is 0.8-0.9, so the evidence E never came above
-0.04; the film scenes were not otherwise looked at). Major keys sound happier than minor ones
-(Hevner 1935; Gagnon & Peretz 2003). Per patch: a chroma vector (energy of 65 Hz-2.1 kHz per pitch
-class, 256 ms frames, each normalised) and YAMNet's "Music" score m_p. Per scene: the music-weighted
-mean chroma against the 24 Krumhansl-Kessler key profiles (`metrics.key_correlations`, the one the
-music core uses), d = best major r − best minor r, mode valence M = tanh(d / 0.1) and music share
-μ = mean m_p. On 80 POP909 songs rendered with FluidSynth (first 60 s; `benchmarks/audio_mode_pop909.py`)
-the sign of d matched POP909's key label on 82.5 % (majority 52.5 %), |d| averaging 0.12 — hence
-the 0.1. The estimator gives the music w_M = ½·μ (set, not fitted), the affect sounds w_A as above,
-together at most ½.
+Tried and left out (measured at commit da1acdc, `benchmarks/audio_mode_pop909.py` there): the
+*mode* of the music (chroma against the Krumhansl-Kessler profiles, weighted by YAMNet's "Music"
+score). It tells major from minor on 65 of 80 rendered POP909 songs (majority 52.5 %), but on the
+labelled film scenes Sintel's tragic climax reads as major (M +0.9..+1.0): valence sign agreement
+stayed 11/20 and the rank correlation fell from 0.52 to 0.10, so a film score's mode is no valence cue
+here (docs/video-analysis.md, "Real film scenes").
 
 Patches do not overlap (one network run per 0.975 s: ~3.5 ms of CPU per second of audio); memory
-is 17 floats per patch plus one batch of samples.
+is 3 floats per patch plus one batch of samples.
 """
 
 from __future__ import annotations
 
+import csv
 from functools import lru_cache
 
 import numpy as np
 
-from emsync_bridge.video.weights import AUDIO_FILE
+from emsync_bridge.video.weights import AUDIO_CLASSES_FILE, AUDIO_FILE
 
 RATE = 16000  # Hz, YAMNet's input
 WINDOW = 15600  # samples per patch (0.975 s: 96 frames of 25 ms at a 10 ms hop)
 BATCH = 32  # patches per network run (2 MB of samples)
 
-# AudioSet class (YAMNet's class map, index: display name) → valence read from the name alone.
-VALENCE_CLASSES: dict[int, tuple[str, float]] = {
-    11: ("Screaming", -1.0),
-    13: ("Laughter", 1.0),
-    14: ("Baby laughter", 1.0),
-    15: ("Giggle", 1.0),
-    17: ("Belly laugh", 1.0),
-    18: ("Chuckle, chortle", 1.0),
-    19: ("Crying, sobbing", -1.0),
-    20: ("Baby cry, infant cry", -1.0),
-    21: ("Whimper", -1.0),
-    22: ("Wail, moan", -1.0),
-    33: ("Groan", -0.5),
-    61: ("Cheering", 1.0),
-    66: ("Children playing", 0.5),
-    271: ("Happy music", 1.0),
-    272: ("Sad music", -1.0),
-    273: ("Tender music", 0.5),
-    275: ("Angry music", -1.0),
-    276: ("Scary music", -1.0),
+# AudioSet classes (names as in YAMNet's class map) → valence read from the name alone.
+VALENCE_CLASSES: dict[str, float] = {
+    "Screaming": -1.0, "Crying, sobbing": -1.0, "Baby cry, infant cry": -1.0, "Whimper": -1.0,
+    "Wail, moan": -1.0, "Groan": -0.5, "Sad music": -1.0, "Angry music": -1.0, "Scary music": -1.0,
+    "Laughter": 1.0, "Baby laughter": 1.0, "Giggle": 1.0, "Belly laugh": 1.0, "Chuckle, chortle": 1.0,
+    "Cheering": 1.0, "Children playing": 0.5, "Happy music": 1.0, "Tender music": 0.5,
 }
-MUSIC_CLASS = 132  # "Music"
-_IDX = np.asarray(sorted(VALENCE_CLASSES))
-_VAL = np.asarray([VALENCE_CLASSES[i][1] for i in _IDX], np.float32)
+
+
+@lru_cache(maxsize=1)
+def class_names() -> tuple[str, ...]:
+    """YAMNet's 521 class names in output order (the shipped class map)."""
+    with open(AUDIO_CLASSES_FILE, newline="", encoding="utf-8") as f:
+        return tuple(row["display_name"] for row in csv.DictReader(f))
+
+
+@lru_cache(maxsize=1)
+def _valence_columns() -> tuple[np.ndarray, np.ndarray]:
+    names = class_names()
+    idx = np.asarray([names.index(n) for n in VALENCE_CLASSES])
+    return idx, np.asarray(list(VALENCE_CLASSES.values()), np.float32)
+
 
 W_AUDIO = 0.5  # the most the sound may move a scene's valence
-E_FULL = 0.2  # evidence at which the affect sounds get all of W_AUDIO
-MODE_SCALE = 0.1  # major-minor correlation gap that reads as a clear mode (POP909 renders: |d| ~ 0.12)
-
-# Chroma: 256 ms frames at 16 kHz, bins 65 Hz (C2) .. 2.1 kHz (C7) folded onto pitch classes (C = 0).
-_NFFT, _HOP = 4096, 2048
-_FREQ = np.fft.rfftfreq(_NFFT, 1.0 / RATE)
-_BAND = (_FREQ >= 65.0) & (_FREQ <= 2100.0)
-_PC = np.round(12 * np.log2(_FREQ[_BAND] / 261.6256)).astype(int) % 12
-_FOLD = np.zeros((int(_BAND.sum()), 12), np.float32)
-_FOLD[np.arange(len(_PC)), _PC] = 1.0
-_HANN = np.hanning(_NFFT).astype(np.float32)
-
-
-def chroma(patches: np.ndarray) -> np.ndarray:
-    """[n, 12] mean chroma of each patch: per 256 ms frame the energy per pitch class, normalised
-    to sum 1 (silent frames count 0), averaged over the patch's frames."""
-    if not len(patches):
-        return np.zeros((0, 12), np.float32)
-    frames = np.lib.stride_tricks.sliding_window_view(patches, _NFFT, axis=1)[:, ::_HOP]  # [n, f, NFFT]
-    power = np.abs(np.fft.rfft(frames * _HANN, axis=2))[..., _BAND] ** 2
-    c = power @ _FOLD
-    total = c.sum(axis=2, keepdims=True)
-    c = np.where(total > 1e-10, c / np.maximum(total, 1e-10), 0.0)
-    return c.mean(axis=1).astype(np.float32)
-
-
-def mode_valence(chromas: np.ndarray, music: np.ndarray) -> tuple[float, float]:
-    """(mode valence M in −1..1, music share μ) of one scene's patches; (0, 0) without music."""
-    from emsync_bridge.music.metrics import key_correlations
-
-    music = np.asarray(music, np.float64)
-    if not len(music) or music.sum() <= 1e-6:
-        return 0.0, 0.0
-    r = key_correlations(np.asarray(chromas, np.float64).T @ music / music.sum())
-    if not r.any():
-        return 0.0, float(music.mean())
-    return float(np.tanh((r[:12].max() - r[12:].max()) / MODE_SCALE)), float(music.mean())
+E_FULL = 0.2  # evidence at which the sound gets all of W_AUDIO
 
 
 @lru_cache(maxsize=1)
@@ -138,8 +96,9 @@ def class_scores(patches: np.ndarray) -> np.ndarray:
 
 def affect(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per patch (evidence e_p, polarity P_p) from class scores [n, 521]."""
-    s = scores[:, _IDX].astype(np.float32)
-    return s @ np.abs(_VAL), s @ _VAL
+    idx, val = _valence_columns()
+    s = scores[:, idx].astype(np.float32)
+    return s @ np.abs(val), s @ val
 
 
 def scene_valence(evidence: np.ndarray, polarity: np.ndarray) -> tuple[float, float]:
@@ -151,20 +110,15 @@ def scene_valence(evidence: np.ndarray, polarity: np.ndarray) -> tuple[float, fl
 
 
 def weight(evidence: float) -> float:
-    """How much of a scene's valence the affect sounds decide: W_AUDIO · min(1, E / E_FULL)."""
+    """How much of a scene's valence the sound decides: W_AUDIO · min(1, E / E_FULL)."""
     return W_AUDIO * min(1.0, max(0.0, evidence) / E_FULL)
 
 
-def scene_sound(sounds: dict[str, np.ndarray]) -> dict[str, float]:
-    """A scene's sound valence from its patches (`SoundSampler.arrays` rows): the affect sounds
-    (A, E, w_A) and the music's mode (M, μ, w_M = ½·μ), mixed into one valence with one weight
-    w = min(½, w_A + w_M). All zero without patches."""
-    a, e = scene_valence(sounds.get("evidence", ()), sounds.get("polarity", ()))
-    m, mu = mode_valence(sounds.get("chroma", np.zeros((0, 12))), sounds.get("music", ()))
-    wa, wm = weight(e), W_AUDIO * mu
-    w = min(W_AUDIO, wa + wm)
-    v = (wa * a + wm * m) / (wa + wm) if wa + wm > 1e-9 else 0.0
-    return {"valence": v, "weight": w, "affect_valence": a, "affect_evidence": e, "mode_valence": m, "music": mu}
+def scene_sound(patches: dict[str, np.ndarray]) -> dict[str, float]:
+    """A scene's sound valence A, evidence E and weight w from its patches (`SoundSampler.arrays`
+    rows); all 0 without patches."""
+    a, e = scene_valence(patches.get("evidence", ()), patches.get("polarity", ()))
+    return {"valence": a, "evidence": e, "weight": weight(e)}
 
 
 class SoundSampler:
@@ -175,49 +129,44 @@ class SoundSampler:
     RATE = RATE
 
     def __init__(self):
-        self._carry = np.zeros(0, np.float32)
+        self._chunks: list[np.ndarray] = []  # samples not yet run, kept as they came (no re-copying)
+        self._held = 0
         self._done = 0  # patches already run
         self.t: list[float] = []
         self.evidence: list[np.ndarray] = []
         self.polarity: list[np.ndarray] = []
-        self.music: list[np.ndarray] = []
-        self.chroma: list[np.ndarray] = []
 
     def push(self, samples: np.ndarray) -> None:
-        x = np.concatenate([self._carry, np.asarray(samples, np.float32).reshape(-1)])
-        n = len(x) // WINDOW
-        if n >= BATCH:
+        self._chunks.append(np.asarray(samples, np.float32).reshape(-1))
+        self._held += len(self._chunks[-1])
+        if self._held >= BATCH * WINDOW:
+            x = np.concatenate(self._chunks)
+            n = len(x) // WINDOW
             self._run(x[: n * WINDOW].reshape(n, WINDOW))
-            x = x[n * WINDOW :]
-        self._carry = x.copy()
+            self._chunks = [x[n * WINDOW :].copy()]
+            self._held = len(self._chunks[0])
 
     def _run(self, patches: np.ndarray) -> None:
-        scores = class_scores(patches)
-        e, p = affect(scores)
+        e, p = affect(class_scores(patches))
         self.t.extend((self._done + np.arange(len(patches)) + 0.5) * WINDOW / RATE)
         self._done += len(patches)
         self.evidence.append(e)
         self.polarity.append(p)
-        self.music.append(scores[:, MUSIC_CLASS].astype(np.float32))
-        self.chroma.append(chroma(patches))
 
     def finish(self) -> None:
         """Run what is left; a last partial patch of ≥ ¼ window is zero-padded, shorter is dropped."""
-        x = self._carry
+        x = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
         n, rest = divmod(len(x), WINDOW)
         parts = [x[: n * WINDOW].reshape(n, WINDOW)] if n else []
         if rest >= WINDOW // 4:
             parts.append(np.pad(x[n * WINDOW :], (0, WINDOW - rest))[None])
         if parts:
             self._run(np.concatenate(parts))
-        self._carry = np.zeros(0, np.float32)
+        self._chunks, self._held = [], 0
 
     def arrays(self, offset: float = 0.0) -> dict[str, np.ndarray]:
-        """{"t" (s, + offset), "evidence", "polarity", "music", "chroma" [n, 12]}, one row per patch."""
+        """{"t" (s, + offset), "evidence", "polarity"}, one row per patch."""
         self.finish()
-        if not self.evidence:
-            z = np.zeros(0, np.float32)
-            return {"t": np.zeros(0), "evidence": z, "polarity": z, "music": z, "chroma": np.zeros((0, 12), np.float32)}
-        return {"t": np.asarray(self.t, np.float64) + offset, "evidence": np.concatenate(self.evidence),
-                "polarity": np.concatenate(self.polarity), "music": np.concatenate(self.music),
-                "chroma": np.concatenate(self.chroma)}
+        cat = (lambda xs: np.concatenate(xs).astype(np.float32)) if self.evidence else (lambda xs: np.zeros(0, np.float32))
+        return {"t": np.asarray(self.t, np.float64) + offset, "evidence": cat(self.evidence),
+                "polarity": cat(self.polarity)}

@@ -12,4 +12,5 @@ HEAD_FILE = MODELS / "scene-head-oasis.npz"  # ridge head trained here on OASIS 
 DETECTOR_FILE = MODELS / "face-blazeface-short.onnx"  # BlazeFace short range (MIT)
 EXPRESSION_FILE = MODELS / "face-fer-mini-xception.onnx"  # FER mini-Xception (MIT)
 AUDIO_FILE = MODELS / "audio-yamnet.onnx"  # YAMNet AudioSet classifier (Apache-2.0)
-ALL = (EMBEDDER_FILE, HEAD_FILE, DETECTOR_FILE, EXPRESSION_FILE, AUDIO_FILE)
+AUDIO_CLASSES_FILE = MODELS / "audio-yamnet-classes.csv"  # its 521 class names (Apache-2.0)
+ALL = (EMBEDDER_FILE, HEAD_FILE, DETECTOR_FILE, EXPRESSION_FILE, AUDIO_FILE, AUDIO_CLASSES_FILE)
