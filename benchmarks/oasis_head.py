@@ -51,6 +51,22 @@ def image_rgb(root: Path, theme: str) -> np.ndarray:
     return bgr[:, :, ::-1].copy()
 
 
+# Colour gradings a film applies to whole shots (applied to 0..255 RGB): the learned head must not
+# read them as mood. Warm amber and cool blue casts, a golden haze (lifted blacks + warm), a dark
+# low-key look, a bleached (desaturated) look. Set by hand from common grading looks, not fitted.
+GRADINGS = {
+    "warm": lambda x: x * np.float32([1.25, 1.05, 0.75]),
+    "cool": lambda x: x * np.float32([0.8, 0.95, 1.2]),
+    "golden haze": lambda x: (x * 0.8 + 40.0) * np.float32([1.2, 1.05, 0.8]),
+    "low key": lambda x: 255.0 * 0.7 * (x / 255.0) ** 1.6,
+    "bleach": lambda x: 0.4 * x + 0.6 * x.mean(axis=2, keepdims=True),
+}
+
+
+def grade(rgb: np.ndarray, name: str) -> np.ndarray:
+    return np.clip(GRADINGS[name](rgb.astype(np.float32)), 0, 255).astype(np.uint8)
+
+
 def ridge_fit(X, Y, alpha):
     mu, sd = X.mean(0), X.std(0) + 1e-6
     Z = (X - mu) / sd
@@ -87,22 +103,55 @@ def spearman(a, b):
     return float(np.corrcoef(ra, rb)[0, 1])
 
 
-def cross_validate(X, Y, raw_v):
+def cross_validate(X, Y, raw_v, graded=None, augment=False):
+    """10-fold CV on the original images. With `graded` ([k, n, 1024]: embeddings of k graded copies
+    of each image) the held-out images' graded copies are scored too: `grading_shift` = mean
+    |valence(graded) − valence(original)| on held-out images; with `augment` the training folds
+    also get the graded copies of their images, with the same labels."""
     pred = np.zeros_like(Y)
+    gpred = None if graded is None else np.zeros((len(graded),) + Y.shape)
     alphas = []
     for te in folds(len(X), 10, 0):
         tr = np.setdiff1d(np.arange(len(X)), te)
-        a = best_alpha(X[tr], Y[tr])
+        Xtr, Ytr = X[tr], Y[tr]
+        if augment:
+            Xtr = np.concatenate([Xtr] + [g[tr] for g in graded])
+            Ytr = np.concatenate([Ytr] * (1 + len(graded)))
+        a = best_alpha_grouped(Xtr, Ytr, len(tr)) if augment else best_alpha(X[tr], Y[tr])
         alphas.append(a)
-        pred[te] = ridge_predict(ridge_fit(X[tr], Y[tr], a), X[te])
+        model = ridge_fit(Xtr, Ytr, a)
+        pred[te] = ridge_predict(model, X[te])
+        if graded is not None:
+            for k, g in enumerate(graded):
+                gpred[k, te] = ridge_predict(model, g[te])
     rv = float(np.corrcoef(pred[:, 0], Y[:, 0])[0, 1])
     ra = float(np.corrcoef(pred[:, 1], Y[:, 1])[0, 1])
     m = raw_v != 4.0
     sign = float((np.sign(pred[m, 0]) == np.sign(Y[m, 0])).mean())
     majority = float(max((Y[m, 0] > 0).mean(), (Y[m, 0] < 0).mean()))
-    return dict(r_valence=rv, r_arousal=ra, rho_valence=spearman(pred[:, 0], Y[:, 0]),
-                rho_arousal=spearman(pred[:, 1], Y[:, 1]), sign_valence=sign, majority=majority,
-                alphas=alphas, pred=pred)
+    out = dict(r_valence=rv, r_arousal=ra, rho_valence=spearman(pred[:, 0], Y[:, 0]),
+               rho_arousal=spearman(pred[:, 1], Y[:, 1]), sign_valence=sign, majority=majority,
+               alphas=alphas, pred=pred)
+    if gpred is not None:
+        out["graded_pred"] = gpred
+        out["grading_shift"] = [float(np.abs(g[:, 0] - pred[:, 0]).mean()) for g in gpred]
+        out["graded_r_valence"] = [float(np.corrcoef(g[:, 0], Y[:, 0])[0, 1]) for g in gpred]
+    return out
+
+
+def best_alpha_grouped(X, Y, n, k=5):
+    """best_alpha for rows stacked as [originals (n); graded copy 1 (n); ...]: folds by image, so
+    no image's copy is in both the fit and the check; scored on the originals."""
+    copies = len(X) // n
+    errs = []
+    for a in ALPHAS:
+        e = 0.0
+        for te in folds(n, k, 1):
+            tr = np.setdiff1d(np.arange(n), te)
+            rows = np.concatenate([tr + c * n for c in range(copies)])
+            e += float(((ridge_predict(ridge_fit(X[rows], Y[rows], a), X[te]) - Y[te]) ** 2).sum())
+        errs.append(e)
+    return ALPHAS[int(np.argmin(errs))]
 
 
 def sign_calibration(pred, y):
@@ -148,6 +197,9 @@ def main():
     ap.add_argument("--write-size", type=int, default=None, help="write the head trained at this input size")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/oasis-embeddings"))
     ap.add_argument("--out", type=Path, default=scene_model.HEAD_FILE)
+    ap.add_argument("--grading", action="store_true",
+                    help="also score graded copies (GRADINGS) of the held-out images, and train a head on the "
+                         "originals plus their graded copies; --write-size then writes that head")
     args = ap.parse_args()
     items = load_oasis(args.oasis)
     raw_v = np.asarray([v for _, v, _ in items])
@@ -165,13 +217,39 @@ def main():
             X = scene_model.embed(imgs, size=size)
             print(f"size {size}: embedded {len(imgs)} images, {1000 * (time.process_time() - t0) / len(imgs):.1f} CPU-ms/image", flush=True)
             np.save(cache, X)
-        res = cross_validate(X, Y, raw_v)
+        graded = None
+        if args.grading:
+            graded = []
+            for name in GRADINGS:
+                gcache = args.cache / f"emb{size}-{name.replace(' ', '_')}.npy"
+                if not gcache.exists():
+                    imgs = imgs or [image_rgb(args.oasis, t) for t, _, _ in items]
+                    np.save(gcache, scene_model.embed([grade(im, name) for im in imgs], size=size))
+                graded.append(np.load(gcache))
+            graded = np.stack(graded)
+            plain = cross_validate(X, Y, raw_v, graded)
+            print(f"size {size}, trained on originals: valence r {plain['r_valence']:.3f} (sign {plain['sign_valence']:.3f}); "
+                  f"arousal r {plain['r_arousal']:.3f}; on graded held-out images valence r "
+                  + ", ".join(f"{n} {r:.3f}" for n, r in zip(GRADINGS, plain["graded_r_valence"]))
+                  + "; mean |valence shift| " + ", ".join(f"{n} {d:.3f}" for n, d in zip(GRADINGS, plain["grading_shift"])),
+                  flush=True)
+        res = cross_validate(X, Y, raw_v, graded, augment=args.grading)
+        if args.grading:
+            print(f"size {size}, trained with graded copies: on graded held-out images valence r "
+                  + ", ".join(f"{n} {r:.3f}" for n, r in zip(GRADINGS, res["graded_r_valence"]))
+                  + "; mean |valence shift| " + ", ".join(f"{n} {d:.3f}" for n, d in zip(GRADINGS, res["grading_shift"])),
+                  flush=True)
         print(f"size {size}: valence r {res['r_valence']:.3f} (ρ {res['rho_valence']:.3f}, sign {res['sign_valence']:.3f}, "
               f"majority {res['majority']:.3f}); arousal r {res['r_arousal']:.3f} (ρ {res['rho_arousal']:.3f}); "
               f"alphas {sorted(set(res['alphas']))}", flush=True)
         if size == args.write_size:
-            a = best_alpha(X, Y, k=10)
-            mu, sd, W, b = ridge_fit(X, Y, a)
+            if graded is not None:  # originals and their graded copies, same labels
+                Xfit, Yfit = np.concatenate([X, *graded]), np.concatenate([Y] * (1 + len(graded)))
+                a = best_alpha_grouped(Xfit, Yfit, len(X), k=10)
+            else:
+                Xfit, Yfit = X, Y
+                a = best_alpha(X, Y, k=10)
+            mu, sd, W, b = ridge_fit(Xfit, Yfit, a)
             resid = (res["pred"] - Y).std(0)
             calib = np.concatenate([sign_calibration(res["pred"][:, i], Y[:, i]) for i in range(2)])
             print_reliability(res["pred"], Y, calib)

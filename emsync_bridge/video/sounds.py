@@ -42,7 +42,7 @@ from emsync_bridge.video.weights import AUDIO_CLASSES_FILE, AUDIO_FILE
 
 RATE = 16000  # Hz, YAMNet's input
 WINDOW = 15600  # samples per patch (0.975 s: 96 frames of 25 ms at a 10 ms hop)
-BATCH = 32  # patches per network run (2 MB of samples)
+BATCH = 8  # patches per network run (a larger batch grows onnxruntime's buffers: +20 MB at 32)
 
 # AudioSet classes (names as in YAMNet's class map) → valence read from the name alone.
 VALENCE_CLASSES: dict[str, float] = {
@@ -82,6 +82,7 @@ def _session(threads: int = 1):
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     opts.add_session_config_entry("session.disable_quant_qdq", "1")  # int8 weights folded once (scene_model)
+    opts.enable_cpu_mem_arena = False  # buffers freed after each run, not kept for the whole film
     return ort.InferenceSession(str(AUDIO_FILE), opts, providers=["CPUExecutionProvider"])
 
 
