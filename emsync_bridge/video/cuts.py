@@ -58,6 +58,12 @@ RAMP_MAX_S = 2.5  # ... and along a fade of the same picture
 SAME_CORR = 0.85  # mean per-channel pixel correlation at which two samples show the same picture
 FLAT_STD_TOL = 2.0  # flat samples: channel std (0–255) beyond brightness scaling that makes another picture
 FLASH_S = 0.3  # a hard cut whose picture returns within this long is a flash, not a cut
+# Local change (a title fading in over a running shot): the most-changed LOCAL_REGION of the
+# pixels carries ≥ LOCAL_SHARE of the change between the two sides of a gradual candidate
+# (a transition spreads it: 0.36–0.63 on the films; the BBB title 0.85) and the rest shows the
+# same picture (correlation ≥ SAME_CORR, with contrast).
+LOCAL_REGION = 0.3
+LOCAL_SHARE = 0.75
 CHUNK = 1024  # thumbnails converted to float at a time: ~15 MB of temporaries whatever the length
 
 
@@ -241,6 +247,9 @@ class ContentCheck:
       differ); or per-channel
       Pearson correlation of the pixels ≥ SAME_CORR (gain and offset of each channel — a lighting
       change, a fade — leave it at 1; a different shot gives ~0);
+    * **local change**: two samples that are the same picture apart from a region (most of the
+      change in LOCAL_REGION of the pixels, the rest correlated; `local_change`) — a title
+      fading in over a running shot. A gradual candidate between such sides is dropped;
     * **anchors**: from each side of a candidate, walk across blank samples (at most BLANK_MAX_S)
       to the nearest sample with a picture. If both anchors show the same picture, the candidate
       is a ramp of that picture (a lighting change, or one half of fade-out/black/fade-in): follow
@@ -269,6 +278,7 @@ class ContentCheck:
         self._std = _Rows((3,), np.float32)
         self._flat = _Rows((), np.bool_)
         self._blank = _Rows((), np.bool_)
+        self._hw: tuple[int, int] | None = None  # thumbnail height, width
         self._thumbs: _Rows | None = None
         self.complete = False
         if ts is not None:
@@ -282,6 +292,7 @@ class ContentCheck:
         rows = thumbs.reshape(m, -1, 3)
         if self._thumbs is None:
             self._thumbs = _Rows(rows.shape[1:], np.uint8)
+            self._hw = tuple(thumbs.shape[1:3]) if thumbs.ndim == 4 else (1, rows.shape[1])
         self._thumbs.append(rows)
         f = rows.astype(np.float32)
         grey = f @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
@@ -348,6 +359,46 @@ class ContentCheck:
         a = self._thumbs[i][:, ok].astype(np.float32) - mean[i][ok]
         b = self._thumbs[j][:, ok].astype(np.float32) - mean[j][ok]
         corr = (a * b).mean(axis=0) / (std[i][ok] * std[j][ok])
+        return float(corr.mean()) >= SAME_CORR
+
+    def local_change(self, i: int, j: int) -> bool:
+        """Samples i and j show the same picture apart from a region: the most-changed
+        LOCAL_REGION of the pixels (bars flat in both — letterbox — left out) carries at least
+        LOCAL_SHARE of the change, and the rest correlates ≥ SAME_CORR with grey contrast
+        (≥ BLANK_SPREAD p90 − p10) in both: a title fading in over a running shot. Text changing
+        on black has no such rest (no contrast there)."""
+        h, w = self._hw
+        a = self._thumbs[i].astype(np.float32)
+        b = self._thumbs[j].astype(np.float32)
+        w3 = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+        ga, gb = (a @ w3).reshape(h, w), (b @ w3).reshape(h, w)
+
+        def bars(axis: int) -> np.ndarray:
+            flat = (np.ptp(ga, axis=axis) < BLANK_SPREAD) & (np.ptp(gb, axis=axis) < BLANK_SPREAD)
+            return flat & (np.abs(ga.mean(axis=axis) - gb.mean(axis=axis)) < BLANK_SPREAD)
+
+        keep = (~bars(1)[:, None] & ~bars(0)[None, :]).reshape(-1)
+        if keep.sum() < 10:
+            return False
+        change = np.abs(a - b).mean(axis=1)[keep]
+        total = float(change.sum())
+        if total <= 0.0:
+            return False
+        order = np.argsort(change)[::-1]
+        top = max(1, int(round(LOCAL_REGION * len(change))))
+        if float(change[order[:top]].sum()) < LOCAL_SHARE * total:
+            return False
+        rest = np.flatnonzero(keep)[order[top:]]
+        for g in (ga.reshape(-1)[rest], gb.reshape(-1)[rest]):
+            p10, p90 = np.percentile(g, [10, 90])
+            if p90 - p10 < BLANK_SPREAD:
+                return False
+        x, y = a[rest], b[rest]
+        sx, sy = x.std(axis=0), y.std(axis=0)
+        ok = (sx >= 2.0) & (sy >= 2.0)
+        if not ok.any():
+            return False
+        corr = ((x - x.mean(axis=0)) * (y - y.mean(axis=0))).mean(axis=0)[ok] / (sx[ok] * sy[ok])
         return float(corr.mean()) >= SAME_CORR
 
     def _walk(self, i: int, step: int, ref: int | None = None) -> int | None:
@@ -423,6 +474,8 @@ class ContentCheck:
                 b = self._walk(b, -1, ref=b)
             if a is None or b is None or self.same(b, a):
                 return None  # a ramp (or a dip to black) inside one shot
+        elif half_window is not None and self.local_change(b, a):
+            return None  # a title (or another small region) fading in or out over one shot
         return (float(min(ts[b], t)), float(max(ts[a], t)))
 
     def blank_middle(self, lo: float, hi: float) -> float | None:
