@@ -69,8 +69,8 @@ CARD_STEADY = 0.1
 CARD_HOLD_S = 0.5
 # Local change (a title fading in over a running shot): the most-changed LOCAL_REGION of the
 # pixels carries ≥ LOCAL_SHARE of the change between the two sides of a gradual candidate
-# (a transition spreads it: 0.36–0.63 on the films; the BBB title 0.85) and the rest shows the
-# same picture (correlation ≥ SAME_CORR, with contrast).
+# (a transition spreads it: 0.35–0.73 on the films, 0.36–0.63 at gradual ones; Big Buck Bunny's
+# title 0.85) and the rest shows the same picture (correlation ≥ SAME_CORR, with contrast).
 LOCAL_REGION = 0.3
 LOCAL_SHARE = 0.75
 CHUNK = 1024  # thumbnails converted to float at a time: ~15 MB of temporaries whatever the length
