@@ -200,7 +200,7 @@ def film_files(src: Path) -> list[tuple]:
         p = make_clips.source_file(src, key, info)
         if not p.exists():
             print(f"skipping {p}: not found (make_clips.py --src DIR --fetch)", file=sys.stderr)
-        elif make_clips.sha256(p) != info["sha256"]:
+        elif make_clips.sha256_file(p) != info["sha256"]:
             print(f"skipping {p}: sha256 differs from scenes.json", file=sys.stderr)
         else:
             out.append((f"film/{key}", "inside a shot", p, truth[key]))

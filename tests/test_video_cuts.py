@@ -244,3 +244,203 @@ def test_content_check_rules():
     assert c.flat.all() and not c.blank.any()
     assert c.same(0, 1) and c.same(2, 3)  # a fade scales the structure with the brightness
     assert not c.same(0, 2) and not c.same(1, 3)
+
+
+# --- titles: text over a running shot, text cards on black (issue 19, real footage) -------------
+# Hand-made frames (numpy + OpenCV text), encoded with ffmpeg at 25 fps.
+
+
+def _encode(path, frames, fps=25):
+    h, w = frames[0].shape[:2]
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{w}x{h}", "-r", str(fps),
+           "-i", "-", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "18", str(path)]
+    subprocess.run(cmd, input=b"".join(f.tobytes() for f in frames), check=True)
+    return path
+
+
+def _texture(seed, size=(180, 640)):
+    """A smooth random colour texture (blobs of ~30 px)."""
+    import cv2
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, 256, (size[0] // 30, size[1] // 30, 3)).astype(np.uint8)
+    return cv2.resize(t, (size[1], size[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def _running(tex, n, seed=0):
+    """Frame n of a running shot over texture `tex`: a ball crossing it (60 px/s) and sensor
+    noise (σ 3) — most of the picture still, as in a locked-off shot."""
+    import cv2
+    import numpy as np
+
+    f = np.ascontiguousarray(tex[:, :320]).astype(np.float32)
+    cv2.circle(f, (int(20 + 2.4 * n) % 320, 90), 18, (250, 240, 60), -1, cv2.LINE_AA)
+    return f + np.random.default_rng(seed * 100000 + n).normal(0.0, 3.0, f.shape).astype(np.float32)
+
+
+def _text(frame, text, scale, thickness, y=None):
+    """`frame` with white `text` centred (returns the text's mask as float 0..1)."""
+    import cv2
+    import numpy as np
+
+    h, w = frame.shape[:2]
+    (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_DUPLEX, scale, thickness)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.putText(mask, text, ((w - tw) // 2, y or (h + th) // 2), cv2.FONT_HERSHEY_DUPLEX, scale, 255, thickness, cv2.LINE_AA)
+    return mask.astype(np.float32) / 255.0
+
+
+def test_title_fading_in_over_a_moving_shot_is_no_boundary(tmp_path):
+    # A running shot (a ball crossing a still texture, sensor noise); a two-line white title fades
+    # in over it (2.5–3.5 s) and stays.
+    # Most of the frame is unchanged, but the two sides of the fade correlate < 0.85 (the title
+    # covers the middle), so the blend test's candidate was kept: a false boundary (Big Buck
+    # Bunny's title at 25.4 s). Still found: a crossfade from the titled shot to another shot.
+    import numpy as np
+
+    tex, other = _texture(1), _texture(2)
+    mask = np.maximum(_text(np.zeros((180, 320)), "BIG BUCK", 1.9, 12, y=80), _text(np.zeros((180, 320)), "BUNNY", 2.4, 14, y=140))  # two lines
+    frames = []
+    for n in range(int(6.5 * 25)):
+        t = n / 25
+        f = _running(tex, n)
+        alpha = min(1.0, max(0.0, t - 2.5)) * mask[:, :, None]
+        titled = f * (1 - alpha) + 255.0 * alpha
+        frames.append(titled.clip(0, 255).astype(np.uint8))
+    cuts = analyze(_encode(tmp_path / "title_over.mp4", frames)).cuts
+    assert cuts == [], cuts
+    # ... and the same titled shot crossfading (1 s, 4.5–5.5 s) into another moving shot is kept
+    mixed = []
+    for n, f in enumerate(frames):
+        w = min(1.0, max(0.0, n / 25 - 4.5))
+        mixed.append((f * (1 - w) + _running(other, n, 1).clip(0, 255) * w).astype(np.uint8))
+    cuts = analyze(_encode(tmp_path / "title_then_dissolve.mp4", mixed)).cuts
+    assert len(cuts) == 1 and 4.4 <= cuts[0] <= 5.6, cuts
+
+
+def test_text_cards_on_black_are_pictures(tmp_path):
+    # Shot A fades to black (1.5–2.5 s), cut to a card of small white text on black (2.5–4.5 s),
+    # the text fades out (4.5–5.0), black to 5.6, shot B fades in (5.6–6.4). Two transitions: A →
+    # card and card → B (the Sintel trailer's opening card). The card was blank to ContentCheck
+    # (a few pixels of text), so both were one boundary; and the card → B side had no candidate
+    # (a text fade and a 0.6 s black hold: too faint for the blend test, too long for a dip).
+    import numpy as np
+
+    a, b = _texture(3), _texture(4)
+    card = _text(np.zeros((180, 320)), "THE FOUNDATION presents", 0.45, 1) * 220.0  # ~2 % of the frame
+    frames = []
+    for n in range(int(8.5 * 25)):
+        t = n / 25
+        if t < 2.5:
+            f = _running(a, n).clip(0, 255) * min(1.0, max(0.0, 2.5 - t))
+        elif t < 5.6:
+            f = card * min(1.0, max(0.0, (5.0 - t) / 0.5))
+        else:
+            f = _running(b, n, 1).clip(0, 255) * min(1.0, (t - 5.6) / 0.8)
+        frames.append(np.broadcast_to(np.asarray(f, np.float32).reshape(180, 320, -1), (180, 320, 3)).astype(np.uint8))
+    cuts = analyze(_encode(tmp_path / "card.mp4", frames)).cuts
+    assert len(cuts) == 2 and 1.5 <= cuts[0] <= 2.6 and 4.5 <= cuts[1] <= 6.4, cuts
+
+
+def test_caption_on_every_frame_is_no_card(tmp_path):
+    # A copyright line burnt into every frame (PySceneDetect's testvideo.mp4): A fades out
+    # (1.5–2.5 s), black with the line (2.5–3.5), B fades in (3.5–4.5). The line on black looks
+    # like a card, but it never leaves the black between the two shots: an overlay of the whole
+    # film, so this is one transition through black, not A → card → B.
+    import numpy as np
+
+    a, b = _texture(5), _texture(6)
+    line = _text(np.zeros((180, 320)), "Copyright (c) 2013 Somebody     www.example.com", 0.4, 1, y=170)[:, :, None]
+    frames = []
+    for n in range(int(6.5 * 25)):
+        t = n / 25
+        f = _running(a, n).clip(0, 255) * min(1.0, max(0.0, 2.5 - t)) if t < 3.5 else \
+            _running(b, n, 1).clip(0, 255) * min(1.0, t - 3.5)
+        frames.append((f * (1 - 0.8 * line) + 230.0 * 0.8 * line).astype(np.uint8))
+    cuts = analyze(_encode(tmp_path / "caption.mp4", frames)).cuts
+    assert len(cuts) == 1 and 2.4 <= cuts[0] <= 3.6, cuts
+
+def test_content_check_cards():
+    import numpy as np
+
+    from emsync_bridge.video.cuts import ContentCheck
+
+    black = np.zeros((18, 32, 3), np.float32)
+    card_a, card_b = black.copy(), black.copy()
+    card_a[8, 6:20] = 90  # a line of text: 14 pixels (2.4 %)
+    card_b[5:7, 12:24] = 90  # another text
+    wm = black.copy()
+    wm[16, 2:6] = 255  # a 4-pixel watermark: blank however long it stays
+    seq = [wm] * 8 + [card_a] * 8 + [card_b] * 8 + [card_a] * 3 + [black] * 2
+    c = ContentCheck(np.arange(len(seq)) * 0.1, np.asarray(seq).astype(np.uint8))
+    assert not c.card[:8].any() and c.blank[:8].all()
+    assert c.card[8:24].all() and not c.blank[8:24].any()  # each text held for 0.7 s: all of it a card
+    assert not c.card[24:].any() and c.blank[24:].all()  # a text shown for 0.3 s: not a readable card
+    assert not c.same(0, 14) and not c.same(14, 22) and c.same(14, 15)  # black, card a, card b
+
+
+def test_content_check_local_change():
+    import numpy as np
+
+    from emsync_bridge.video.cuts import ContentCheck
+
+    rng = np.random.default_rng(1)
+    black = np.zeros((18, 32, 3), np.float32)
+    card_a, card_b = black.copy(), black.copy()
+    card_a[8, 6:20] = 90
+    card_b[5:7, 12:24] = 90
+    pic = rng.integers(0, 255, (18, 32, 3)).astype(np.float32)
+    titled = pic.copy()
+    titled[6:12, 6:26] = 255  # a title over the middle fifth of the picture
+    moved = 0.5 * pic + 0.5 * rng.integers(0, 255, (18, 32, 3))  # another picture through it
+    seq = [pic, titled, moved, card_a, card_b]
+    c = ContentCheck(np.arange(len(seq)) * 0.1, np.asarray(seq).astype(np.uint8))
+    assert not c.same(0, 1) and c.local_change(0, 1)
+    assert not c.local_change(0, 2)  # the change is everywhere
+    assert not c.local_change(3, 4)  # text changing on black: no picture around it
+    boxed = [np.where(np.arange(18)[:, None, None] % 15 < 3, 0.0, p) for p in (pic, moved)]  # letterbox bars
+    c = ContentCheck(np.arange(2) * 0.1, np.asarray(boxed).astype(np.uint8))
+    assert not c.local_change(0, 1)  # a change of the picture between bars (left out) is not local
+
+
+def test_streamed_scan_with_cards_equals_scan_of_the_whole_film():
+    # A card is known only once it has been held for CARD_HOLD_S, and then its first samples turn
+    # from blank to card; judgements that would read them wait. Streamed in blocks of 7 samples
+    # or all at once, the transitions must be the same.
+    import numpy as np
+
+    from emsync_bridge.video.cuts import TransitionScanner
+
+    found = 0
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        pics = [rng.integers(0, 255, (18, 32, 3)).astype(np.float32) for _ in range(4)]
+        for _ in range(4):  # text on black: 8–20 bright pixels
+            c = np.zeros((18, 32, 3), np.float32)
+            c[rng.integers(4, 14), rng.integers(2, 12) + np.arange(rng.integers(8, 20))] = 180
+            pics.append(c)
+        pics.append(np.zeros((18, 32, 3), np.float32))
+        out, cur, starts = [], 0, []
+        while len(out) < 1200:
+            nxt, length, kind = rng.integers(len(pics)), int(rng.integers(3, 40)), rng.integers(3)
+            starts.append(len(out))
+            for s in range(length):
+                x = s / length
+                out.append([pics[cur], (1 - x) * pics[cur] + x * pics[nxt], pics[cur] * abs(2 * x - 1)][kind])
+            cur = nxt
+        thumbs = np.clip(np.asarray(out[:1200]), 0, 255).astype(np.uint8)
+        ts = np.arange(len(thumbs)) * 0.1
+        hard = sorted({float(ts[i]) for i in starts[1:] if i < len(ts)})  # hard cuts at every join
+        results = []
+        for block in (7, 10**6):
+            scan = TransitionScanner.for_arrays(ts, block=block)
+            for t, th in zip(ts, thumbs):
+                scan.push(float(t), th)
+                if float(t) in hard:
+                    scan.add_hard_cut(float(t))
+            results.append((scan.finish(float(ts[-1]) + 0.1, hard), scan.gradual, scan.dips, list(scan.check.card)))
+        assert results[0] == results[1]
+        assert sum(results[0][3]) > 50
+        found += len(results[0][0])
+    assert found >= 20

@@ -34,7 +34,7 @@ from emsync_bridge.video.schema import VideoAnalysis
 
 log = logging.getLogger(__name__)
 
-ANALYSIS_VERSION = 7  # bump when results change for the same inputs (invalidates caches)
+ANALYSIS_VERSION = 8  # bump when results change for the same inputs (invalidates caches)
 Progress = Callable[[float, float], None]  # (seconds analysed, total seconds)
 
 

@@ -58,6 +58,21 @@ RAMP_MAX_S = 2.5  # ... and along a fade of the same picture
 SAME_CORR = 0.85  # mean per-channel pixel correlation at which two samples show the same picture
 FLAT_STD_TOL = 2.0  # flat samples: channel std (0–255) beyond brightness scaling that makes another picture
 FLASH_S = 0.3  # a hard cut whose picture returns within this long is a flash, not a cut
+# Title cards (text on black): a blank-looking sample is a picture when marks (grey ≥ CARD_MARK
+# from the background) cover ≥ CARD_MIN_FRAC of it and hold still for CARD_HOLD_S — from each
+# sample to the next the marks change by ≤ CARD_STEADY of their contrast (a held card: ~0.02;
+# the fading tail of a shot: the marks vanish within a few samples). A readable card; a smaller
+# watermark, or the tail of a fade, stays blank.
+CARD_MARK = 16.0
+CARD_MIN_FRAC = 0.01  # 6 of the 32×18 thumbnail's pixels (a 4-pixel watermark is 0.7 %)
+CARD_STEADY = 0.1
+CARD_HOLD_S = 0.5
+# Local change (a title fading in over a running shot): the most-changed LOCAL_REGION of the
+# pixels carries ≥ LOCAL_SHARE of the change between the two sides of a gradual candidate
+# (a transition spreads it: 0.35–0.73 on the films, 0.36–0.63 at gradual ones; Big Buck Bunny's
+# title 0.85) and the rest shows the same picture (correlation ≥ SAME_CORR, with contrast).
+LOCAL_REGION = 0.3
+LOCAL_SHARE = 0.75
 CHUNK = 1024  # thumbnails converted to float at a time: ~15 MB of temporaries whatever the length
 
 
@@ -241,6 +256,16 @@ class ContentCheck:
       differ); or per-channel
       Pearson correlation of the pixels ≥ SAME_CORR (gain and offset of each channel — a lighting
       change, a fade — leave it at 1; a different shot gives ~0);
+    * **card**: a blank-looking sample with marks (grey ≥ CARD_MARK from the background) on at
+      least CARD_MIN_FRAC of it, held still for CARD_HOLD_S (text on black: a title card) is a
+      picture, not blank — two texts, or text and black, are different pictures; a smaller
+      watermark, or the tail of a fade (its marks vanish within a few samples), stays blank. A
+      card is compared with pictures and other cards by correlation. Until a run of steady marks
+      has lasted CARD_HOLD_S its samples are provisionally blank, and a judgement that would read
+      them waits (`provisional_from`);
+    * **local change**: two samples that are the same picture apart from a region (most of the
+      change in LOCAL_REGION of the pixels, the rest correlated; `local_change`) — a title
+      fading in over a running shot. A gradual candidate between such sides is dropped;
     * **anchors**: from each side of a candidate, walk across blank samples (at most BLANK_MAX_S)
       to the nearest sample with a picture. If both anchors show the same picture, the candidate
       is a ramp of that picture (a lighting change, or one half of fade-out/black/fade-in): follow
@@ -257,7 +282,7 @@ class ContentCheck:
     its blank stretch if it has one, else at a strong hard cut, else at its first candidate — so
     no boundary lands inside the ramp itself.
 
-    Samples can be added while the video decodes (`extend`); per sample it keeps 34 bytes of
+    Samples can be added while the video decodes (`extend`); per sample it keeps 35 bytes of
     statistics, and the thumbnails themselves only from `forget_before(i)` on: a judgement
     reads thumbnails at most REACH_S (+ a few samples) from its candidate. Until `complete` is
     set, a judgement that would walk past the last sample raises `_NotYet`.
@@ -269,6 +294,13 @@ class ContentCheck:
         self._std = _Rows((3,), np.float32)
         self._flat = _Rows((), np.bool_)
         self._blank = _Rows((), np.bool_)
+        self._card = _Rows((), np.bool_)
+        self._card_prev: tuple[np.ndarray, np.ndarray] | None = None  # last sample's (grey, marks)
+        self._card_from = 0  # first sample of the current run of steady marks
+        self._card_wait: list[list[int]] = []  # held runs of marks not yet known to be cards
+        self._stretch_empty = False  # the current stretch of non-pictures has an empty sample
+        self.provisional_from = 0  # samples from here may still turn out to be a card
+        self._hw: tuple[int, int] | None = None  # thumbnail height, width
         self._thumbs: _Rows | None = None
         self.complete = False
         if ts is not None:
@@ -282,6 +314,7 @@ class ContentCheck:
         rows = thumbs.reshape(m, -1, 3)
         if self._thumbs is None:
             self._thumbs = _Rows(rows.shape[1:], np.uint8)
+            self._hw = tuple(thumbs.shape[1:3]) if thumbs.ndim == 4 else (1, rows.shape[1])
         self._thumbs.append(rows)
         f = rows.astype(np.float32)
         grey = f @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
@@ -292,7 +325,50 @@ class ContentCheck:
         self._mean.append(mean)
         self._std.append(f.std(axis=1))
         self._flat.append(flat)
-        self._blank.append(flat & (np.ptp(mean, axis=1) < BLANK_CHROMA))
+        blank = flat & (np.ptp(mean, axis=1) < BLANK_CHROMA)
+        n0 = self._blank.end
+        self._blank.append(blank)
+        self._card.append(np.zeros(m, np.bool_))
+        # Cards: marks on a blank background, held still for CARD_HOLD_S, in a stretch of
+        # non-picture samples that also has an empty one (no marks) — the text comes and goes on
+        # black. Marks that never leave the black between two pictures are an overlay of the
+        # whole film (a copyright line, a channel logo: PySceneDetect's testvideo), not a card.
+        # A run of marks is provisionally blank until it is known to be a card
+        # (`provisional_from`: judgements that would read it wait, see `_walk`).
+        dev = np.abs(grey - np.median(grey, axis=1, keepdims=True))
+        marks = dev >= CARD_MARK
+        all_ts, is_card, is_blank = self._ts.all, self._card.all, self._blank.all
+        for r in range(m):
+            g = n0 + r
+            if not blank[r] or marks[r].sum() < CARD_MIN_FRAC * grey.shape[1]:
+                self._card_prev = None
+                if blank[r]:  # empty black (or white): the held runs of this stretch are cards
+                    self._stretch_empty = True
+                    for lo, hi in self._card_wait:
+                        is_card[lo : hi + 1] = True
+                        is_blank[lo : hi + 1] = False
+                self._card_wait = []
+                if not blank[r]:  # a picture: the stretch ends; runs still waiting stay blank
+                    self._stretch_empty = False
+                self.provisional_from = g + 1
+                continue
+            prev = self._card_prev
+            if prev is None or float(np.abs(grey[r] - prev[0])[marks[r] | prev[1]].sum()) > CARD_STEADY * float(
+                dev[r][marks[r] | prev[1]].sum()
+            ):
+                self._card_from = g  # a new run of marks (or they moved: a fade, another text)
+            self._card_prev = (grey[r].copy(), marks[r].copy())
+            if all_ts[g] - all_ts[self._card_from] >= CARD_HOLD_S - 1e-6:
+                if self._stretch_empty:
+                    is_card[self._card_from : g + 1] = True
+                    is_blank[self._card_from : g + 1] = False
+                elif self._card_wait and self._card_wait[-1][0] == self._card_from:
+                    self._card_wait[-1][1] = g
+                else:
+                    self._card_wait.append([self._card_from, g])
+            self.provisional_from = min([lo for lo, _ in self._card_wait] + [self._card_from, g + 1])
+            if self._stretch_empty and is_card[g]:
+                self.provisional_from = g + 1
 
     def forget_before(self, i: int) -> None:
         """Free the thumbnails of samples before i (statistics stay)."""
@@ -326,11 +402,20 @@ class ContentCheck:
     def blank(self) -> np.ndarray:
         return self._blank.all
 
+    @property
+    def card(self) -> np.ndarray:
+        return self._card.all
+
     def same(self, i: int, j: int) -> bool:
-        blank, flat, mean, std = self.blank, self.flat, self.mean, self.std
+        blank, flat, mean, std, card = self.blank, self.flat, self.mean, self.std, self.card
         if blank[i] and blank[j]:
             return True
-        if flat[i] or flat[j]:
+        if card[i] or card[j]:
+            if blank[i] or blank[j]:
+                return False  # a card is not black
+            # two cards, or a card and a picture (text left on black as a shot fades under it):
+            # the correlation below
+        elif flat[i] or flat[j]:
             if not (flat[i] and flat[j]):
                 return False
             ci = mean[i] / max(float(mean[i].sum()), 1e-3)
@@ -350,6 +435,46 @@ class ContentCheck:
         corr = (a * b).mean(axis=0) / (std[i][ok] * std[j][ok])
         return float(corr.mean()) >= SAME_CORR
 
+    def local_change(self, i: int, j: int) -> bool:
+        """Samples i and j show the same picture apart from a region: the most-changed
+        LOCAL_REGION of the pixels (bars flat in both — letterbox — left out) carries at least
+        LOCAL_SHARE of the change, and the rest correlates ≥ SAME_CORR with grey contrast
+        (≥ BLANK_SPREAD p90 − p10) in both: a title fading in over a running shot. Text changing
+        on black has no such rest (no contrast there)."""
+        h, w = self._hw
+        a = self._thumbs[i].astype(np.float32)
+        b = self._thumbs[j].astype(np.float32)
+        w3 = np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+        ga, gb = (a @ w3).reshape(h, w), (b @ w3).reshape(h, w)
+
+        def bars(axis: int) -> np.ndarray:
+            flat = (np.ptp(ga, axis=axis) < BLANK_SPREAD) & (np.ptp(gb, axis=axis) < BLANK_SPREAD)
+            return flat & (np.abs(ga.mean(axis=axis) - gb.mean(axis=axis)) < BLANK_SPREAD)
+
+        keep = (~bars(1)[:, None] & ~bars(0)[None, :]).reshape(-1)
+        if keep.sum() < 10:
+            return False
+        change = np.abs(a - b).mean(axis=1)[keep]
+        total = float(change.sum())
+        if total <= 0.0:
+            return False
+        order = np.argsort(change)[::-1]
+        top = max(1, int(round(LOCAL_REGION * len(change))))
+        if float(change[order[:top]].sum()) < LOCAL_SHARE * total:
+            return False
+        rest = np.flatnonzero(keep)[order[top:]]
+        for g in (ga.reshape(-1)[rest], gb.reshape(-1)[rest]):
+            p10, p90 = np.percentile(g, [10, 90])
+            if p90 - p10 < BLANK_SPREAD:
+                return False
+        x, y = a[rest], b[rest]
+        sx, sy = x.std(axis=0), y.std(axis=0)
+        ok = (sx >= 2.0) & (sy >= 2.0)
+        if not ok.any():
+            return False
+        corr = ((x - x.mean(axis=0)) * (y - y.mean(axis=0))).mean(axis=0)[ok] / (sx[ok] * sy[ok])
+        return float(corr.mean()) >= SAME_CORR
+
     def _walk(self, i: int, step: int, ref: int | None = None) -> int | None:
         """From sample i going `step`, the first sample with a picture other than `ref`'s.
 
@@ -361,6 +486,8 @@ class ContentCheck:
         n = len(ts)
         while 0 <= j < n:
             dt = abs(ts[j] - ts[j - step]) if 0 <= j - step < n and j != i else 0.0
+            if blank[j] and j >= self.provisional_from and not self.complete:
+                raise _NotYet  # it may be the start of a card
             if blank[j]:
                 blank_s += dt
                 if blank_s > BLANK_MAX_S:
@@ -400,6 +527,8 @@ class ContentCheck:
             post = np.flatnonzero((ts >= t - 1e-6) & (ts <= t + FLASH_S))
             if len(pre) == 0 or len(post) == 0:
                 return (t, t)
+            if post[-1] >= self.provisional_from and not self.complete:
+                raise _NotYet
             if any(self.same(i, j) for i in pre for j in post):
                 return None  # flash, lighting step, black→white: same content after as before
             i, j = int(pre[-1]), int(post[0])
@@ -423,6 +552,8 @@ class ContentCheck:
                 b = self._walk(b, -1, ref=b)
             if a is None or b is None or self.same(b, a):
                 return None  # a ramp (or a dip to black) inside one shot
+        elif half_window is not None and self.local_change(b, a):
+            return None  # a title (or another small region) fading in or out over one shot
         return (float(min(ts[b], t)), float(max(ts[a], t)))
 
     def blank_middle(self, lo: float, hi: float) -> float | None:
@@ -438,10 +569,11 @@ class ContentCheck:
 
 # How far from its candidate a ContentCheck judgement reads thumbnails: the flash window or the
 # widest fade half window, then up to BLANK_MAX_S of blank to an anchor, then the ramp walk (blank
-# and same picture); + 1 s. TransitionScanner holds thumbnails this far behind anything undecided.
+# and same picture); + 1 s. (A black hold's candidate looks ≤ BLANK_MAX_S / 2 + DIP_RAMP_S back, then
+# walks: less.) TransitionScanner holds thumbnails this far behind anything undecided.
 REACH_S = FLASH_S + max(FADE_HALF_WINDOWS_S) + 2 * BLANK_MAX_S + RAMP_MAX_S + 1.0
 REACH_SAMPLES = 8  # ... plus this many samples (each walk may step once past its limit)
-DIP_MAX_S = 0.5  # a blank run this short between two fades is a dip (longer: the blend test's)
+DIP_MAX_S = 0.5  # a blank run this short between two fades is a dip (longer: a black hold)
 DIP_RAMP_S = 0.5  # ... and each side's picture has at least DIP_RAMP_RATIO× the contrast
 DIP_RAMP_RATIO = 2.0  # this far out (it fades into and out of the dip; flicker does not)
 SCAN_BLOCK = 128  # samples handled at a time (12.8 s at 10 Hz)
@@ -453,7 +585,7 @@ class TransitionScanner:
     `push(t, thumb)` each thumbnail and `add_hard_cut(t)` each hard cut as soon as it is found
     (a detector's few frames of delay are fine); `finish` gives the transitions
     (`resolve_transitions`). Memory does not grow with the video's length
-    beyond 34 bytes of statistics per sample: thumbnails are held only from REACH_S before the
+    beyond 35 bytes of statistics per sample: thumbnails are held only from REACH_S before the
     oldest candidate not yet judged (and the fade scores' 2k window), about a minute of them.
 
     Gradual candidates: per sample t and half window k (in samples; FADE_HALF_WINDOWS_S at the
@@ -611,8 +743,15 @@ class TransitionScanner:
         one, or none but a dark frame the blend test cannot use) whose neighbours on both sides
         fade — the picture's contrast at least DIP_RAMP_RATIO× higher DIP_RAMP_S further out.
         Each is a gradual candidate spanning the two neighbours; ContentCheck then keeps it only
-        if they show different pictures (a dip inside one shot is dropped). Longer black holds
-        are the blend test's: each fade there is a blend with a steady black."""
+        if they show different pictures (a dip inside one shot is dropped).
+
+        Longer black holds (up to BLANK_MAX_S) are candidates whatever brings the pictures in
+        and out: the blend test finds fades with a steady black only when they change enough
+        (D ≥ FADE_MIN_DIFF), which a dark shot or text on black fading in or out does not, and
+        the hard-cut detector misses cuts from black to a few lines of text. The candidate
+        compares the pictures DIP_RAMP_S beyond the hold's neighbours (past the fades);
+        ContentCheck keeps it between different pictures, and groups it with the blend test's
+        and the hard cuts' candidates for the same hold (one transition)."""
         check = self.check
         ts, blank, std, n = check.ts, check.blank, check.std, check.n
         i = self._dip_from
@@ -625,17 +764,24 @@ class TransitionScanner:
                 j += 1
             if j == n or (duration is None and ts[-1] < ts[j] + max(DIP_RAMP_S, EDGE_S)):
                 break  # the run, or the fade after it, is not complete yet (or it is near the end)
-            if i > 0 and ts[j - 1] - ts[i] <= DIP_MAX_S:
+            t = 0.5 * float(ts[i - 1] + ts[j]) if i > 0 else 0.0
+            k = 0.5 * float(ts[j] - ts[i - 1]) if i > 0 else 0.0
+            inside = i > 0 and EDGE_S <= t <= (duration or np.inf) - EDGE_S
+            if inside and ts[j - 1] - ts[i] <= DIP_MAX_S:
                 before = int(np.searchsorted(ts, ts[i - 1] - DIP_RAMP_S))
                 after = min(n - 1, int(np.searchsorted(ts, ts[j] + DIP_RAMP_S)))
-                t, k = 0.5 * float(ts[i - 1] + ts[j]), 0.5 * float(ts[j] - ts[i - 1])
                 if (
                     std[before].sum() >= DIP_RAMP_RATIO * std[i - 1].sum()
                     and std[after].sum() >= DIP_RAMP_RATIO * std[j].sum()
-                    and EDGE_S <= t <= (duration or np.inf) - EDGE_S
                 ):
                     self.dips.append((t, k))
                     self._pending.append((t, k))
+            elif inside and ts[j - 1] - ts[i] <= BLANK_MAX_S:
+                # A black hold: whatever brings the pictures in and out (a cut, a fade too faint
+                # for the blend test — a dark shot, text on black), the pictures DIP_RAMP_S beyond
+                # its neighbours are compared; ContentCheck keeps it between different ones.
+                self.dips.append((t, k + DIP_RAMP_S))
+                self._pending.append((t, k + DIP_RAMP_S))
             i = j
         self._dip_from = i
 
