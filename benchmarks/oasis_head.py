@@ -187,7 +187,7 @@ def colour_features(rgb):
     ff = FrameFeatures()
     small = cv2.resize(rgb, (160, int(160 * rgb.shape[0] / rgb.shape[1])), interpolation=cv2.INTER_AREA)
     ff.push(0.0, np.ascontiguousarray(small[:, :, ::-1]))
-    return list(ff.stats[0])
+    return list(ff.stats[:4])
 
 
 def main():
