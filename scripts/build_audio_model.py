@@ -6,7 +6,7 @@ YAMNet (Plakal & Ellis, tensorflow/models `research/audioset/yamnet`, Apache-2.0
 over 0.96 s log-mel patches, 521 AudioSet classes. The file converted is the TFLite-compatible
 export whose front end (framing, Hann window, DFT, mel) is written as matrix products, stored in
 GitHub Jaskaran197/Speaker-Detector (`yamnet.tflite`, commit 4ec29b6938f1051fe36b46786f8d486d8b74a38e,
-sha256 469be6a3421cbc524f2e8b37ab1e1b3f1ebb83ef1a48a9abeb2bbdbe68a49bcf); see
+sha256 469be6a3421cbc52cf97e9f2f966cba984198e8e7af9854d68b3e3ebb1e04194); see
 `emsync_bridge/models/VIDEO_MODELS.md` for the provenance check. A build-time tool only (needs the
 `tflite` flatbuffer package); nothing here runs in the product.
 

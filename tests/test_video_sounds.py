@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import subprocess
 
 import numpy as np
 import pytest
@@ -118,17 +119,6 @@ def test_sound_moves_valence_by_its_weight():
     assert plain.arousal == sad.arousal  # the sound channel is about valence only
 
 
-def test_analysis_listens_to_films_with_sound_only(tmp_path):
-    segs = [Segment("testsrc2", 3.0), Segment("smptehdbars", 3.0)]
-    loud = make_video(tmp_path / "tone.mp4", segs, size=(320, 180), fps=25)
-    mute = make_video(tmp_path / "mute.mp4", segs, size=(320, 180), fps=25, audio=None)
-    a = analyze_video(loud, min_scene_s=1.0, cache=False)
-    assert a.has_audio and all("sound_weight" in s.features for s in a.scenes)
-    assert all(s.features["sound_weight"] < 0.05 for s in a.scenes)  # a 220 Hz tone is no emotion
-    m = analyze_video(mute, min_scene_s=1.0, cache=False)
-    assert not m.has_audio and all(s.features["sound_weight"] == 0.0 for s in m.scenes)
-
-
 def test_sound_network_failure_is_one_line(tmp_path, monkeypatch):
     path = make_video(tmp_path / "tone.mp4", [Segment("testsrc2", 2.0)], size=(160, 90), fps=25)
 
@@ -138,3 +128,108 @@ def test_sound_network_failure_is_one_line(tmp_path, monkeypatch):
     monkeypatch.setattr(sounds, "class_scores", broken)
     with pytest.raises(EmsyncError, match=r"^sound network failed: RuntimeError: bad model$"):
         analyze_video(path, min_scene_s=1.0, cache=False)
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def _every_patch_sobs(monkeypatch) -> list[int]:
+    """Make every patch read as full-evidence sobbing (e 0.4, P −0.4); returns a list that
+    collects how many patches each network run scored."""
+    runs: list[int] = []
+
+    def sobbing(scores):
+        runs.append(len(scores))
+        return np.full(len(scores), 0.4, np.float32), np.full(len(scores), -0.4, np.float32)
+
+    monkeypatch.setattr(sounds, "affect", sobbing)
+    return runs
+
+
+def test_analysis_listens_to_films_with_sound_only(tmp_path, monkeypatch):
+    segs = [Segment("testsrc2", 3.0), Segment("smptehdbars", 3.0)]
+    loud = make_video(tmp_path / "tone.mp4", segs, size=(320, 180), fps=25)
+    mute = make_video(tmp_path / "mute.mp4", segs, size=(320, 180), fps=25, audio=None)
+    a = analyze_video(loud, min_scene_s=1.0, cache=False)
+    assert a.has_audio and all(s.features["sound_weight"] < 0.05 for s in a.scenes)  # a 220 Hz tone is no emotion
+    runs = _every_patch_sobs(monkeypatch)
+    a = analyze_video(loud, min_scene_s=1.0, cache=False)
+    assert sum(runs) == 6  # 6 s of audio: six whole patches (the 0.15-patch tail is dropped)
+    assert [s.features["sound_weight"] for s in a.scenes] == [0.5, 0.5]
+    runs.clear()
+    m = analyze_video(mute, min_scene_s=1.0, cache=False)
+    assert not m.has_audio and not runs and all(s.features["sound_weight"] == 0.0 for s in m.scenes)
+
+
+def test_sound_patches_sit_on_the_video_clock(tmp_path, monkeypatch):
+    """Audio that starts 5 s into an 8 s film (cut at 4 s): the first scene hears nothing — neither
+    patches put at t = 0 nor the nearest patch from across the hole — the second hears all."""
+    video = make_video(tmp_path / "v.mp4", [Segment("testsrc2", 4.0), Segment("smptehdbars", 4.0)],
+                       size=(320, 180), fps=25, audio=None)
+    late = tmp_path / "late.mkv"
+    _ffmpeg("-i", str(video), "-itsoffset", "5", "-f", "lavfi", "-t", "3", "-i", "sine=frequency=440",
+            "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", str(late))
+    _every_patch_sobs(monkeypatch)
+    a = analyze_video(late, min_scene_s=1.0, cache=False)
+    assert [round(s.start) for s in a.scenes] == [0, 4]
+    assert a.scenes[0].features["sound_weight"] == 0.0
+    assert a.scenes[1].features["sound_weight"] == 0.5 and a.scenes[1].features["sound_valence"] == -1.0
+
+
+def test_audio_keeps_its_clock_through_holes_bad_packets_and_nan(tmp_path):
+    from emsync_bridge.video import decode
+
+    def heard(path, **kw) -> tuple[float | None, np.ndarray]:
+        chunks: list[np.ndarray] = []
+        t0 = decode.stream_audio(path, chunks.append, **kw)
+        return t0, (np.concatenate(chunks) if chunks else np.zeros(0))
+
+    # 150 AAC packets (3.2 s) dropped from 12 s: silence fills the hole, later audio keeps its time.
+    hole = tmp_path / "hole.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=12", "-c:a", "aac", "-bsf:a", "noise=drop=between(n\\,100\\,250)", str(hole))
+    t0, x = heard(hole)
+    assert abs(len(x) / decode.AUDIO_RATE - 12.0) < 0.2
+    k = int(round((100 * 1024 / 44100 + 0.5) * decode.AUDIO_RATE))
+    assert np.abs(x[k : k + 8000]).max() < 1e-3 and np.abs(x[-16000:-8000]).max() > 0.05
+    # Bytes flipped in the middle of an AAC stream: the bad packets are skipped, not the rest.
+    adts = tmp_path / "a.aac"
+    _ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=12", "-c:a", "aac", str(adts))
+    raw = bytearray(adts.read_bytes())
+    a, b = len(raw) // 3, len(raw) // 3 + 4000
+    raw[a:b] = bytes(v ^ 0x5A for v in raw[a:b])
+    adts.write_bytes(bytes(raw))
+    bad = tmp_path / "bad.mkv"
+    _ffmpeg("-i", str(adts), "-c", "copy", str(bad))
+    t0, x = heard(bad)
+    assert len(x) / decode.AUDIO_RATE > 11.0 and np.abs(x[-8000:]).max() > 0.05
+    # NaN and inf samples read as silence.
+    f32 = tmp_path / "nan.f32"
+    y = (0.5 * np.sin(2 * np.pi * 440 * np.arange(3 * 16000) / 16000)).astype(np.float32)
+    y[1000:1050], y[5000:5010] = np.nan, np.inf
+    y.tofile(f32)
+    nan = tmp_path / "nan.mkv"
+    _ffmpeg("-f", "f32le", "-ar", "16000", "-ac", "1", "-i", str(f32), "-c:a", "pcm_f32le", str(nan))
+    t0, x = heard(nan, rate=16000)
+    assert np.isfinite(x).all() and abs(len(x) - len(y)) < 200
+    # Decoding stops at `until`.
+    t0, x = heard(nan, rate=16000, until=1.5)
+    assert 1.5 <= len(x) / 16000 < 1.6
+
+
+def test_nan_evidence_never_flips_a_scene():
+    assert sounds.scene_valence(np.array([np.nan, 0.3]), np.array([np.nan, -0.3])) == (0.0, 0.0)
+    est = LearnedEstimator()
+    plain = est.estimate([_scene_with(None)])[0]
+    broken = {"t": np.arange(3.0), "evidence": np.full(3, np.nan, np.float32), "polarity": np.full(3, np.nan, np.float32)}
+    got = est.estimate([_scene_with(broken)])[0]
+    assert got.valence == plain.valence and got.features["sound_weight"] == 0.0
+
+
+def test_a_last_partial_patch_counts_by_its_share(monkeypatch):
+    monkeypatch.setattr(sounds, "affect", lambda s: (np.full(len(s), 0.4, np.float32), np.full(len(s), 0.4, np.float32)))
+    sampler = sounds.SoundSampler()
+    sampler.push(np.zeros(int(1.5 * sounds.WINDOW), np.float32))
+    a = sampler.arrays()
+    np.testing.assert_allclose(a["t"], np.array([0.5, 1.25]) * sounds.WINDOW / sounds.RATE)
+    np.testing.assert_allclose(a["evidence"], [0.4, 0.2], rtol=1e-5)

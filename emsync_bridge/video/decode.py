@@ -32,6 +32,7 @@ MAX_SIDE = 8192  # px; DCI 8K (8192×4320). Larger is almost surely a broken hea
 MIN_FRAMES = 2  # a single frame has no duration: that is a still image, not a video
 ANALYSIS_PIXELS = 160 * 90  # analysis frames are scaled to about this many pixels (aspect kept)
 AUDIO_RATE = 8000  # Hz; loudness and onset rate need nothing higher
+GAP_S = 0.1  # a hole in the audio packets longer than this is filled with silence
 # Container formats that are single still images (PyAV opens them as 1-frame "videos").
 _IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe", "gif_pipe"}
 
@@ -258,14 +259,20 @@ def decode_frames(
 
 def stream_audio(
     path: str | Path, on_chunk: Callable[[np.ndarray], None], rate: int = AUDIO_RATE, timeout_s: float = 120.0,
-    also: Sequence[tuple[int, Callable[[np.ndarray], None]]] = (),
+    also: Sequence[tuple[int, Callable[[np.ndarray], None]]] = (), until: float | None = None,
 ) -> float | None:
     """Decode the first audio stream to mono float32 at `rate` Hz, handing each chunk to
     `on_chunk` as it comes (nothing is kept here); returns the PTS in s of the first sample, or
     None if there is no audio stream or nothing decoded. Each (rate, on_chunk) in `also` gets
     the same audio at its own rate from the same pass (one decode, one open file).
 
-    Audio problems never fail the analysis: a broken audio track is logged and treated as absent.
+    The samples stay on the stream's clock: a gap in the packets (more than GAP_S between where
+    the audio has got to and the next frame's time) is filled with silence, so later audio is not
+    pulled earlier. NaN/inf samples become 0. Decoding stops at PTS `until` (e.g. the video's end).
+
+    Audio problems never fail the analysis: a packet that does not decode is skipped (logged
+    once), a broken container is logged and what decoded is used, a track that gives nothing is
+    treated as absent.
     """
     t_start = time.monotonic()
     try:
@@ -276,27 +283,49 @@ def stream_audio(
         if not c.streams.audio:
             return None
         stream = c.streams.audio[0]
-        sinks = [(av.AudioResampler(format="flt", layout="mono", rate=r), fn) for r, fn in [(rate, on_chunk), *also]]
+        sinks = [[av.AudioResampler(format="flt", layout="mono", rate=r), fn, r, 0]
+                 for r, fn in [(rate, on_chunk), *also]]  # resampler, callback, rate, samples given
         t0 = None
-        got = False
+        skipped = 0
+
+        def give(sink, samples: np.ndarray) -> None:
+            sink[1](np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0))
+            sink[3] += len(samples)
+
+        def feed(frame) -> None:
+            for sink in sinks:
+                if frame is not None and frame.time is not None:
+                    gap = frame.time - (t0 + sink[3] / sink[2])
+                    if gap > GAP_S:
+                        give(sink, np.zeros(int(round(gap * sink[2])), np.float32))
+                for out in sink[0].resample(frame):
+                    give(sink, out.to_ndarray().reshape(-1))
+
         try:
-            for frame in c.decode(stream):
-                if t0 is None and frame.time is not None:
-                    t0 = float(frame.time)
-                for resampler, fn in sinks:
-                    for out in resampler.resample(frame):
-                        fn(out.to_ndarray().reshape(-1))
-                        got = True
-                if time.monotonic() - t_start > timeout_s:
+            for packet in c.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError:  # one bad packet: skip it, keep the rest of the track
+                    skipped += 1
+                    continue
+                for frame in frames:
+                    if t0 is None:
+                        t0 = float(frame.time) if frame.time is not None else 0.0
+                    if until is not None and frame.time is not None and frame.time > until:
+                        break
+                    feed(frame)
+                else:
+                    if time.monotonic() - t_start <= timeout_s:
+                        continue
                     log.warning("%s: audio decoding timed out; ignoring the rest", Path(path).name)
-                    break
-            for resampler, fn in sinks:
-                for out in resampler.resample(None):
-                    fn(out.to_ndarray().reshape(-1))
-                    got = True
+                break
+            if t0 is not None:
+                feed(None)  # flush the resamplers
         except av.error.FFmpegError as exc:
             log.warning("%s: audio decode error (%s); using what decoded", Path(path).name, exc)
-        return (t0 or 0.0) if got else None
+        if skipped:
+            log.warning("%s: %d audio packets did not decode; skipped", Path(path).name, skipped)
+        return t0 if t0 is not None and any(sink[3] for sink in sinks) else None
     finally:
         c.close()
 

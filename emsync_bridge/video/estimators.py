@@ -44,7 +44,8 @@ class EmotionEstimator(Protocol):
 
 
 def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
-    return float(min(hi, max(lo, x)))
+    """x clipped to [lo, hi]; NaN (a broken input somewhere upstream) reads as 0, not as lo."""
+    return float(min(hi, max(lo, x))) if math.isfinite(x) or math.isinf(x) else 0.0
 
 
 class HeuristicEstimator:
@@ -168,6 +169,9 @@ class LearnedEstimator:
         self._scene_model = scene_model
         self.head = scene_model.default_head()
         scene_model._session()  # fail now (one line) if onnxruntime is missing, not mid-decode
+        from emsync_bridge.video import sounds
+
+        sounds._session()  # and a broken sound network before the video pass, not after it
         self.heuristic = HeuristicEstimator()
         self.cache_id = f"learned-3-{scene_model.weights_digest()}-{scene_model.INPUT_SIZE}-{scene_model.FrameSampler.EVERY_S}"
 

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from emsync_bridge.video.emotion import EMOTIONS, va_for_emotion
-from emsync_bridge.video.weights import DETECTOR_FILE, EXPRESSION_FILE
+from emsync_bridge.video.weights import DETECTOR_FILE, EXPRESSION_FILE, open_session
 
 FER_CLASSES = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
 FER_TO_EKMAN = {"angry": "anger", "disgust": "disgust", "fear": "fear", "happy": "joy", "sad": "sadness", "surprise": "surprise"}
@@ -59,16 +59,8 @@ def _anchors() -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _models():
-    from emsync_bridge.onnxrt import import_onnxruntime
-
-    ort = import_onnxruntime("the face channel needs onnxruntime (pip install 'emsync-bridge[cpu]'); "
-                             "or use --estimator heuristic")
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.log_severity_level = 3
-    det = ort.InferenceSession(str(DETECTOR_FILE), opts, providers=["CPUExecutionProvider"])
-    fer = ort.InferenceSession(str(EXPRESSION_FILE), opts, providers=["CPUExecutionProvider"])
+    det = open_session(DETECTOR_FILE, "the face channel")
+    fer = open_session(EXPRESSION_FILE, "the face channel")
     return det, fer, _anchors()
 
 

@@ -197,6 +197,8 @@ def audio_features(samples: np.ndarray, rate: int, frame: int = 256, hop: int = 
     return stream.finish()
 
 
+SOUND_REACH_S = 0.4875  # half a sound patch (sounds.WINDOW at 16 kHz)
+
 # Order of the per-scene feature vector handed to pluggable (e.g. ONNX) estimators.
 FEATURE_NAMES: tuple[str, ...] = (
     "brightness", "saturation", "colourfulness", "warmth", "motion",
@@ -306,22 +308,28 @@ def scene_features(
                 onset_rate=onset_rate,
                 frames=_frames_in(report, a, b),
                 samples=_samples_in(samples, a, b),
-                sounds=_samples_in(sounds, a, b),
+                sounds=_samples_in(sounds, a, b, reach=SOUND_REACH_S),
             )
         )
     return out
 
 
-def _samples_in(samples: dict[str, np.ndarray] | None, a: float, b: float) -> dict[str, np.ndarray]:
-    """The rows of `samples` (keyed arrays with a "t" column) whose time is in [a, b); the one
-    nearest the middle if none is (a scene shorter than the sampling step)."""
+def _samples_in(samples: dict[str, np.ndarray] | None, a: float, b: float,
+                reach: float | None = None) -> dict[str, np.ndarray]:
+    """The rows of `samples` (keyed arrays with a "t" column) whose time is in [a, b); if none
+    is (a scene shorter than the sampling step), the one nearest the middle — only if it lies
+    within `reach` s of the scene when a reach is given (a sound patch covers ±0.49 s around its
+    time; one from far away, across a hole in the audio, says nothing about this scene)."""
     if not samples or not len(samples.get("t", ())):
         return {}
     t = samples["t"]
     m = (t >= a) & (t < b)
     if not m.any():
+        near = int(np.argmin(np.abs(t - 0.5 * (a + b))))
+        if reach is not None and not (a - reach <= t[near] < b + reach):
+            return {}
         m = np.zeros(len(t), dtype=bool)
-        m[int(np.argmin(np.abs(t - 0.5 * (a + b))))] = True
+        m[near] = True
     return {k: v[m] for k, v in samples.items()}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from emsync_bridge.video.weights import ALL as WEIGHT_FILES, EMBEDDER_FILE, HEAD_FILE
+from emsync_bridge.video.weights import ALL as WEIGHT_FILES, EMBEDDER_FILE, HEAD_FILE, open_session
 
 INPUT_SIZE = 160  # see docs/video-analysis.md: OASIS CV r at 128/160/224 and the cost of each
 BATCH = 16  # frames per network run (bounded memory: 16 × 160² × 3 floats = 5 MB)
@@ -37,19 +37,7 @@ def square_crop(rgb: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _session(threads: int = 1):
-    from emsync_bridge.onnxrt import import_onnxruntime
-
-    ort = import_onnxruntime("the learned video estimator needs onnxruntime (pip install 'emsync-bridge[cpu]'); "
-                             "or use --estimator heuristic")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    # The file keeps uint8 weights behind DequantizeLinear (3.2 MB instead of 13). Without this
-    # entry onnxruntime treats them as a QDQ model and dequantizes every run: 10.3 vs 5.1 ms per
-    # 160² frame here, identical outputs (measured).
-    opts.add_session_config_entry("session.disable_quant_qdq", "1")
-    return ort.InferenceSession(str(EMBEDDER_FILE), opts, providers=["CPUExecutionProvider"])
+    return open_session(EMBEDDER_FILE, "the learned video estimator", fold_int8=True, threads=threads)
 
 
 def embed(frames: list[np.ndarray], size: int = INPUT_SIZE) -> np.ndarray:

@@ -27,18 +27,19 @@ labelled film scenes Sintel's tragic climax reads as major (M +0.9..+1.0): valen
 stayed 11/20 and the rank correlation fell from 0.52 to 0.10, so a film score's mode is no valence cue
 here (docs/video-analysis.md, "Real film scenes").
 
-Patches do not overlap (one network run per 0.975 s: ~3.5 ms of CPU per second of audio); memory
-is 3 floats per patch plus one batch of samples.
+Patches do not overlap (one network run per 0.975 s: ~1.8 ms of CPU per second of audio); memory
+is 3 floats per patch plus one batch of samples (8 patches, 0.5 MB).
 """
 
 from __future__ import annotations
 
 import csv
+import math
 from functools import lru_cache
 
 import numpy as np
 
-from emsync_bridge.video.weights import AUDIO_CLASSES_FILE, AUDIO_FILE
+from emsync_bridge.video.weights import AUDIO_CLASSES_FILE, AUDIO_FILE, open_session
 
 RATE = 16000  # Hz, YAMNet's input
 WINDOW = 15600  # samples per patch (0.975 s: 96 frames of 25 ms at a 10 ms hop)
@@ -73,17 +74,8 @@ E_FULL = 0.2  # evidence at which the sound gets all of W_AUDIO
 
 @lru_cache(maxsize=1)
 def _session(threads: int = 1):
-    from emsync_bridge.onnxrt import import_onnxruntime
-
-    ort = import_onnxruntime("the learned video estimator needs onnxruntime (pip install 'emsync-bridge[cpu]'); "
-                             "or use --estimator heuristic")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    opts.add_session_config_entry("session.disable_quant_qdq", "1")  # int8 weights folded once (scene_model)
-    opts.enable_cpu_mem_arena = False  # buffers freed after each run, not kept for the whole film
-    return ort.InferenceSession(str(AUDIO_FILE), opts, providers=["CPUExecutionProvider"])
+    # int8 weights folded once; no arena: buffers freed after each run, not held for the whole film.
+    return open_session(AUDIO_FILE, "the learned video estimator", fold_int8=True, arena=False, threads=threads)
 
 
 def class_scores(patches: np.ndarray) -> np.ndarray:
@@ -105,9 +97,10 @@ def affect(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def scene_valence(evidence: np.ndarray, polarity: np.ndarray) -> tuple[float, float]:
     """(audio valence A in −1..1, mean evidence E) of one scene's patches; (0, 0) without any."""
     total = float(np.sum(evidence))
-    if not len(evidence) or total <= 1e-9:
+    if not len(evidence) or not math.isfinite(total) or total <= 1e-9:
         return 0.0, 0.0
-    return float(np.clip(np.sum(polarity) / total, -1.0, 1.0)), total / len(evidence)
+    a = float(np.sum(polarity)) / total
+    return (float(np.clip(a, -1.0, 1.0)), total / len(evidence)) if math.isfinite(a) else (0.0, 0.0)
 
 
 def weight(evidence: float) -> float:
@@ -138,7 +131,8 @@ class SoundSampler:
         self.polarity: list[np.ndarray] = []
 
     def push(self, samples: np.ndarray) -> None:
-        self._chunks.append(np.asarray(samples, np.float32).reshape(-1))
+        x = np.asarray(samples, np.float32).reshape(-1)
+        self._chunks.append(np.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0) if not np.isfinite(x).all() else x)
         self._held += len(self._chunks[-1])
         if self._held >= BATCH * WINDOW:
             x = np.concatenate(self._chunks)
@@ -147,22 +141,35 @@ class SoundSampler:
             self._chunks = [x[n * WINDOW :].copy()]
             self._held = len(self._chunks[0])
 
-    def _run(self, patches: np.ndarray) -> None:
-        e, p = affect(class_scores(patches))
-        self.t.extend((self._done + np.arange(len(patches)) + 0.5) * WINDOW / RATE)
+    def _run(self, patches: np.ndarray, last_fill: int = WINDOW) -> None:
+        """Score whole patches; the last one may hold only `last_fill` real samples (the rest zero
+        padding): its time is the centre of those, its evidence and polarity count by their share."""
+        try:
+            e, p = affect(class_scores(patches))
+        except Exception as exc:  # a runtime failure: one line naming this channel, not a traceback
+            from emsync_bridge.errors import EmsyncError
+
+            raise EmsyncError(f"sound network failed: {type(exc).__name__}: {exc}".splitlines()[0]) from exc
+        centres = (self._done + np.arange(len(patches)) + 0.5) * WINDOW
+        if last_fill < WINDOW:
+            centres[-1] = (self._done + len(patches) - 1) * WINDOW + last_fill / 2
+            e[-1] *= last_fill / WINDOW
+            p[-1] *= last_fill / WINDOW
+        self.t.extend(centres / RATE)
         self._done += len(patches)
         self.evidence.append(e)
         self.polarity.append(p)
 
     def finish(self) -> None:
-        """Run what is left; a last partial patch of ≥ ¼ window is zero-padded, shorter is dropped."""
+        """Run what is left; a last partial patch of ≥ ¼ window is zero-padded (and counts by its
+        share of real samples), shorter is dropped."""
         x = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.float32)
         n, rest = divmod(len(x), WINDOW)
         parts = [x[: n * WINDOW].reshape(n, WINDOW)] if n else []
         if rest >= WINDOW // 4:
             parts.append(np.pad(x[n * WINDOW :], (0, WINDOW - rest))[None])
         if parts:
-            self._run(np.concatenate(parts))
+            self._run(np.concatenate(parts), last_fill=rest if rest >= WINDOW // 4 else WINDOW)
         self._chunks, self._held = [], 0
 
     def arrays(self, offset: float = 0.0) -> dict[str, np.ndarray]:
