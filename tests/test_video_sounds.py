@@ -233,3 +233,23 @@ def test_a_last_partial_patch_counts_by_its_share(monkeypatch):
     a = sampler.arrays()
     np.testing.assert_allclose(a["t"], np.array([0.5, 1.25]) * sounds.WINDOW / sounds.RATE)
     np.testing.assert_allclose(a["evidence"], [0.4, 0.2], rtol=1e-5)
+
+
+def test_broken_sound_model_is_one_line_before_the_video_pass(tmp_path, monkeypatch):
+    from emsync_bridge.video import decode
+
+    path = make_video(tmp_path / "tone.mp4", [Segment("testsrc2", 2.0)], size=(160, 90), fps=25)
+    broken = tmp_path / "audio-yamnet.onnx"
+    broken.write_bytes(AUDIO_FILE.read_bytes()[:1000])  # a truncated download
+    monkeypatch.setattr(sounds, "AUDIO_FILE", broken)
+    sounds._session.cache_clear()
+
+    def no_video_pass(*a, **k):
+        raise AssertionError("the video was decoded before the sound model was opened")
+
+    monkeypatch.setattr(decode, "decode_frames", no_video_pass)
+    try:
+        with pytest.raises(EmsyncError, match=r"^the learned video estimator cannot load audio-yamnet\.onnx .*[^\n]$"):
+            analyze_video(path, min_scene_s=1.0, cache=False)
+    finally:
+        sounds._session.cache_clear()

@@ -36,4 +36,10 @@ def open_session(path: Path, needed_by: str, *, fold_int8: bool = False, arena: 
     opts.enable_cpu_mem_arena = arena
     if fold_int8:
         opts.add_session_config_entry("session.disable_quant_qdq", "1")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # a missing, truncated or corrupt shipped file: one line, not a traceback
+        from emsync_bridge.errors import EmsyncError
+
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EmsyncError(f"{needed_by} cannot load {path.name} (reinstall emsync-bridge): {reason}") from None
