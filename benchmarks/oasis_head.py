@@ -87,13 +87,19 @@ def folds(n, k, seed):
     return [idx[i::k] for i in range(k)]
 
 
-def best_alpha(X, Y, k=5):
+def best_alpha(X, Y, k=5, n=None):
+    """The ridge penalty with the least k-fold error. With `n`, X holds n images then copies of
+    them ([originals; graded copy 1; ...]): folds go by image, so no image's copy is in both the
+    fit and the check, and the error is scored on the originals."""
+    n = len(X) if n is None else n
+    copies = len(X) // n
     errs = []
     for a in ALPHAS:
         e = 0.0
-        for te in folds(len(X), k, 1):
-            tr = np.setdiff1d(np.arange(len(X)), te)
-            e += float(((ridge_predict(ridge_fit(X[tr], Y[tr], a), X[te]) - Y[te]) ** 2).sum())
+        for te in folds(n, k, 1):
+            tr = np.setdiff1d(np.arange(n), te)
+            rows = np.concatenate([tr + c * n for c in range(copies)])
+            e += float(((ridge_predict(ridge_fit(X[rows], Y[rows], a), X[te]) - Y[te]) ** 2).sum())
         errs.append(e)
     return ALPHAS[int(np.argmin(errs))]
 
@@ -117,7 +123,7 @@ def cross_validate(X, Y, raw_v, graded=None, augment=False):
         if augment:
             Xtr = np.concatenate([Xtr] + [g[tr] for g in graded])
             Ytr = np.concatenate([Ytr] * (1 + len(graded)))
-        a = best_alpha_grouped(Xtr, Ytr, len(tr)) if augment else best_alpha(X[tr], Y[tr])
+        a = best_alpha(Xtr, Ytr, n=len(tr))
         alphas.append(a)
         model = ridge_fit(Xtr, Ytr, a)
         pred[te] = ridge_predict(model, X[te])
@@ -133,25 +139,9 @@ def cross_validate(X, Y, raw_v, graded=None, augment=False):
                rho_arousal=spearman(pred[:, 1], Y[:, 1]), sign_valence=sign, majority=majority,
                alphas=alphas, pred=pred)
     if gpred is not None:
-        out["graded_pred"] = gpred
         out["grading_shift"] = [float(np.abs(g[:, 0] - pred[:, 0]).mean()) for g in gpred]
         out["graded_r_valence"] = [float(np.corrcoef(g[:, 0], Y[:, 0])[0, 1]) for g in gpred]
     return out
-
-
-def best_alpha_grouped(X, Y, n, k=5):
-    """best_alpha for rows stacked as [originals (n); graded copy 1 (n); ...]: folds by image, so
-    no image's copy is in both the fit and the check; scored on the originals."""
-    copies = len(X) // n
-    errs = []
-    for a in ALPHAS:
-        e = 0.0
-        for te in folds(n, k, 1):
-            tr = np.setdiff1d(np.arange(n), te)
-            rows = np.concatenate([tr + c * n for c in range(copies)])
-            e += float(((ridge_predict(ridge_fit(X[rows], Y[rows], a), X[te]) - Y[te]) ** 2).sum())
-        errs.append(e)
-    return ALPHAS[int(np.argmin(errs))]
 
 
 def sign_calibration(pred, y):
@@ -245,7 +235,7 @@ def main():
         if size == args.write_size:
             if graded is not None:  # originals and their graded copies, same labels
                 Xfit, Yfit = np.concatenate([X, *graded]), np.concatenate([Y] * (1 + len(graded)))
-                a = best_alpha_grouped(Xfit, Yfit, len(X), k=10)
+                a = best_alpha(Xfit, Yfit, k=10, n=len(X))
             else:
                 Xfit, Yfit = X, Y
                 a = best_alpha(X, Y, k=10)

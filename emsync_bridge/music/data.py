@@ -954,9 +954,11 @@ def load_cache(out: Path) -> tuple[np.ndarray, dict]:
     return np.load(Path(out) / "tokens.npy", mmap_mode="r"), json.loads((Path(out) / "index.json").read_text())
 
 
-def describe_cache(out: Path) -> str:
-    """One line naming a token cache's sources, for the metadata of weights trained on it."""
-    index = json.loads((Path(out) / "index.json").read_text())
+def describe_cache(out: Path | None) -> str:
+    """One line naming a token cache's sources, for the metadata of weights trained on it; without
+    a cache (None, or no index.json there) the POP909 renditions alone."""
+    index_path = Path(out) / "index.json" if out is not None else None
+    index = json.loads(index_path.read_text()) if index_path is not None and index_path.is_file() else {}
     line = "POP909 five-instrument renditions (held chords only at phrase hits)"
     if index.get("groove"):
         line += (f", drums from {index['groove']['grooves_used']} Groove MIDI Dataset performances "

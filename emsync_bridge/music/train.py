@@ -319,8 +319,7 @@ def ship(run_dir: Path, out: Path, which: str = "best", init: str | None = None,
     meta = {"trained": True, "steps": state["step"], "train_minutes": round(state["elapsed"] / 60, 1),
             "best_val_loss": state["best"], "finished": summary_path.exists(),
             "arousal_scale_log_notes_per_s": state.get("arousal_scale"),
-            "data": state.get("data") or (describe_cache(data_dir) if data_dir and (data_dir / "index.json").is_file()
-                                          else "POP909 five-instrument renditions (held chords only at phrase hits), see DATA_CARD.md")}
+            "data": state.get("data") or describe_cache(data_dir)}
     started_from = state.get("init") or (init_record(resolve(init)) if init else None)
     if started_from:
         meta["fine_tuned_from"] = started_from

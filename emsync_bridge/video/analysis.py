@@ -154,7 +154,7 @@ def analyze_video(
         raise EmsyncError(f"unknown cut detector {detector!r}; use both, adaptive or content")
     est = get_estimator(estimator)
     p = Path(path)
-    decode.probe(p)  # fail fast with the precise message before hashing or decoding
+    probed = decode.probe(p)  # fail fast with the precise message before hashing or decoding
 
     base = None
     cache_id = getattr(est, "cache_id", None)
@@ -182,6 +182,10 @@ def analyze_video(
         state["scan"] = scan
         state["feats"] = FrameFeatures(expected_duration=info.duration, on_thumb=scan.push)
 
+    # An estimator that listens (the learned one) gets the audio pass at its own rate; made now, so a
+    # broken sound model fails before the video pass, not after it.
+    make_sound = getattr(est, "sound_sampler", None)
+    listener = make_sound() if probed.has_audio and callable(make_sound) else None
     # An estimator that looks at frames (the learned one) gets larger ones at its own rate.
     make_sampler = getattr(est, "frame_sampler", None)
     sampler = make_sampler() if callable(make_sampler) else None
@@ -217,21 +221,18 @@ def analyze_video(
     audio = sounds = None
     if info.has_audio:
         stream = AudioFeatureStream(decode.AUDIO_RATE)  # 8 bytes per 16 ms hop, not the samples
-        # An estimator that listens (the learned one) gets the same pass at its own rate.
-        make_sound = getattr(est, "sound_sampler", None)
-        listener = make_sound() if callable(make_sound) else None
         also = [(listener.RATE, listener.push)] if listener is not None else []
         # Audio after the picture ends is not decoded; the budget grows with the film (audio runs
         # ~100× real time here, with the listener ~50×).
         t0 = decode.stream_audio(p, stream.push, also=also, until=info.start_time + duration + 1.0,
                                  timeout_s=max(120.0, duration))
-        if t0 is not None and listener is not None:
-            sounds = listener.arrays(offset=t0 - info.start_time)
         if t0 is not None:
             audio = stream.finish()
             # Put audio on the video's clock (streams may start at different PTS).
             audio.frame_t += t0 - info.start_time
             audio.onsets = audio.onsets + (t0 - info.start_time)
+            if listener is not None:
+                sounds = listener.arrays(offset=t0 - info.start_time)
     samples = sampler.arrays() if sampler is not None else None
     scenes_in = scene_features(boundaries, duration, cuts, arrays, audio, feats.report, samples, sounds)
     try:

@@ -257,6 +257,20 @@ def decode_frames(
         c.close()
 
 
+@dataclass
+class _AudioSink:
+    """One consumer of `stream_audio`: its resampler, callback, rate and samples handed over so far."""
+
+    resampler: av.AudioResampler
+    on_chunk: Callable[[np.ndarray], None]
+    rate: int
+    given: int = 0
+
+    def give(self, samples: np.ndarray) -> None:
+        self.on_chunk(np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0))
+        self.given += len(samples)
+
+
 def stream_audio(
     path: str | Path, on_chunk: Callable[[np.ndarray], None], rate: int = AUDIO_RATE, timeout_s: float = 120.0,
     also: Sequence[tuple[int, Callable[[np.ndarray], None]]] = (), until: float | None = None,
@@ -283,23 +297,19 @@ def stream_audio(
         if not c.streams.audio:
             return None
         stream = c.streams.audio[0]
-        sinks = [[av.AudioResampler(format="flt", layout="mono", rate=r), fn, r, 0]
-                 for r, fn in [(rate, on_chunk), *also]]  # resampler, callback, rate, samples given
+        sinks = [_AudioSink(av.AudioResampler(format="flt", layout="mono", rate=r), fn, r)
+                 for r, fn in [(rate, on_chunk), *also]]
         t0 = None
         skipped = 0
-
-        def give(sink, samples: np.ndarray) -> None:
-            sink[1](np.nan_to_num(samples, nan=0.0, posinf=0.0, neginf=0.0))
-            sink[3] += len(samples)
 
         def feed(frame) -> None:
             for sink in sinks:
                 if frame is not None and frame.time is not None:
-                    gap = frame.time - (t0 + sink[3] / sink[2])
+                    gap = frame.time - (t0 + sink.given / sink.rate)
                     if gap > GAP_S:
-                        give(sink, np.zeros(int(round(gap * sink[2])), np.float32))
-                for out in sink[0].resample(frame):
-                    give(sink, out.to_ndarray().reshape(-1))
+                        sink.give(np.zeros(int(round(gap * sink.rate)), np.float32))
+                for out in sink.resampler.resample(frame):
+                    sink.give(out.to_ndarray().reshape(-1))
 
         try:
             for packet in c.demux(stream):
@@ -325,7 +335,7 @@ def stream_audio(
             log.warning("%s: audio decode error (%s); using what decoded", Path(path).name, exc)
         if skipped:
             log.warning("%s: %d audio packets did not decode; skipped", Path(path).name, skipped)
-        return t0 if t0 is not None and any(sink[3] for sink in sinks) else None
+        return t0 if t0 is not None and any(sink.given for sink in sinks) else None
     finally:
         c.close()
 

@@ -27,6 +27,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from emsync_bridge.errors import EmsyncError
+from emsync_bridge.video import sounds
 from emsync_bridge.video.emotion import EMOTIONS, emotion_to_va, va_to_probs
 from emsync_bridge.video.features import FEATURE_NAMES, SceneFeatures
 from emsync_bridge.video.schema import SceneEmotion
@@ -45,7 +46,7 @@ class EmotionEstimator(Protocol):
 
 def _clip(x: float, lo: float = -1.0, hi: float = 1.0) -> float:
     """x clipped to [lo, hi]; NaN (a broken input somewhere upstream) reads as 0, not as lo."""
-    return float(min(hi, max(lo, x))) if math.isfinite(x) or math.isinf(x) else 0.0
+    return 0.0 if math.isnan(x) else float(min(hi, max(lo, x)))
 
 
 class HeuristicEstimator:
@@ -169,9 +170,6 @@ class LearnedEstimator:
         self._scene_model = scene_model
         self.head = scene_model.default_head()
         scene_model._session()  # fail now (one line) if onnxruntime is missing, not mid-decode
-        from emsync_bridge.video import sounds
-
-        sounds._session()  # and a broken sound network before the video pass, not after it
         self.heuristic = HeuristicEstimator()
         self.cache_id = f"learned-3-{scene_model.weights_digest()}-{scene_model.INPUT_SIZE}-{scene_model.FrameSampler.EVERY_S}"
 
@@ -179,13 +177,9 @@ class LearnedEstimator:
         return self._scene_model.FrameSampler(self.head)
 
     def sound_sampler(self):
-        from emsync_bridge.video import sounds
-
         return sounds.SoundSampler()
 
     def estimate(self, scenes: Sequence[SceneFeatures]) -> list[SceneEmotion]:
-        from emsync_bridge.video import sounds
-
         base = self.heuristic.estimate(scenes)
         out = []
         for s, h in zip(scenes, base):

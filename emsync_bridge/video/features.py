@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from emsync_bridge.video import sounds
+
 SAMPLE_HZ = 10.0  # colour stats and fade thumbnails; motion uses every frame
 THUMB_SIZE = (32, 18)  # fade-detector thumbnails (w, h)
 REPORT_THUMBS = 64  # frames kept for the report strip and for pixel-based estimators
@@ -197,7 +199,7 @@ def audio_features(samples: np.ndarray, rate: int, frame: int = 256, hop: int = 
     return stream.finish()
 
 
-SOUND_REACH_S = 0.4875  # half a sound patch (sounds.WINDOW at 16 kHz)
+SOUND_REACH_S = sounds.WINDOW / sounds.RATE / 2  # half a sound patch
 
 # Order of the per-scene feature vector handed to pluggable (e.g. ONNX) estimators.
 FEATURE_NAMES: tuple[str, ...] = (

@@ -123,6 +123,7 @@ class SoundSampler:
     RATE = RATE
 
     def __init__(self):
+        _session()  # a missing or broken network fails here, before any audio is decoded
         self._chunks: list[np.ndarray] = []  # samples not yet run, kept as they came (no re-copying)
         self._held = 0
         self._done = 0  # patches already run
